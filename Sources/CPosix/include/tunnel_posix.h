@@ -1,0 +1,90 @@
+// The agent's one window onto libc (glibc for `swift test`, musl for the static build).
+// Everything Swift cannot import directly (errno, variadic calls, macros, unions that
+// differ between the two libcs) gets a small named wrapper here. Do not define
+// _GNU_SOURCE in this header: it makes glibc's headers clash with Swift's own module.
+#ifndef TUNNEL_POSIX_H
+#define TUNNEL_POSIX_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <shadow.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/// The calling thread's `errno`.
+int tp_errno(void);
+void tp_set_errno(int value);
+
+/// `open(2)` with an explicit mode (the libc function is variadic).
+int tp_open(const char *path, int flags, unsigned int mode);
+/// `openat(2)` with an explicit mode.
+int tp_openat(int dirfd, const char *path, int flags, unsigned int mode);
+/// Opens an unnamed temporary file (`O_TMPFILE`) in `dir`, or -1 with errno.
+int tp_open_tmpfile(const char *dir);
+/// `fcntl(2)` with an int argument.
+int tp_fcntl_int(int fd, int cmd, int arg);
+
+/// Sets SIGPIPE to "ignore" for the agent itself (children get the default back).
+void tp_ignore_sigpipe(void);
+
+/// The `W*` macros of `<sys/wait.h>`: -N for a signal, else the exit status.
+int tp_decode_wait_status(int status);
+
+/// `environ[index]`, or NULL past the end.
+const char *tp_environ_entry(size_t index);
+
+/// The static build's argv (set by its C `main`); 0 / NULL in a normal build.
+extern int tp_argc;
+extern char **tp_argv;
+
+/// Why `tp_spawn` failed.
+typedef struct {
+    /// The step of the child's set-up that failed, or 0 when exec succeeded.
+    int step;
+    /// errno of that step.
+    int error;
+} tp_spawn_failure;
+
+enum {
+    TP_STEP_NONE = 0,
+    /// `chdir(cwd)` as the agent's own identity (reported as OSError naming the directory).
+    TP_STEP_CHDIR = 1,
+    /// umask, groups, gid, uid, second chdir (reported as ProcessError).
+    TP_STEP_PREEXEC = 2,
+    /// `execvp` itself (reported as OSError naming the program).
+    TP_STEP_EXEC = 3,
+    /// fork, pipe, dup2: the agent could not even set the child up.
+    TP_STEP_SETUP = 4,
+};
+
+/// Everything the child needs, decided by the parent before fork.
+typedef struct {
+    const char *const *argv;      ///< NULL-terminated; argv[0] is looked up on PATH.
+    int stdin_fd, stdout_fd, stderr_fd;
+    const char *cwd;              ///< NULL: stay where the agent is.
+    unsigned int umask_value;
+    int set_gid;                  ///< non-zero: switch to `gid`
+    gid_t gid;
+    int set_uid;                  ///< non-zero: switch to `uid`
+    uid_t uid;
+    const char *initgroups_user;  ///< non-NULL: supplementary groups of this user
+} tp_spawn_request;
+
+/// Forks and execs as described in `request`. Returns the child's pid, or -1 with
+/// `failure` telling which step failed (the child has then been reaped already).
+pid_t tp_spawn(const tp_spawn_request *request, tp_spawn_failure *failure);
+
+#endif

@@ -1,0 +1,174 @@
+// _GNU_SOURCE only here (never in the header): O_TMPFILE, pipe2, setresuid, initgroups.
+#define _GNU_SOURCE
+#include "tunnel_posix.h"
+#include <grp.h>
+#include <sys/syscall.h>
+
+extern char **environ;
+
+int tp_errno(void) { return errno; }
+void tp_set_errno(int value) { errno = value; }
+
+int tp_open(const char *path, int flags, unsigned int mode) {
+    int fd;
+    do { fd = open(path, flags, (mode_t)mode); } while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+int tp_openat(int dirfd, const char *path, int flags, unsigned int mode) {
+    int fd;
+    do { fd = openat(dirfd, path, flags, (mode_t)mode); } while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+int tp_open_tmpfile(const char *dir) {
+    return tp_open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+}
+
+int tp_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
+
+void tp_ignore_sigpipe(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &action, NULL);
+}
+
+int tp_decode_wait_status(int status) {
+    if (WIFSIGNALED(status)) return -WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+const char *tp_environ_entry(size_t index) {
+    if (environ == NULL) return NULL;
+    for (size_t i = 0; i < index; i++) if (environ[i] == NULL) return NULL;
+    return environ[index];
+}
+
+// ---------------------------------------------------------------------------
+// The child. Between fork and exec only async-signal-safe calls, except initgroups
+// (it reads /etc/group) which is safe here because the agent is single-threaded.
+
+static void report_and_exit(int pipe_fd, int step, int error) {
+    int message[2] = { step, error };
+    ssize_t ignored = write(pipe_fd, message, sizeof message);
+    (void)ignored;
+    _exit(127);
+}
+
+/// Marks every fd from 3 up close-on-exec, so the child keeps exactly 0, 1 and 2
+/// while the error pipe still works until exec.
+static void cloexec_from_3(void) {
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) == 0) return;
+#endif
+    struct rlimit limit;
+    long max_fd = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < 1048576)
+        max_fd = (long)limit.rlim_cur;
+    for (long fd = 3; fd < max_fd; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+}
+
+static void reset_signals(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < 65; sig++) sigaction(sig, &action, NULL);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+static int move_to(int fd, int target) {
+    if (fd == target) return fcntl(fd, F_SETFD, 0);   // clear close-on-exec
+    return dup2(fd, target) < 0 ? -1 : 0;
+}
+
+static void child(const tp_spawn_request *r, int pipe_fd) {
+    reset_signals();
+    // The three sources are never 0..2 themselves (the agent opens them after its own
+    // stdio), so no dup2 can clobber a source still needed.
+    if (move_to(r->stdin_fd, 0) < 0 || move_to(r->stdout_fd, 1) < 0 || move_to(r->stderr_fd, 2) < 0)
+        report_and_exit(pipe_fd, TP_STEP_SETUP, errno);
+    if (r->cwd != NULL && chdir(r->cwd) < 0) report_and_exit(pipe_fd, TP_STEP_CHDIR, errno);
+    umask((mode_t)r->umask_value);
+    if (r->set_gid || r->set_uid) {
+        // Groups first, then gid, then uid: once the uid is no longer root the other
+        // two would be refused. Only root may set groups; an unprivileged agent that
+        // "switches" to itself must still succeed (the reference never sets groups).
+        if (geteuid() == 0) {
+            int rc = r->initgroups_user != NULL ? initgroups(r->initgroups_user, r->gid)
+                                                : setgroups(1, &r->gid);
+            if (rc < 0) report_and_exit(pipe_fd, TP_STEP_PREEXEC, errno);
+        }
+        if (r->set_gid && setresgid(r->gid, r->gid, r->gid) < 0) report_and_exit(pipe_fd, TP_STEP_PREEXEC, errno);
+        if (r->set_uid && setresuid(r->uid, r->uid, r->uid) < 0) report_and_exit(pipe_fd, TP_STEP_PREEXEC, errno);
+    }
+    if (r->cwd != NULL && chdir(r->cwd) < 0) report_and_exit(pipe_fd, TP_STEP_PREEXEC, errno);
+    cloexec_from_3();
+    execvp(r->argv[0], (char *const *)r->argv);
+    report_and_exit(pipe_fd, TP_STEP_EXEC, errno);
+}
+
+pid_t tp_spawn(const tp_spawn_request *request, tp_spawn_failure *failure) {
+    failure->step = TP_STEP_NONE;
+    failure->error = 0;
+    int status_pipe[2];
+    if (pipe2(status_pipe, O_CLOEXEC) < 0) {
+        failure->step = TP_STEP_SETUP;
+        failure->error = errno;
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(status_pipe[0]);
+        child(request, status_pipe[1]);
+    }
+    int fork_errno = errno;
+    close(status_pipe[1]);
+    if (pid < 0) {
+        close(status_pipe[0]);
+        failure->step = TP_STEP_SETUP;
+        failure->error = fork_errno;
+        return -1;
+    }
+    int message[2];
+    ssize_t got;
+    do { got = read(status_pipe[0], message, sizeof message); } while (got < 0 && errno == EINTR);
+    close(status_pipe[0]);
+    if (got == (ssize_t)sizeof message) {
+        int ignored;
+        while (waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {}
+        failure->step = message[0];
+        failure->error = message[1];
+        return -1;
+    }
+    return pid;
+}
+
+// ---------------------------------------------------------------------------
+// Embedded Swift has no CommandLine: the static build's C `main` keeps argv for Swift.
+int tp_argc;
+char **tp_argv;
+#ifdef TUNNEL_EMBEDDED_MAIN
+extern int tunnel_swift_main(void);
+int main(int argc, char **argv) {
+    tp_argc = argc;
+    tp_argv = argv;
+    return tunnel_swift_main();
+}
+#endif
+
+#if defined(__linux__) && !defined(__GLIBC__)
+#include <sys/random.h>
+// musl 1.2.3 lacks arc4random_buf, which the Embedded stdlib uses to seed hashing.
+void arc4random_buf(void *buffer, size_t size) {
+    unsigned char *bytes = buffer;
+    while (size > 0) {
+        ssize_t got = getrandom(bytes, size, 0);
+        if (got <= 0) { if (errno == EINTR) continue; break; }
+        bytes += got;
+        size -= (size_t)got;
+    }
+}
+#endif

@@ -1,0 +1,38 @@
+import CPosix
+import TunnelWire
+
+/// The command line of `tunnel-dispatcher`, shared by the static and the normal build.
+public enum Agent {
+    public static let version = "0.1.0"
+
+    static let usage = """
+    usage: tunnel-dispatcher [--debug]
+           tunnel-dispatcher --version | --help
+
+    Serves fora's tunnel protocol on stdin/stdout until it receives Exit.
+    --debug   log each packet on stderr (never contents, stdin data or password hashes)
+
+    """
+
+    /// Runs the agent with `arguments` (without the program name); returns the exit status.
+    public static func main(arguments: [String]) -> Int32 {
+        if let first = arguments.first {
+            switch first {
+            case "--version":
+                print("tunnel-dispatcher \(version)")
+                return 0
+            case "--help", "-h":
+                print(usage, terminator: "")
+                return 0
+            case "--debug":
+                break
+            default:
+                // The reference ignores unknown arguments; so do we, but say so.
+                writeToStderr("tunnel-dispatcher: ignoring unknown argument '\(first)'\n")
+            }
+        }
+        umask(0o077)
+        tp_ignore_sigpipe()
+        return Session(debug: arguments.first == "--debug").run()
+    }
+}

@@ -1,0 +1,147 @@
+/// A source of protocol bytes. The agent reads from fd 0 through its own buffer, tests and
+/// the client from memory or a pipe; the field decoding on top is shared by all of them.
+public protocol WireReader {
+    /// Fills `buffer` completely, or throws `.truncated` (or `.io`) if the input ends first.
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(WireError)
+    /// What this reader is willing to hold in memory.
+    var limits: WireLimits { get }
+    /// Records a bad field value (the first per packet wins); decoding goes on so that the
+    /// stream stays in sync, and the caller answers `InvalidField` once the packet is read.
+    mutating func reportInvalid(field: String, reason: String)
+}
+
+extension WireReader {
+    @inline(__always)
+    mutating func readBigEndian<T: FixedWidthInteger>(_: T.Type) throws(WireError) -> T {
+        var value: T = 0
+        try withUnsafeMutableBytes(of: &value) { (raw) throws(WireError) in try read(into: raw) }
+        return T(bigEndian: value)
+    }
+
+    public mutating func readU32() throws(WireError) -> UInt32 { try readBigEndian(UInt32.self) }
+    public mutating func readU64() throws(WireError) -> UInt64 { try readBigEndian(UInt64.self) }
+    public mutating func readI32() throws(WireError) -> Int32 { try readBigEndian(Int32.self) }
+    public mutating func readI64() throws(WireError) -> Int64 { try readBigEndian(Int64.self) }
+
+    /// Any non-zero byte is true, as Python's `struct.unpack("?")` treats it.
+    public mutating func readBool() throws(WireError) -> Bool { try readBigEndian(UInt8.self) != 0 }
+
+    /// Reads `count` bytes and throws them away, in fixed-size pieces.
+    public mutating func skip(_ count: UInt64) throws(WireError) {
+        var remaining = count
+        try withUnsafeTemporaryAllocation(byteCount: 16384, alignment: 8) { (scratch) throws(WireError) in
+            while remaining > 0 {
+                let piece = Int(min(remaining, UInt64(scratch.count)))
+                try read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<piece]))
+                remaining -= UInt64(piece)
+            }
+        }
+    }
+
+    /// Reads `length` bytes into an array that grows as bytes arrive, never by the
+    /// declared length alone (a lying peer cannot make us allocate what it does not send).
+    public mutating func readBytes(length: UInt64) throws(WireError) -> [UInt8] {
+        var result: [UInt8] = []
+        var filled = 0
+        var remaining = length
+        while remaining > 0 {
+            let grow = Int(min(remaining, UInt64(max(65536, filled))))
+            result.append(contentsOf: repeatElement(0, count: grow))
+            // Array's withUnsafeMutableBytes only rethrows untyped errors: carry ours out.
+            var failure: WireError?
+            result.withUnsafeMutableBytes { raw in
+                do throws(WireError) {
+                    try read(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled..<(filled + grow)]))
+                } catch {
+                    failure = error
+                }
+            }
+            if let failure { throw failure }
+            filled += grow
+            remaining -= UInt64(grow)
+        }
+        return result
+    }
+
+    /// A `bytes` field held in memory, within `limits.maxInMemoryBytes`.
+    public mutating func readBytes(field: String) throws(WireError) -> [UInt8] {
+        try readBytes(field: field, length: try readU64())
+    }
+
+    /// A `str` field. Invalid UTF-8 or a string over the cap is reported as an invalid
+    /// `field` and read as "" so that decoding can go on.
+    public mutating func readString(field: String) throws(WireError) -> String {
+        let length = try readU64()
+        guard length <= UInt64(limits.maxStringBytes) else {
+            try skip(length)
+            reportInvalid(field: field, reason: "The value is \(length) bytes long; the limit is \(limits.maxStringBytes) bytes.")
+            return ""
+        }
+        let bytes = try readBytes(length: length)
+        let problem = bytes.withUnsafeBytes { utf8Problem($0) }
+        if let problem {
+            reportInvalid(field: field, reason: "The value is not valid UTF-8: \(problem).")
+            return ""
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    public mutating func readOptionalString(field: String) throws(WireError) -> String? {
+        try readBool() ? try readString(field: field) : nil
+    }
+
+    public mutating func readOptionalBytes(field: String) throws(WireError) -> [UInt8]? {
+        try readBool() ? try readBytes(field: field) : nil
+    }
+
+    /// A `list[str]`; the count is checked against the cap before anything is read.
+    public mutating func readStringList(field: String) throws(WireError) -> [String] {
+        let count = try readU64()
+        guard count <= limits.maxListCount else { throw .listTooLong(field: field, count: count) }
+        var result: [String] = []
+        for _ in 0..<count { result.append(try readString(field: field)) }
+        return result
+    }
+}
+
+/// Reads from an array in memory (tests, and the client's packet parsing).
+public struct ByteReader: WireReader {
+    public let bytes: [UInt8]
+    public private(set) var offset = 0
+    public var limits: WireLimits
+    /// The first bad field reported since the last `takeInvalidField()`.
+    public private(set) var invalidField: (field: String, reason: String)?
+
+    public init(_ bytes: [UInt8], limits: WireLimits = .agent) {
+        self.bytes = bytes
+        self.limits = limits
+    }
+
+    public var isAtEnd: Bool { offset == bytes.count }
+
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(WireError) {
+        // Written as a subtraction so that it cannot overflow.
+        guard buffer.count <= bytes.count - offset else { throw .truncated }
+        bytes.withUnsafeBytes { source in
+            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + buffer.count)]))
+        }
+        offset += buffer.count
+    }
+
+    public mutating func reportInvalid(field: String, reason: String) {
+        if invalidField == nil { invalidField = (field, reason) }
+    }
+
+    public mutating func takeInvalidField() -> (field: String, reason: String)? {
+        defer { invalidField = nil }
+        return invalidField
+    }
+}
+
+extension WireReader {
+    /// The body of a `bytes` field whose length was already read, held in memory.
+    public mutating func readBytes(field: String, length: UInt64) throws(WireError) -> [UInt8] {
+        guard length <= limits.maxInMemoryBytes else { throw .payloadTooLong(field: field, length: length) }
+        return try readBytes(length: length)
+    }
+}

@@ -1,0 +1,69 @@
+/// A sink for protocol bytes. Writers buffer; the owner flushes after each packet.
+public protocol WireWriter {
+    mutating func write(_ bytes: UnsafeRawBufferPointer)
+}
+
+/// A `bytes` value that knows its length before its content, so that a large one can be
+/// streamed after its length prefix (from a file, a spool) instead of held in memory.
+public protocol WirePayload {
+    var byteCount: UInt64 { get }
+    func writeContent<W: WireWriter>(to writer: inout W)
+}
+
+extension Array: WirePayload where Element == UInt8 {
+    public var byteCount: UInt64 { UInt64(count) }
+    public func writeContent<W: WireWriter>(to writer: inout W) {
+        withUnsafeBytes { writer.write($0) }
+    }
+}
+
+extension WireWriter {
+    @inline(__always)
+    mutating func writeBigEndian<T: FixedWidthInteger>(_ value: T) {
+        var big = value.bigEndian
+        withUnsafeBytes(of: &big) { write($0) }
+    }
+
+    public mutating func writeU32(_ value: UInt32) { writeBigEndian(value) }
+    public mutating func writeU64(_ value: UInt64) { writeBigEndian(value) }
+    public mutating func writeI32(_ value: Int32) { writeBigEndian(value) }
+    public mutating func writeI64(_ value: Int64) { writeBigEndian(value) }
+    public mutating func writeBool(_ value: Bool) { writeBigEndian(UInt8(value ? 1 : 0)) }
+
+    public mutating func writePayload<P: WirePayload>(_ payload: P) {
+        writeU64(payload.byteCount)
+        payload.writeContent(to: &self)
+    }
+
+    public mutating func writeString(_ value: String) {
+        var copy = value
+        copy.withUTF8 { utf8 in
+            writeU64(UInt64(utf8.count))
+            write(UnsafeRawBufferPointer(utf8))
+        }
+    }
+
+    public mutating func writeOptionalString(_ value: String?) {
+        writeBool(value != nil)
+        if let value { writeString(value) }
+    }
+
+    public mutating func writeOptionalPayload<P: WirePayload>(_ value: P?) {
+        writeBool(value != nil)
+        if let value { writePayload(value) }
+    }
+
+    public mutating func writeStringList(_ values: [String]) {
+        writeU64(UInt64(values.count))
+        for value in values { writeString(value) }
+    }
+}
+
+/// Collects bytes in memory (tests, and the client's request encoding).
+public struct ByteWriter: WireWriter {
+    public var bytes: [UInt8] = []
+    public init() {}
+    public mutating func write(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes.append(contentsOf: bytes)
+    }
+}
