@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "tunnel_posix.h"
 #include <grp.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 extern char **environ;
@@ -22,8 +23,12 @@ int tp_openat(int dirfd, const char *path, int flags, unsigned int mode) {
 }
 
 int tp_open_tmpfile(const char *dir) {
-    return tp_open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    int fd = tp_open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) return fd;
+    return memfd_create("tunnel-spool", MFD_CLOEXEC);
 }
+
+int tp_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int tp_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
 
@@ -91,6 +96,7 @@ static void child(const tp_spawn_request *r, int pipe_fd) {
     if (move_to(r->stdin_fd, 0) < 0 || move_to(r->stdout_fd, 1) < 0 || move_to(r->stderr_fd, 2) < 0)
         report_and_exit(pipe_fd, TP_STEP_SETUP, errno);
     if (r->cwd != NULL && chdir(r->cwd) < 0) report_and_exit(pipe_fd, TP_STEP_CHDIR, errno);
+    if (r->fail_preexec_errno != 0) report_and_exit(pipe_fd, TP_STEP_PREEXEC, r->fail_preexec_errno);
     umask((mode_t)r->umask_value);
     if (r->set_gid || r->set_uid) {
         // Groups first, then gid, then uid: once the uid is no longer root the other

@@ -14,6 +14,7 @@
 #include <shadow.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>  /* rename(2); FILE itself is never used from Swift */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -32,8 +33,11 @@ void tp_set_errno(int value);
 int tp_open(const char *path, int flags, unsigned int mode);
 /// `openat(2)` with an explicit mode.
 int tp_openat(int dirfd, const char *path, int flags, unsigned int mode);
-/// Opens an unnamed temporary file (`O_TMPFILE`) in `dir`, or -1 with errno.
+/// Opens an unnamed temporary file (`O_TMPFILE`) in `dir`; where that is impossible
+/// (no such directory, e.g. in a bare chroot), an anonymous memory file. -1 with errno.
 int tp_open_tmpfile(const char *dir);
+/// Creates a close-on-exec pipe (`pipe2(O_CLOEXEC)`).
+int tp_pipe(int fds[2]);
 /// `fcntl(2)` with an int argument.
 int tp_fcntl_int(int fd, int cmd, int arg);
 
@@ -81,6 +85,7 @@ typedef struct {
     int set_uid;                  ///< non-zero: switch to `uid`
     uid_t uid;
     const char *initgroups_user;  ///< non-NULL: supplementary groups of this user
+    int fail_preexec_errno;       ///< non-zero: fail the umask step with this errno (umask out of C range)
 } tp_spawn_request;
 
 /// Forks and execs as described in `request`. Returns the child's pid, or -1 with

@@ -1,0 +1,135 @@
+import CPosix
+
+/// A passwd entry, copied out of libc's static storage.
+struct UserRecord {
+    var name: String
+    var uid: UInt32
+    var gid: UInt32
+    var gecos: String
+    var home: String
+    var shell: String
+}
+
+/// A group entry, copied out of libc's static storage.
+struct GroupRecord {
+    var name: String
+    var gid: UInt32
+    var members: [String]
+}
+
+/// What the shadow database says about a user.
+enum ShadowLookup {
+    case hash(String)
+    case noEntry
+    case failed(Errno)
+}
+
+/// User and group lookups with the reference's semantics. The static agent's libc (musl)
+/// reads /etc/passwd, /etc/group and /etc/shadow itself; when those miss, `getent` (if the
+/// host has one) is asked, so that NSS-only users (LDAP, SSSD, systemd) are not invisible.
+enum Accounts {
+    static func user(named name: String) -> UserRecord? {
+        if name.utf8.contains(0) { return nil }
+        if let record = name.withCString({ copyUser(getpwnam($0)) }) { return record }
+        return Getent.user(key: name).flatMap { $0.name == name ? $0 : nil }
+    }
+
+    static func user(id: UInt32) -> UserRecord? {
+        copyUser(getpwuid(id)) ?? Getent.user(key: String(id)).flatMap { $0.uid == id ? $0 : nil }
+    }
+
+    static func group(named name: String) -> GroupRecord? {
+        if name.utf8.contains(0) { return nil }
+        if let record = name.withCString({ copyGroup(getgrnam($0)) }) { return record }
+        return Getent.group(key: name).flatMap { $0.name == name ? $0 : nil }
+    }
+
+    static func group(id: UInt32) -> GroupRecord? {
+        copyGroup(getgrgid(id)) ?? Getent.group(key: String(id)).flatMap { $0.gid == id ? $0 : nil }
+    }
+
+    /// By name, else — when the text is a decimal number — by id: the reference's order.
+    static func resolveUser(_ text: String) -> UserRecord? {
+        if let record = user(named: text) { return record }
+        guard let id = idNumber(text) else { return nil }
+        return user(id: id)
+    }
+
+    static func resolveGroup(_ text: String) -> GroupRecord? {
+        if let record = group(named: text) { return record }
+        guard let id = idNumber(text) else { return nil }
+        return group(id: id)
+    }
+
+    /// A uid/gid written as Python's `int()` reads it, within `uid_t`. Python maps -1 to
+    /// (uid_t)-1 as well.
+    static func idNumber(_ text: String) -> UInt32? {
+        guard case .value(let number) = PythonInt(parsing: text, octal: false) else { return nil }
+        if number == -1 { return UInt32.max }
+        guard number >= 0, number <= Int64(UInt32.max) else { return nil }
+        return UInt32(number)
+    }
+
+    /// The name for `uid`, or its decimal form when it has none (as `Stat` reports owners).
+    static func userName(_ uid: UInt32) -> String {
+        user(id: uid)?.name ?? String(uid)
+    }
+
+    static func groupName(_ gid: UInt32) -> String {
+        group(id: gid)?.name ?? String(gid)
+    }
+
+    /// Every group, in database order.
+    static func allGroups() -> [GroupRecord] {
+        var groups: [GroupRecord] = []
+        setgrent()
+        while let record = copyGroup(getgrent()) { groups.append(record) }
+        endgrent()
+        return groups
+    }
+
+    static func shadowHash(userName: String) -> ShadowLookup {
+        if userName.utf8.contains(0) { return .noEntry }
+        tp_set_errno(0)
+        let entry = userName.withCString { getspnam($0) }
+        if let entry { return .hash(cString(entry.pointee.sp_pwdp)) }
+        let error = Errno.current
+        // musl says ENOENT for "no such entry" where glibc leaves errno at 0.
+        if error.code != 0 && error != .noEntry {
+            return .failed(error)
+        }
+        return Getent.shadowHash(key: userName).map { .hash($0) } ?? .noEntry
+    }
+
+    private static func copyUser(_ entry: UnsafeMutablePointer<passwd>?) -> UserRecord? {
+        guard let entry else { return nil }
+        let value = entry.pointee
+        return UserRecord(name: cString(value.pw_name), uid: value.pw_uid, gid: value.pw_gid,
+                          gecos: cString(value.pw_gecos), home: cString(value.pw_dir),
+                          shell: cString(value.pw_shell))
+    }
+
+    private static func copyGroup(_ entry: UnsafeMutablePointer<group>?) -> GroupRecord? {
+        guard let entry else { return nil }
+        let value = entry.pointee
+        var members: [String] = []
+        if let list = value.gr_mem {
+            var index = 0
+            while let member = list[index] {
+                members.append(cString(member))
+                index += 1
+            }
+        }
+        return GroupRecord(name: cString(value.gr_name), gid: value.gr_gid, members: members)
+    }
+}
+
+/// A C string as Swift text ("" for NULL; invalid UTF-8 repaired).
+func cString(_ pointer: UnsafePointer<CChar>?) -> String {
+    guard let pointer else { return "" }
+    return String(cString: pointer)
+}
+
+func cString(_ pointer: UnsafeMutablePointer<CChar>?) -> String {
+    cString(UnsafePointer(pointer))
+}

@@ -1,0 +1,109 @@
+import CPosix
+import TunnelWire
+
+/// Bytes of a size known only at the end (a child's output, a request's stdin) kept in
+/// memory up to `memoryLimit` and beyond that in an unnamed temporary file, so that memory
+/// stays bounded whatever the size. It is a `WirePayload`: sent by streaming it back.
+final class Spool: WirePayload {
+    static let memoryLimit = 1 << 20
+
+    private var memory: [UInt8] = []
+    private var fd: Int32 = -1
+    private(set) var byteCount: UInt64 = 0
+    /// The first error while storing; later bytes are dropped (the owner reports it).
+    private(set) var failure: Errno?
+
+    init() {}
+    deinit { if fd >= 0 { close(fd) } }
+
+    func append(_ bytes: UnsafeRawBufferPointer) {
+        guard failure == nil, bytes.count > 0 else { return }
+        if fd < 0 && memory.count + bytes.count <= Spool.memoryLimit {
+            memory.append(contentsOf: bytes)
+            byteCount += UInt64(bytes.count)
+            return
+        }
+        do throws(Errno) {
+            if fd < 0 { try moveToFile() }
+            try writeAll(fd: fd, bytes)
+            byteCount += UInt64(bytes.count)
+        } catch {
+            failure = error
+        }
+    }
+
+    private func moveToFile() throws(Errno) {
+        let directory = cString(getenv("TMPDIR")).isEmpty ? "/tmp" : cString(getenv("TMPDIR"))
+        fd = try retryingInterrupts { directory.withCString { tp_open_tmpfile($0) } }
+        var failure: Errno?
+        memory.withUnsafeBytes { bytes in
+            do throws(Errno) { try writeAll(fd: fd, bytes) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        memory = []
+    }
+
+    /// Copies up to `buffer.count` bytes from `offset` into `buffer`; returns how many.
+    func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+        guard offset < byteCount else { return 0 }
+        let count = Int(min(UInt64(buffer.count), byteCount - offset))
+        if fd < 0 {
+            memory.withUnsafeBytes { source in
+                buffer.baseAddress!.copyMemory(from: source.baseAddress! + Int(offset), byteCount: count)
+            }
+            return count
+        }
+        return try retryingInterrupts { pread(fd, buffer.baseAddress, count, off_t(offset)) }
+    }
+
+    /// The whole content in memory: only for spools known to be small.
+    func contents(limit: Int) -> [UInt8] {
+        var result = [UInt8](repeating: 0, count: Int(min(byteCount, UInt64(limit))))
+        let got = result.withUnsafeMutableBytes { (try? read(at: 0, into: $0)) ?? 0 }
+        return Array(result[0..<got])
+    }
+
+    func writeContent<W: WireWriter>(to writer: inout W) {
+        if fd < 0 {
+            memory.withUnsafeBytes { writer.write($0) }
+            return
+        }
+        withUnsafeTemporaryAllocation(byteCount: ioChunkSize, alignment: 16) { chunk in
+            var offset: UInt64 = 0
+            while offset < byteCount {
+                let got: Int
+                do throws(Errno) {
+                    got = try read(at: offset, into: chunk)
+                } catch {
+                    // The length prefix is already out: nothing correct can follow.
+                    abortSession("Cannot read back spooled data: " + error.strerror)
+                }
+                if got == 0 { abortSession("Spooled data shrank while being sent") }
+                writer.write(UnsafeRawBufferPointer(rebasing: chunk[0..<got]))
+                offset += UInt64(got)
+            }
+        }
+    }
+}
+
+extension InputStream {
+    /// Hands the next `length` payload bytes to `consume` piece by piece, as they arrive.
+    func streamPayload(length: UInt64, _ consume: (UnsafeRawBufferPointer) -> Void) throws(WireError) {
+        var remaining = length
+        while remaining > 0 {
+            let limit = Int(min(remaining, UInt64(ioChunkSize)))
+            let got = try withNextChunk(upTo: limit) { chunk in
+                consume(chunk)
+                return chunk.count
+            }
+            remaining -= UInt64(got)
+        }
+    }
+
+    /// Reads a payload of `length` bytes into a new spool.
+    func spool(length: UInt64) throws(WireError) -> Spool {
+        let spool = Spool()
+        try streamPayload(length: length) { spool.append($0) }
+        return spool
+    }
+}

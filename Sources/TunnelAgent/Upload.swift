@@ -1,0 +1,244 @@
+import CPosix
+import TunnelWire
+
+// Upload: the content streams from the protocol into a temporary file created exclusively
+// beside the target; only when every field has been read and validated is it given the
+// target's metadata, fsynced and renamed over the target. Any failure, including the client
+// vanishing mid-content, leaves the old file untouched and no temporary behind.
+
+extension Session {
+    func handleUpload() throws(WireError) {
+        let decoded = try Upload<UploadSink>.decodeFields(from: &input) { (input, file, length) throws(WireError) in
+            let sink = UploadSink(target: file)
+            try input.streamPayload(length: length) { sink.append($0) }
+            return sink
+        }
+        guard let request = finishDecoding(decoded, .upload) else { return }
+        let sink = request.content
+        var mode: UInt32? = nil
+        var uid: UInt32? = nil
+        var gid: UInt32? = nil
+        if let text = request.mode {
+            guard case .value(let value) = PythonInt(parsing: text, octal: true),
+                  value >= 0, value <= Int64(UInt32.max) else {
+                return sendInvalid("mode", octalFormatMessage(text))
+            }
+            mode = UInt32(value)
+        }
+        if let owner = request.owner {
+            guard let record = Accounts.resolveUser(owner) else {
+                return sendInvalid("owner", "The user with the name '\(owner)' does not exist.")
+            }
+            uid = record.uid
+            gid = record.gid
+        }
+        if let group = request.group {
+            guard let record = Accounts.resolveGroup(group) else {
+                return sendInvalid("group", "The group with the name '\(group)' does not exist.")
+            }
+            gid = record.gid
+        }
+        do throws(UploadFailure) {
+            try sink.commit(mode: mode, uid: uid, gid: gid, creationMask: Session.fileCreationMask)
+            send(Ok())
+        } catch {
+            sendOSError(error.errno, path: error.namesFile ? request.file : nil)
+        }
+    }
+
+    /// The umask the agent set at start; new files get `0o666 & ~mask`, as with open(2).
+    static let fileCreationMask: UInt32 = 0o077
+}
+
+/// An errno from an upload step, and whether Python's message would name the file
+/// (open, chmod, chown do; write and fsync do not).
+struct UploadFailure: Error {
+    var errno: Errno
+    var namesFile: Bool
+}
+
+/// Where an upload's content goes while it arrives.
+final class UploadSink {
+    let target: String
+    /// The file that is really written: symlinks in the last component followed.
+    private var resolvedTarget: String = ""
+    private var temporary: TemporaryFile?
+    /// Existing non-regular targets (devices, fifos) are written in place, like the
+    /// reference does, but only after validation: until then the content waits here.
+    private var inPlaceSpool: Spool?
+    private var failure: UploadFailure?
+
+    init(target: String) {
+        self.target = target
+        guard !target.utf8.contains(0) else {
+            failure = UploadFailure(errno: Errno(EINVAL), namesFile: true)
+            return
+        }
+        do throws(Errno) {
+            resolvedTarget = try followSymlinks(target)
+            var info = stat()
+            let exists = resolvedTarget.withCString { stat($0, &info) } == 0
+            if exists && FileKind(mode: info.st_mode) == .directory {
+                throw Errno(EISDIR)
+            }
+            if exists && FileKind(mode: info.st_mode) != .regular {
+                inPlaceSpool = Spool()
+                return
+            }
+            // The reference writes in place: a file it could not open for writing must not
+            // be replaceable here just because its directory is writable.
+            if exists && resolvedTarget.withCString({ access($0, W_OK) }) != 0 {
+                throw Errno.current
+            }
+            temporary = try TemporaryFile(besides: resolvedTarget, existing: exists ? info : nil)
+        } catch {
+            failure = UploadFailure(errno: error, namesFile: true)
+        }
+    }
+
+    func append(_ bytes: UnsafeRawBufferPointer) {
+        guard failure == nil else { return }
+        if let inPlaceSpool {
+            inPlaceSpool.append(bytes)
+            if let error = inPlaceSpool.failure { failure = UploadFailure(errno: error, namesFile: false) }
+            return
+        }
+        do throws(Errno) {
+            try temporary?.write(bytes)
+        } catch {
+            failure = UploadFailure(errno: error, namesFile: false)
+        }
+    }
+
+    /// Applies metadata and puts the content in place. Without a call (an invalid field,
+    /// a lost client) the temporary is removed when the sink is released.
+    func commit(mode: UInt32?, uid: UInt32?, gid: UInt32?, creationMask: UInt32) throws(UploadFailure) {
+        if let failure { throw failure }
+        if let inPlaceSpool {
+            return try writeInPlace(inPlaceSpool, mode: mode, uid: uid, gid: gid)
+        }
+        guard let temporary else { return }
+        try temporary.finish(mode: mode, uid: uid, gid: gid, creationMask: creationMask)
+    }
+
+    private func writeInPlace(_ spool: Spool, mode: UInt32?, uid: UInt32?, gid: UInt32?) throws(UploadFailure) {
+        do throws(Errno) {
+            let fd = try retryingInterrupts { resolvedTarget.withCString { tp_open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666) } }
+            defer { close(fd) }
+            var offset: UInt64 = 0
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: ioChunkSize, alignment: 16)
+            defer { chunk.deallocate() }
+            while offset < spool.byteCount {
+                let got = try spool.read(at: offset, into: chunk)
+                try writeAll(fd: fd, UnsafeRawBufferPointer(rebasing: chunk[0..<got]))
+                offset += UInt64(got)
+            }
+        } catch {
+            throw UploadFailure(errno: error, namesFile: true)
+        }
+        try applyRequestedMetadata(fd: nil, path: resolvedTarget, mode: mode, uid: uid, gid: gid)
+    }
+}
+
+/// chmod, then chown (the reference's order; chown may clear set-id bits, so not the
+/// reverse). `group` without `owner` keeps the owner (the reference would make it root).
+func applyRequestedMetadata(fd: Int32?, path: String, mode: UInt32?, uid: UInt32?, gid: UInt32?) throws(UploadFailure) {
+    if let mode {
+        let result = fd.map { fchmod($0, mode_t(mode)) } ?? path.withCString { chmod($0, mode_t(mode)) }
+        if result != 0 { throw UploadFailure(errno: .current, namesFile: true) }
+    }
+    if uid != nil || gid != nil {
+        let newUID = uid ?? UInt32.max   // (uid_t)-1: leave as is
+        let newGID = gid ?? UInt32.max
+        let result = fd.map { fchown($0, newUID, newGID) } ?? path.withCString { chown($0, newUID, newGID) }
+        if result != 0 { throw UploadFailure(errno: .current, namesFile: true) }
+    }
+}
+
+/// Follows symlinks in the last path component (like open(2) does when it creates a file),
+/// so that an upload through a link replaces the file it points to, dangling or not.
+func followSymlinks(_ path: String) throws(Errno) -> String {
+    var current = path
+    for _ in 0..<40 {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = current.withCString { readlink($0, &buffer, buffer.count - 1) }
+        if length < 0 { return current }   // not a link (or not there): open(2) decides
+        let target = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if target.hasPrefix("/") {
+            current = target
+        } else {
+            current = directoryName(current) + "/" + target
+        }
+    }
+    throw Errno(ELOOP)
+}
+
+func directoryName(_ path: String) -> String {
+    let bytes = Array(path.utf8)
+    guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return "." }
+    if slash == 0 { return "/" }
+    return String(decoding: bytes[0..<slash], as: UTF8.self)
+}
+
+func baseName(_ path: String) -> String {
+    let bytes = Array(path.utf8)
+    guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return path }
+    return String(decoding: bytes[(slash + 1)...], as: UTF8.self)
+}
+
+/// An exclusively created temporary file beside its target, removed on release unless
+/// renamed over the target.
+final class TemporaryFile {
+    let path: String
+    let target: String
+    let fd: Int32
+    /// The target's stat when it existed: its mode and owner carry over.
+    let existing: stat?
+    private var renamed = false
+
+    init(besides target: String, existing: stat?) throws(Errno) {
+        self.target = target
+        self.existing = existing
+        let prefix = directoryName(target) + "/." + baseName(target) + ".tunnel-"
+        var attempt = 0
+        while true {
+            let candidate = prefix + hexDigits(UInt32.random(in: 0...UInt32.max), width: 8)
+            let fd = candidate.withCString { tp_open($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) }
+            if fd >= 0 {
+                self.fd = fd
+                path = candidate
+                return
+            }
+            let error = Errno.current
+            attempt += 1
+            if error.code != EEXIST || attempt > 16 { throw error }
+        }
+    }
+
+    deinit {
+        close(fd)
+        if !renamed { _ = path.withCString { unlink($0) } }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
+        try writeAll(fd: fd, bytes)
+    }
+
+    func finish(mode: UInt32?, uid: UInt32?, gid: UInt32?, creationMask: UInt32) throws(UploadFailure) {
+        if let existing {
+            // Owner first, then mode: chown may clear set-id bits that the mode restores.
+            // Only root can give a file away; anyone else keeps their own ownership.
+            if fchown(fd, existing.st_uid, existing.st_gid) != 0 && geteuid() == 0 {
+                throw UploadFailure(errno: .current, namesFile: true)
+            }
+            if fchmod(fd, existing.st_mode & 0o7777) != 0 { throw UploadFailure(errno: .current, namesFile: true) }
+        } else if fchmod(fd, mode_t(0o666 & ~creationMask)) != 0 {
+            throw UploadFailure(errno: .current, namesFile: true)
+        }
+        try applyRequestedMetadata(fd: fd, path: path, mode: mode, uid: uid, gid: gid)
+        if fsync(fd) != 0 { throw UploadFailure(errno: .current, namesFile: false) }
+        let result = path.withCString { from in target.withCString { to in rename(from, to) } }
+        if result != 0 { throw UploadFailure(errno: .current, namesFile: true) }
+        renamed = true
+    }
+}
