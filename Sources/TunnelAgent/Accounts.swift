@@ -95,10 +95,14 @@ enum Accounts {
         if let entry { return .hash(cString(entry.pointee.sp_pwdp)) }
         let error = Errno.current
         // musl says ENOENT for "no such entry" where glibc leaves errno at 0.
-        if error.code != 0 && error != .noEntry {
+        let unreadable = error.code != 0 && error != .noEntry
+        // glibc only reports the files' EACCES when no other NSS source follows; with one
+        // (systemd, sss, ldap) the last source's answer stands, and getent gives it to us.
+        if unreadable && !NSSConfiguration.hasSourcesBeyondFiles(database: "shadow") {
             return .failed(error)
         }
-        return Getent.shadowHash(key: userName).map { .hash($0) } ?? .noEntry
+        if let hash = Getent.shadowHash(key: userName) { return .hash(hash) }
+        return unreadable && !Getent.isAvailable ? .failed(error) : .noEntry
     }
 
     private static func copyUser(_ entry: UnsafeMutablePointer<passwd>?) -> UserRecord? {
@@ -121,6 +125,24 @@ enum Accounts {
             }
         }
         return GroupRecord(name: cString(value.gr_name), gid: value.gr_gid, members: members)
+    }
+}
+
+/// What /etc/nsswitch.conf names as sources for a database.
+enum NSSConfiguration {
+    /// True when the database's line names a source other than `files`/`compat`.
+    static func hasSourcesBeyondFiles(database: String) -> Bool {
+        guard let file = try? OpenFile(readingRegularContent: "/etc/nsswitch.conf") else { return false }
+        var bytes: [UInt8] = []
+        try? file.forEachChunk { if bytes.count < 65536 { bytes.append(contentsOf: $0) } }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard let first = words.first, first == database + ":" else { continue }
+            return words.dropFirst().contains { word in
+                !word.hasPrefix("#") && !word.hasPrefix("[") && word != "files" && word != "compat"
+            }
+        }
+        return false
     }
 }
 

@@ -21,6 +21,8 @@ enum Getent {
         lookup(database: "shadow", key: key, fieldCount: 9)?[1]
     }
 
+    static var isAvailable: Bool { findProgram() != nil }
+
     /// Where `getent` is on PATH, looked up once per agent.
     nonisolated(unsafe) private static var program: String?? = nil
 

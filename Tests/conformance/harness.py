@@ -1,0 +1,111 @@
+"""Drives the agent and the Python reference with the same requests and decodes answers.
+
+The reference's own module (fora.connectors.tunnel_dispatcher from PyPI fora==2.1.7)
+encodes requests and decodes answers, so the comparison uses its encoder, not ours.
+"""
+import os
+import pwd
+import subprocess
+import sys
+from pathlib import Path
+
+from fora.connectors import tunnel_dispatcher as td
+
+ROOT = Path(__file__).resolve().parents[2]
+AGENT = Path(os.environ.get("TUNNEL_AGENT", ROOT / "dist" / "tunnel-dispatcher"))
+REFERENCE = Path(td.__file__)
+TEST_USER = "tunnel-test"
+
+
+def agent_command(*args):
+    return [str(AGENT), *args]
+
+
+def reference_command(*args):
+    # Run the module as a script, exactly as fora ships it to a remote host.
+    # The interpreter itself, not a pyenv shim (shims rewrite PATH, which Getenv would see).
+    return [os.environ.get("TUNNEL_REFERENCE_PYTHON", sys.executable), str(REFERENCE), *args]
+
+
+def as_user(command, user):
+    """Prefixes `command` so that it runs as `user` (None: as we are)."""
+    if user is None:
+        return command
+    entry = pwd.getpwnam(user)
+    return ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups",
+            "--reset-env", *command]
+
+
+class Dispatcher:
+    """One running dispatcher (agent or reference) with raw packet access."""
+
+    def __init__(self, command, cwd="/tmp", env=None):
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, cwd=cwd, env=env)
+        self.conn = td.Connection(self.process.stdout, self.process.stdin)
+
+    def send(self, packet):
+        self.conn.write_packet(packet)
+
+    def receive(self):
+        """The next answer as the reference's NamedTuple (errors are answers too)."""
+        header = self.conn.read(4)
+        if len(header) < 4:
+            raise EOFError("dispatcher closed the stream")
+        packet_id = int.from_bytes(header, "big")
+        return td.packet_deserializers[packet_id](self.conn)
+
+    def request(self, packet):
+        self.send(packet)
+        return self.receive()
+
+    def close(self):
+        """Sends Exit and returns (status, stderr)."""
+        try:
+            self.send(td.PacketExit())
+        except BrokenPipeError:
+            pass
+        return self.finish()
+
+    def finish(self, timeout=20):
+        try:
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass
+        rest = self.process.stdout.read()
+        stderr = self.process.stderr.read()
+        status = self.process.wait(timeout=timeout)
+        return status, rest, stderr
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def raw_session(command, data, timeout=20):
+    """Writes `data` to a fresh dispatcher, closes its stdin; returns (status, stdout, stderr)."""
+    result = subprocess.run(command, input=data, capture_output=True, timeout=timeout, cwd="/tmp")
+    return result.returncode, result.stdout, result.stderr
+
+
+def encode(*packets):
+    """The bytes the reference's encoder writes for `packets`."""
+    class Sink:
+        def __init__(self):
+            self.data = b""
+
+        def write(self, data):
+            self.data += data
+
+        def flush(self):
+            pass
+
+    sink = Sink()
+    conn = td.Connection(None, sink)
+    for packet in packets:
+        conn.write_packet(packet)
+    return sink.data
