@@ -4,6 +4,7 @@
 #   make test     every test: swift test, end-to-end, conformance against the reference
 #   make bench    side-by-side benchmarks against the Python reference
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 SWIFT_BIN ?= $(dir $(shell command -v swiftc 2>/dev/null || echo /opt/swift/usr/bin/swiftc))
 SWIFTC := $(SWIFT_BIN)swiftc
 CLANG := $(SWIFT_BIN)clang
@@ -22,7 +23,7 @@ C_FLAGS := --target=x86_64-unknown-linux-musl --sysroot=$(SYSROOT) -Os -Wall -We
 WIRE_SOURCES := $(wildcard Sources/TunnelWire/*.swift)
 AGENT_SOURCES := $(wildcard Sources/TunnelAgent/*.swift)
 
-.PHONY: all static demo test bench clean setup swift-test e2e conformance
+.PHONY: all static demo test bench clean setup
 all: static
 static: $(DIST)/tunnel-dispatcher
 
@@ -58,3 +59,22 @@ $(DIST)/tunnel-dispatcher: $(BUILD)/CPosix.o $(BUILD)/TunnelWire.o $(BUILD)/Tunn
 
 clean:
 	rm -rf $(BUILD) $(DIST)
+
+# ---------------------------------------------------------------------------------------
+# Tests: unit (swift test), then the static binary end to end and against the reference.
+PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
+
+setup:
+	@scripts/setup.sh test
+
+test: setup static
+	swift test --parallel 2>&1 | tail -n 3
+	$(PYTEST) -q Tests/conformance
+
+demo: static
+	@scripts/setup.sh python
+	@$(VENV)/bin/python scripts/demo.py $(DIST)/tunnel-dispatcher
+
+bench: static
+	@scripts/setup.sh python
+	@$(VENV)/bin/python scripts/bench.py $(DIST)/tunnel-dispatcher

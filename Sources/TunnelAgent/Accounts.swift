@@ -29,36 +29,63 @@ enum ShadowLookup {
 /// host has one) is asked, so that NSS-only users (LDAP, SSSD, systemd) are not invisible.
 enum Accounts {
     static func user(named name: String) -> UserRecord? {
-        if name.utf8.contains(0) { return nil }
-        if let record = name.withCString({ copyUser(getpwnam($0)) }) { return record }
-        return Getent.user(key: name).flatMap { $0.name == name ? $0 : nil }
+        filesUser(named: name) ?? getentUser(named: name)
     }
 
     static func user(id: UInt32) -> UserRecord? {
-        copyUser(getpwuid(id)) ?? Getent.user(key: String(id)).flatMap { $0.uid == id ? $0 : nil }
+        filesUser(id: id) ?? getentUser(id: id)
     }
 
     static func group(named name: String) -> GroupRecord? {
-        if name.utf8.contains(0) { return nil }
-        if let record = name.withCString({ copyGroup(getgrnam($0)) }) { return record }
-        return Getent.group(key: name).flatMap { $0.name == name ? $0 : nil }
+        filesGroup(named: name) ?? getentGroup(named: name)
     }
 
     static func group(id: UInt32) -> GroupRecord? {
-        copyGroup(getgrgid(id)) ?? Getent.group(key: String(id)).flatMap { $0.gid == id ? $0 : nil }
+        filesGroup(id: id) ?? getentGroup(id: id)
     }
 
     /// By name, else — when the text is a decimal number — by id: the reference's order.
+    /// The files answer both questions before getent is asked either.
     static func resolveUser(_ text: String) -> UserRecord? {
-        if let record = user(named: text) { return record }
-        guard let id = idNumber(text) else { return nil }
-        return user(id: id)
+        let id = idNumber(text)
+        return filesUser(named: text) ?? id.flatMap(filesUser(id:))
+            ?? getentUser(named: text) ?? id.flatMap(getentUser(id:))
     }
 
     static func resolveGroup(_ text: String) -> GroupRecord? {
-        if let record = group(named: text) { return record }
-        guard let id = idNumber(text) else { return nil }
-        return group(id: id)
+        let id = idNumber(text)
+        return filesGroup(named: text) ?? id.flatMap(filesGroup(id:))
+            ?? getentGroup(named: text) ?? id.flatMap(getentGroup(id:))
+    }
+
+    private static func filesUser(named name: String) -> UserRecord? {
+        name.utf8.contains(0) ? nil : name.withCString { copyUser(getpwnam($0)) }
+    }
+
+    private static func filesUser(id: UInt32) -> UserRecord? { copyUser(getpwuid(id)) }
+
+    private static func filesGroup(named name: String) -> GroupRecord? {
+        name.utf8.contains(0) ? nil : name.withCString { copyGroup(getgrnam($0)) }
+    }
+
+    private static func filesGroup(id: UInt32) -> GroupRecord? { copyGroup(getgrgid(id)) }
+
+    // getent answers a number with the entry of that id, so each answer is checked to be
+    // the one asked for.
+    private static func getentUser(named name: String) -> UserRecord? {
+        Getent.user(key: name).flatMap { $0.name == name ? $0 : nil }
+    }
+
+    private static func getentUser(id: UInt32) -> UserRecord? {
+        Getent.user(key: String(id)).flatMap { $0.uid == id ? $0 : nil }
+    }
+
+    private static func getentGroup(named name: String) -> GroupRecord? {
+        Getent.group(key: name).flatMap { $0.name == name ? $0 : nil }
+    }
+
+    private static func getentGroup(id: UInt32) -> GroupRecord? {
+        Getent.group(key: String(id)).flatMap { $0.gid == id ? $0 : nil }
     }
 
     /// A uid/gid written as Python's `int()` reads it, within `uid_t`. Python maps -1 to

@@ -24,7 +24,9 @@ def agent_command(*args):
 def reference_command(*args):
     # Run the module as a script, exactly as fora ships it to a remote host.
     # The interpreter itself, not a pyenv shim (shims rewrite PATH, which Getenv would see).
-    return [os.environ.get("TUNNEL_REFERENCE_PYTHON", sys.executable), str(REFERENCE), *args]
+    # spwd warns of its deprecation on Python 3.11; that line is not part of the protocol.
+    return [os.environ.get("TUNNEL_REFERENCE_PYTHON", sys.executable), "-W", "ignore::DeprecationWarning",
+            str(REFERENCE), *args]
 
 
 def as_user(command, user):
