@@ -74,11 +74,13 @@ static void cloexec_from_3(void) {
     for (long fd = 3; fd < max_fd; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
 }
 
+/// Every signal back to its default disposition, the mask emptied. Through the raw
+/// syscall: musl's sigaction refuses signals 32-34 (reserved for its own use), yet an
+/// "ignore" inherited on them would survive exec.
 static void reset_signals(void) {
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < 65; sig++) sigaction(sig, &action, NULL);
+    struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } action = { 0 };
+    action.handler = (void *)SIG_DFL;
+    for (long sig = 1; sig <= 64; sig++) syscall(SYS_rt_sigaction, sig, &action, NULL, sizeof action.mask);
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
