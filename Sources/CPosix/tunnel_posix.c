@@ -51,8 +51,8 @@ const char *tp_environ_entry(size_t index) {
 }
 
 // ---------------------------------------------------------------------------
-// The child. Between fork and exec only async-signal-safe calls, except initgroups
-// (it reads /etc/group) which is safe here because the agent is single-threaded.
+// The child, after vfork: it shares the agent's memory until exec, so it only makes
+// syscalls (everything it needs, the group list included, was computed by the parent).
 
 static void report_and_exit(int pipe_fd, int step, int error) {
     int message[2] = { step, error };
@@ -102,13 +102,9 @@ static void child(const tp_spawn_request *r, int pipe_fd) {
     umask((mode_t)r->umask_value);
     if (r->set_gid || r->set_uid) {
         // Groups first, then gid, then uid: once the uid is no longer root the other
-        // two would be refused. Only root may set groups; an unprivileged agent that
-        // "switches" to itself must still succeed (the reference never sets groups).
-        if (geteuid() == 0) {
-            int rc = r->initgroups_user != NULL ? initgroups(r->initgroups_user, r->gid)
-                                                : setgroups(1, &r->gid);
-            if (rc < 0) report_and_exit(pipe_fd, TP_STEP_PREEXEC, errno);
-        }
+        // two would be refused. Only a root agent is asked to set groups (see Process.swift).
+        if (r->set_groups && setgroups((size_t)r->group_count, r->groups) < 0)
+            report_and_exit(pipe_fd, TP_STEP_PREEXEC, errno);
         if (r->set_gid && setresgid(r->gid, r->gid, r->gid) < 0) report_and_exit(pipe_fd, TP_STEP_PREEXEC, errno);
         if (r->set_uid && setresuid(r->uid, r->uid, r->uid) < 0) report_and_exit(pipe_fd, TP_STEP_PREEXEC, errno);
     }
@@ -127,7 +123,7 @@ pid_t tp_spawn(const tp_spawn_request *request, tp_spawn_failure *failure) {
         failure->error = errno;
         return -1;
     }
-    pid_t pid = fork();
+    pid_t pid = vfork();
     if (pid == 0) {
         close(status_pipe[0]);
         child(request, status_pipe[1]);

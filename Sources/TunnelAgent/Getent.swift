@@ -1,4 +1,5 @@
 import CPosix
+import TunnelWire
 
 /// The fallback for users and groups that only NSS knows (LDAP, SSSD, systemd): musl reads
 /// the files alone, so when they miss, the host's own `getent` is asked. Never a shell:

@@ -140,7 +140,7 @@ private func spawn(_ plan: ProcessPlan, pipes: ChildPipes, failure: inout tp_spa
     let argv = cArguments.map { UnsafePointer<CChar>($0) } + [nil]
     return argv.withUnsafeBufferPointer { argvBuffer in
         withOptionalCString(plan.cwd) { cwd in
-            withOptionalCString(plan.uid != nil ? plan.userName : nil) { user in
+            supplementaryGroups(plan).withUnsafeBufferPointer { groups in
                 var request = tp_spawn_request()
                 request.argv = argvBuffer.baseAddress
                 request.stdin_fd = pipes.childStdin
@@ -153,10 +153,29 @@ private func spawn(_ plan: ProcessPlan, pipes: ChildPipes, failure: inout tp_spa
                 request.gid = plan.gid ?? 0
                 request.set_uid = plan.uid != nil ? 1 : 0
                 request.uid = plan.uid ?? 0
-                request.initgroups_user = user
+                request.set_groups = groups.isEmpty ? 0 : 1
+                request.groups = groups.baseAddress
+                request.group_count = Int32(groups.count)
                 return tp_spawn(&request, &failure)
             }
         }
+    }
+}
+
+/// The supplementary groups the child gets when it switches identity: the target user's
+/// (as `initgroups` would set them), or just the one group. Empty (leave them alone) when
+/// not switching or not root: an unprivileged agent cannot set groups, and the reference
+/// never does, so "switching" to itself must still work.
+private func supplementaryGroups(_ plan: ProcessPlan) -> [gid_t] {
+    guard let gid = plan.gid, geteuid() == 0 else { return [] }
+    guard plan.uid != nil, let user = plan.userName else { return [gid] }
+    var count: Int32 = 64
+    while true {
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        let result = user.withCString { getgrouplist($0, gid, &groups, &count) }
+        if result >= 0 { return Array(groups[0..<Int(count)]) }
+        if count <= Int32(groups.count) { count = Int32(groups.count) * 2 }
+        if count > 65536 { return [gid] }
     }
 }
 

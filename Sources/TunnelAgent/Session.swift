@@ -13,8 +13,11 @@ public final class Session {
         input = InputStream(fd: inputFD)
         output = OutputStream(fd: outputFD)
         self.debug = debug
+        let output = self.output
+        input.beforeBlocking = { output.flush() }
     }
 
+    /// Answers are flushed whenever the agent is about to wait for input (and at the end).
     /// Serves requests until `Exit` (status 0), the client going away between packets
     /// (status 0, quietly: a deliberate deviation, see docs/protocol.md), or a protocol
     /// error (message on stderr, status 3).
@@ -31,7 +34,6 @@ public final class Session {
                     return 0
                 }
                 try handle(id)
-                output.flush()
             } catch .endOfStream {
                 output.flush()
                 return 0

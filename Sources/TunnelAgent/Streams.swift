@@ -14,6 +14,9 @@ public final class InputStream: WireReader {
     public var limits: WireLimits = .agent
     /// The first invalid field of the packet being read (see `WireReader.reportInvalid`).
     var invalidField: InvalidField?
+    /// Called before every read that may block: the session flushes its answers there, so
+    /// pipelined requests get their answers in one write, and none waits behind a read.
+    var beforeBlocking: () -> Void = {}
 
     public init(fd: Int32) {
         self.fd = fd
@@ -28,6 +31,7 @@ public final class InputStream: WireReader {
 
     /// Refills the empty buffer; false at end of input.
     private func refill() throws(WireError) -> Bool {
+        beforeBlocking()
         start = 0
         end = 0
         do throws(Errno) {
@@ -45,6 +49,7 @@ public final class InputStream: WireReader {
                 // A large read bypasses the buffer.
                 let wanted = destination.count - done
                 if wanted >= buffer.count {
+                    beforeBlocking()
                     let got: Int
                     do throws(Errno) {
                         got = try retryingInterrupts { CPosix.read(fd, destination.baseAddress! + done, wanted) }

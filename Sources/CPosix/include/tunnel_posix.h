@@ -84,11 +84,14 @@ typedef struct {
     gid_t gid;
     int set_uid;                  ///< non-zero: switch to `uid`
     uid_t uid;
-    const char *initgroups_user;  ///< non-NULL: supplementary groups of this user
+    int set_groups;               ///< non-zero: setgroups(group_count, groups) first (root only)
+    const gid_t *groups;
+    int group_count;
     int fail_preexec_errno;       ///< non-zero: fail the umask step with this errno (umask out of C range)
 } tp_spawn_request;
 
-/// Forks and execs as described in `request`. Returns the child's pid, or -1 with
+/// vforks and execs as described in `request` (the child only makes syscalls and execs,
+/// so sharing the agent's memory until exec is safe and saves copying page tables). Returns the child's pid, or -1 with
 /// `failure` telling which step failed (the child has then been reaped already).
 pid_t tp_spawn(const tp_spawn_request *request, tp_spawn_failure *failure);
 

@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""`make bench`: the agent and the Python reference (fora==2.1.7, run by the system python3)
+side by side, with the same driver in the same run, plus the machine's own limits.
+Each figure is the median of REPEAT runs; peak RSS comes from wait4(). Not a test: no
+figure here fails anything. Usage: bench.py AGENT [--quick]"""
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from fora.connectors import tunnel_dispatcher as td
+
+AGENT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "dist/tunnel-dispatcher")
+QUICK = "--quick" in sys.argv
+REPEAT = 3 if QUICK else 5
+SYSTEM_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+REFERENCE = [SYSTEM_PYTHON, "-W", "ignore::DeprecationWarning", td.__file__]
+MIB = 1 << 20
+BIG = (64 if QUICK else 256) * MIB
+CAT = (16 if QUICK else 64) * MIB
+WORK = tempfile.mkdtemp(prefix="tunnel-bench-")
+
+
+class Session:
+    """A dispatcher with a raw client; `finish()` returns its peak RSS in KiB.
+
+    Peak RSS is VmHWM of /proc/PID/status, read just before Exit: wait4()'s ru_maxrss is
+    useless here, because at exec the kernel folds the spawning process's high-water mark
+    (this driver's, ~100 MiB) into the child's, fork or vfork alike."""
+
+    def __init__(self, command):
+        # posix_spawn (vfork-like), not fork: a forked child would count the driver's own
+        # pages in its ru_maxrss until it execs.
+        to_child, child_stdin = os.pipe()
+        child_stdout, from_child = os.pipe()
+        actions = [(os.POSIX_SPAWN_DUP2, to_child, 0), (os.POSIX_SPAWN_DUP2, from_child, 1)]
+        self.pid = os.posix_spawn(command[0], command, os.environ, file_actions=actions)
+        for fd in (to_child, from_child):
+            os.close(fd)
+        self.stdin = os.fdopen(child_stdin, "wb")
+        self.stdout = os.fdopen(child_stdout, "rb")
+        self.conn = td.Connection(self.stdout, self.stdin)
+
+    def request(self, packet):
+        self.conn.write_packet(packet)
+        packet_id = int.from_bytes(self.conn.read(4), "big")
+        return td.packet_deserializers[packet_id](self.conn)
+
+    def peak_rss(self):
+        with open(f"/proc/{self.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+    def finish(self):
+        peak = self.peak_rss()
+        self.conn.write_packet(td.PacketExit())
+        self.stdin.close()
+        self.stdout.read()
+        self.stdout.close()
+        os.waitpid(self.pid, 0)
+        return peak
+
+
+def timed(function):
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def run(command, **kw):
+    fields = dict(command=command, stdin=None, capture_output=True, user=None, group=None, umask=None, cwd=None)
+    fields.update(kw)
+    return td.PacketProcessRun(**fields)
+
+
+# --- the cases: each returns (seconds per unit, peak RSS KiB) -----------------------------------
+
+def startup(command, count=100 if QUICK else 300):
+    rss = 0
+
+    def loop():
+        nonlocal rss
+        for _ in range(count):
+            session = Session(command)
+            assert isinstance(session.request(td.PacketCheckAlive()), td.PacketAck)
+            rss = session.finish()
+    return timed(loop) / count, rss
+
+
+def sequential(command, count=2000 if QUICK else 10000):
+    session = Session(command)
+    seconds = timed(lambda: [session.request(td.PacketCheckAlive()) for _ in range(count)])
+    return seconds / count, session.finish()
+
+
+def pipelined(command, count=20000 if QUICK else 100000):
+    session = Session(command)
+    data = (2).to_bytes(4, "big") * count
+
+    def write():
+        session.stdin.write(data)
+        session.stdin.flush()
+
+    def go():
+        writer = threading.Thread(target=write)
+        writer.start()
+        received = 0
+        while received < 4 * count:
+            received += len(session.stdout.read1(1 << 20))
+        writer.join()
+    seconds = timed(go)
+    return seconds / count, session.finish()
+
+
+def process_true(command, count=100 if QUICK else 300):
+    session = Session(command)
+    packet = run(["true"])
+    seconds = timed(lambda: [session.request(packet) for _ in range(count)])
+    return seconds / count, session.finish()
+
+
+CAT_INPUT = os.urandom(CAT)
+
+
+def cat_through(command):
+    session = Session(command)
+    answer = None
+
+    def go():
+        nonlocal answer
+        answer = session.request(run(["cat"], stdin=CAT_INPUT))
+    seconds = timed(go)
+    assert answer.stdout == CAT_INPUT
+    return seconds, session.finish()
+
+
+BIG_CONTENT = os.urandom(BIG)
+BIG_DIGEST = hashlib.sha512(BIG_CONTENT).digest()
+
+
+def file_round_trip(command):
+    session = Session(command)
+    path = os.path.join(WORK, "big")
+
+    def go():
+        assert isinstance(session.request(td.PacketUpload(file=path, content=BIG_CONTENT, mode=None, owner=None, group=None)), td.PacketOk)
+        assert session.request(td.PacketDownload(file=path)).content == BIG_CONTENT
+        assert session.request(td.PacketStat(path=path, follow_links=False, sha512sum=True)).sha512sum == BIG_DIGEST
+    seconds = timed(go)
+    os.unlink(path)
+    return seconds, session.finish()
+
+
+def stat_sha512(command):
+    """Seconds for Stat with SHA-512 of BIG bytes already on disk (page cache warm)."""
+    session = Session(command)
+    session.request(td.PacketStat(path=BIG_FILE, follow_links=False, sha512sum=True))
+    seconds = timed(lambda: session.request(td.PacketStat(path=BIG_FILE, follow_links=False, sha512sum=True)))
+    return seconds, session.finish()
+
+
+BIG_FILE = os.path.join(WORK, "hashme")
+with open(BIG_FILE, "wb") as handle:
+    handle.write(BIG_CONTENT)
+
+
+def median_of(case, command):
+    results = [case(command) for _ in range(REPEAT)]
+    return statistics.median(r[0] for r in results), max(r[1] for r in results)
+
+
+# --- the machine's limits ----------------------------------------------------------------------
+
+def pipe_copy_seconds(size):
+    """`cat` of `size` bytes through a pipe into /dev/null."""
+    return statistics.median(timed(lambda: subprocess.run(f"head -c {size} {BIG_FILE} | cat > /dev/null", shell=True, check=True))
+                             for _ in range(REPEAT))
+
+
+SPAWN_LOOP_C = r"""
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+extern char **environ;
+int main(int argc, char **argv) {
+    int count = atoi(argv[1]);
+    char *args[] = {"true", NULL};
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < count; i++) {
+        pid_t pid; int status;
+        if (posix_spawnp(&pid, "true", NULL, NULL, args, environ) != 0) return 1;
+        waitpid(pid, &status, 0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.9f\n", ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9) / count);
+    return 0;
+}
+"""
+
+
+def spawn_loop_seconds():
+    source = os.path.join(WORK, "spawn.c")
+    binary = os.path.join(WORK, "spawn")
+    with open(source, "w") as handle:
+        handle.write(SPAWN_LOOP_C)
+    subprocess.run(["cc", "-O2", source, "-o", binary], check=True)
+    return statistics.median(float(subprocess.run([binary, "300"], capture_output=True, check=True).stdout) for _ in range(REPEAT))
+
+
+def tool_sha512_rate(tool):
+    if tool == "sha512sum":
+        seconds = statistics.median(timed(lambda: subprocess.run(["sha512sum", BIG_FILE], capture_output=True, check=True)) for _ in range(REPEAT))
+        return BIG / seconds
+    if shutil.which("openssl") is None:
+        return None
+    out = subprocess.run(["openssl", "speed", "-evp", "sha512", "-seconds", "1", "-bytes", "16384"],
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("sha512"):
+            return float(line.split()[-1].rstrip("k")) * 1000
+    return None
+
+
+# --- report -----------------------------------------------------------------------------------------
+
+def fmt_time(seconds):
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def main():
+    cases = [
+        ("spawn → Ack → exit", startup, "per agent"),
+        ("CheckAlive sequential", sequential, "per round trip"),
+        ("CheckAlive pipelined", pipelined, "per packet"),
+        ('ProcessRun ["true"]', process_true, "per run"),
+        (f"cat {CAT // MIB} MiB via ProcessRun", cat_through, "total"),
+        (f"{BIG // MIB} MiB Upload+Download+Stat", file_round_trip, "total"),
+        (f"Stat SHA-512 of {BIG // MIB} MiB", stat_sha512, "total"),
+    ]
+    print(f"machine: {os.cpu_count()} cores, {subprocess.run(['uname', '-srm'], capture_output=True, text=True).stdout.strip()}")
+    print(f"agent: {AGENT} ({os.path.getsize(AGENT)} bytes); reference: fora 2.1.7 on {SYSTEM_PYTHON} "
+          f"({subprocess.run([SYSTEM_PYTHON, '--version'], capture_output=True, text=True).stdout.strip()})")
+    print(f"median of {REPEAT} runs; peak RSS is the largest of them\n")
+    header = f"{'case':36} {'agent':>11} {'reference':>11} {'speed-up':>9} {'agent RSS':>10} {'ref RSS':>10}"
+    print(header)
+    print("-" * len(header))
+    sha_seconds = None
+    for name, case, unit in cases:
+        agent_seconds, agent_rss = median_of(case, [AGENT])
+        ref_seconds, ref_rss = median_of(case, REFERENCE)
+        if case is stat_sha512:
+            sha_seconds = agent_seconds
+        print(f"{name:36} {fmt_time(agent_seconds):>11} {fmt_time(ref_seconds):>11} {ref_seconds / agent_seconds:>8.1f}x "
+              f"{agent_rss / 1024:>7.1f} MiB {ref_rss / 1024:>6.1f} MiB   ({unit})", flush=True)
+
+    print("\nmachine limits")
+    pipe = pipe_copy_seconds(CAT)
+    print(f"  pipe copy of {CAT // MIB} MiB (head | cat > /dev/null): {fmt_time(pipe)} ({CAT / pipe / 1e9:.2f} GB/s)")
+    spawn = spawn_loop_seconds()
+    print(f"  C posix_spawnp(\"true\") + waitpid: {fmt_time(spawn)} per run")
+    print(f"\nSHA-512 throughput on the same {BIG // MIB} MiB file")
+    print(f"  agent (Stat, includes the request):   {BIG / sha_seconds / 1e9:.2f} GB/s")
+    print(f"  sha512sum:                            {tool_sha512_rate('sha512sum') / 1e9:.2f} GB/s")
+    openssl = tool_sha512_rate("openssl")
+    if openssl:
+        print(f"  openssl speed -evp sha512 (16 KiB):   {openssl / 1e9:.2f} GB/s")
+    print(f"\nbinary size: {os.path.getsize(AGENT)} bytes")
+
+
+try:
+    main()
+finally:
+    shutil.rmtree(WORK, ignore_errors=True)
