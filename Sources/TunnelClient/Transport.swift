@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import TunnelWire
+
+/// The transport: a child process (`ssh host ./tunnel-dispatcher`, `docker exec -i ...`, or
+/// the agent itself) whose stdin/stdout carry the protocol. Its stderr stays ours.
+final class Transport {
+    let pid: pid_t
+    let input: FDReader
+    let output: FDWriter
+
+    init(command: [String]) throws(TunnelError) {
+        guard !command.isEmpty else { throw .transport("empty transport command") }
+        var toChild: [Int32] = [-1, -1]
+        var fromChild: [Int32] = [-1, -1]
+        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else {
+            throw .transport("pipe: " + String(cString: strerror(errno)))
+        }
+        // Our ends must not leak into other children of this process.
+        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        let arguments = command.map { strdup($0) } + [nil]
+        defer { for argument in arguments { free(argument) } }
+        var child: pid_t = 0
+        let result = posix_spawnp(&child, command[0], &actions, nil, arguments, environ)
+        close(toChild[0])
+        close(fromChild[1])
+        guard result == 0 else {
+            close(toChild[1])
+            close(fromChild[0])
+            throw .transport("cannot start \(command[0]): " + String(cString: strerror(result)))
+        }
+        signal(SIGPIPE, SIG_IGN)   // a vanished agent must be an error, not our death
+        pid = child
+        input = FDReader(fd: fromChild[0])
+        output = FDWriter(fd: toChild[1])
+    }
+
+    /// Closes our ends and waits: the agent's exit status (-N for signal N). Without
+    /// `flushing`, unsent bytes are dropped: the agent sees its packet cut short.
+    func finish(flushing: Bool = true) -> Int32 {
+        output.close(flushing: flushing)
+        input.close()
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if status & 0x7f != 0 { return -(status & 0x7f) }
+        return (status >> 8) & 0xff
+    }
+}
+
+/// Reads the agent's answers from a pipe, through a buffer.
+final class FDReader: WireReader {
+    private var fd: Int32
+    private var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+    private var start = 0
+    private var end = 0
+    var limits = WireLimits.client
+    private(set) var invalidField: (field: String, reason: String)?
+
+    init(fd: Int32) { self.fd = fd }
+
+    func reportInvalid(field: String, reason: String) {
+        if invalidField == nil { invalidField = (field, reason) }
+    }
+
+    func takeInvalidField() -> (field: String, reason: String)? {
+        defer { invalidField = nil }
+        return invalidField
+    }
+
+    func read(into destination: UnsafeMutableRawBufferPointer) throws(WireError) {
+        var done = 0
+        while done < destination.count {
+            if start == end {
+                let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                if got < 0 && errno == EINTR { continue }
+                if got < 0 { throw .io(errno) }
+                if got == 0 { throw .truncated }
+                start = 0
+                end = got
+            }
+            let piece = min(end - start, destination.count - done)
+            buffer.withUnsafeBytes { source in
+                (destination.baseAddress! + done).copyMemory(from: source.baseAddress! + start, byteCount: piece)
+            }
+            start += piece
+            done += piece
+        }
+    }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+}
+
+/// Writes requests into a pipe, through a buffer; `flush()` after each request.
+final class FDWriter: WireWriter {
+    private var fd: Int32
+    private var buffer: [UInt8] = []
+    /// The first write error; later writes are dropped and `flush` reports it.
+    private(set) var failure: Int32?
+
+    init(fd: Int32) { self.fd = fd }
+
+    func write(_ bytes: UnsafeRawBufferPointer) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 256 * 1024 { flush() }
+    }
+
+    func flush() {
+        guard failure == nil else { buffer.removeAll(); return }
+        var done = 0
+        buffer.withUnsafeBytes { raw in
+            while done < raw.count {
+                let written = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                if written < 0 && errno == EINTR { continue }
+                if written < 0 { failure = errno; return }
+                done += written
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func close(flushing: Bool = true) {
+        if flushing { flush() }
+        buffer.removeAll()
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+}
+
+/// Content read from a file descriptor as it is sent (a streamed Upload): `byteCount`
+/// bytes, which the caller knows (from fstat) before sending. If the file yields fewer, the
+/// rest is not invented: writing stops, `failure` says why, and the caller abandons the
+/// connection so that the agent sees the packet cut short and keeps the old file.
+public final class FileContent: WirePayload {
+    public let fd: Int32
+    public let byteCount: UInt64
+    public private(set) var failure: String?
+
+    public init(fd: Int32, byteCount: UInt64) {
+        self.fd = fd
+        self.byteCount = byteCount
+    }
+
+    public func writeContent<W: WireWriter>(to writer: inout W) {
+        var chunk = [UInt8](repeating: 0, count: 256 * 1024)
+        var remaining = byteCount
+        while remaining > 0 {
+            let want = Int(min(remaining, UInt64(chunk.count)))
+            let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, want) }
+            if got < 0 && errno == EINTR { continue }
+            if got <= 0 {
+                failure = got < 0 ? String(cString: strerror(errno)) : "the file shrank while being sent"
+                return
+            }
+            chunk.withUnsafeBytes { writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
+            remaining -= UInt64(got)
+        }
+    }
+}

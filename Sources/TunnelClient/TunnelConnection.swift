@@ -1,0 +1,149 @@
+import TunnelWire
+
+/// A session with a tunnel agent over any transport command, e.g.
+/// `["ssh", "host", "/tmp/tunnel-dispatcher"]` or `["docker", "exec", "-i", "box", "/tunnel-dispatcher"]`.
+/// One request at a time; every method sends one request and waits for its answer.
+///
+///     let agent = try TunnelConnection(command: ["ssh", "web1", "./tunnel-dispatcher"])
+///     let result = try agent.run(["uname", "-a"])
+///     try agent.upload("/etc/motd", content: Array("hello\n".utf8), mode: "644")
+///     _ = agent.close()
+public final class TunnelConnection {
+    private let transport: Transport
+    private var closed = false
+    /// Set once the stream can no longer be trusted (a protocol error, an unexpected answer).
+    private var broken: TunnelError?
+
+    /// Starts `command` and checks that an agent answers at its other end.
+    public init(command: [String]) throws(TunnelError) {
+        transport = try Transport(command: command)
+        do throws(TunnelError) {
+            _ = try request(CheckAlive(), expecting: Ack.self)
+        } catch {
+            _ = transport.finish()
+            throw error
+        }
+    }
+
+    deinit { if !closed { _ = close() } }
+
+    /// Sends Exit and waits for the transport to end; returns its exit status.
+    @discardableResult
+    public func close() -> Int32 {
+        guard !closed else { return 0 }
+        closed = true
+        var output = transport.output
+        Exit().encode(to: &output)
+        output.flush()
+        return transport.finish()
+    }
+
+    // MARK: Requests
+
+    /// Runs `command` (argv, never a shell). A non-zero exit status is a result, not an error.
+    public func run(_ command: [String], stdin: [UInt8]? = nil, captureOutput: Bool = true,
+                    user: String? = nil, group: String? = nil, umask: String? = nil,
+                    cwd: String? = nil) throws(TunnelError) -> ProcessCompleted<[UInt8]> {
+        let packet = ProcessRun(command: command, stdin: stdin, captureOutput: captureOutput,
+                                user: user, group: group, umask: umask, cwd: cwd)
+        return try request(packet, expecting: ProcessCompleted<[UInt8]>.self)
+    }
+
+    /// The file's metadata (and SHA-512 when asked), or nil when there is no such file.
+    public func stat(_ path: String, followLinks: Bool = false, sha512: Bool = false) throws(TunnelError) -> StatResult? {
+        do throws(TunnelError) {
+            return try request(Stat(path: path, followLinks: followLinks, sha512sum: sha512), expecting: StatResult.self)
+        } catch .invalidField(let field) where field.field == "path" && field.errorMessage.hasPrefix("[Errno 2]") {
+            return nil
+        }
+    }
+
+    /// Replaces `path` with `content` (atomically, on this agent).
+    public func upload(_ path: String, content: [UInt8], mode: String? = nil, owner: String? = nil,
+                       group: String? = nil) throws(TunnelError) {
+        _ = try request(Upload(file: path, content: content, mode: mode, owner: owner, group: group), expecting: Ok.self)
+    }
+
+    /// Replaces `path` with the content of `file`, streamed: memory does not grow with its size.
+    public func upload(_ path: String, streaming file: FileContent, mode: String? = nil, owner: String? = nil,
+                       group: String? = nil) throws(TunnelError) {
+        var output = transport.output
+        Upload(file: path, content: file, mode: mode, owner: owner, group: group).encode(to: &output)
+        if let failure = file.failure {
+            // Abandon the session: the agent sees the upload cut short and keeps the old file.
+            closed = true
+            _ = transport.finish(flushing: false)
+            throw .transport("upload of \(path) abandoned: \(failure)")
+        }
+        _ = try answer(expecting: Ok.self)
+    }
+
+    public func download(_ path: String) throws(TunnelError) -> [UInt8] {
+        try request(Download(file: path), expecting: DownloadResult<[UInt8]>.self).content
+    }
+
+    /// The canonical name of a user given by name or uid; nil asks for the agent's own.
+    public func resolveUser(_ user: String?) throws(TunnelError) -> String {
+        try request(ResolveUser(user: user), expecting: ResolveResult.self).value
+    }
+
+    public func resolveGroup(_ group: String?) throws(TunnelError) -> String {
+        try request(ResolveGroup(group: group), expecting: ResolveResult.self).value
+    }
+
+    public func queryUser(_ user: String, passwordHash: Bool = false) throws(TunnelError) -> UserEntry {
+        try request(QueryUser(user: user, queryPasswordHash: passwordHash), expecting: UserEntry.self)
+    }
+
+    public func queryGroup(_ group: String) throws(TunnelError) -> GroupEntry {
+        try request(QueryGroup(group: group), expecting: GroupEntry.self)
+    }
+
+    /// The agent's environment variable, nil when unset.
+    public func getenv(_ key: String) throws(TunnelError) -> String? {
+        try request(Getenv(key: key), expecting: EnvironVar.self).value
+    }
+
+    // MARK: The exchange
+
+    private func request<Request: Packet, Answer: DecodablePacket>(
+        _ packet: Request, expecting: Answer.Type
+    ) throws(TunnelError) -> Answer {
+        guard !closed else { throw .transport("the connection is closed") }
+        if let broken { throw broken }
+        var output = transport.output
+        packet.encode(to: &output)
+        return try answer(expecting: Answer.self)
+    }
+
+    private func answer<Answer: DecodablePacket>(expecting: Answer.Type) throws(TunnelError) -> Answer {
+        transport.output.flush()
+        if let failure = transport.output.failure {
+            throw .transport("writing to the agent failed (errno \(failure))")
+        }
+        var input = transport.input
+        let decoded: Result<Answer, TunnelError>
+        do throws(WireError) {
+            decoded = try Self.decodeAnswer(from: &input, expecting: Answer.self)
+        } catch {
+            broken = .protocolError(error)
+            throw .protocolError(error)
+        }
+        if case .failure(.unexpectedAnswer(let id)) = decoded { broken = .unexpectedAnswer(id) }
+        return try decoded.get()
+    }
+
+    /// The expected answer, or the error packet the agent sent instead.
+    private static func decodeAnswer<Answer: DecodablePacket>(
+        from input: inout FDReader, expecting: Answer.Type
+    ) throws(WireError) -> Result<Answer, TunnelError> {
+        let id = try input.readPacketID()
+        switch id {
+        case Answer.id: return .success(try Answer.decodeFields(from: &input))
+        case .osError: return .failure(.remoteOSError(try TunnelWire.OSError.decodeFields(from: &input)))
+        case .invalidField: return .failure(.invalidField(try InvalidField.decodeFields(from: &input)))
+        case .processError: return .failure(.processError(try ProcessError.decodeFields(from: &input).message))
+        default: return .failure(.unexpectedAnswer(id))
+        }
+    }
+}

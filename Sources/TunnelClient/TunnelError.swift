@@ -1,0 +1,28 @@
+import TunnelWire
+
+/// Why a request did not give the answer asked for.
+public enum TunnelError: Error, Equatable, CustomStringConvertible {
+    /// The agent hit an operating-system error (`errno`, glibc's wording, Python's message).
+    case remoteOSError(TunnelWire.OSError)
+    /// A request field held a value the agent rejected.
+    case invalidField(InvalidField)
+    /// The child process could not be set up after the fork (ProcessRun only).
+    case processError(String)
+    /// The stream broke or held something undecodable; the connection is unusable.
+    case protocolError(WireError)
+    /// A valid packet, but not an answer to what was asked.
+    case unexpectedAnswer(PacketID)
+    /// Starting or talking to the transport command failed.
+    case transport(String)
+
+    public var description: String {
+        switch self {
+        case .remoteOSError(let error): return "remote: \(error.msg)"
+        case .invalidField(let field): return "invalid value for field '\(field.field)': \(field.errorMessage)"
+        case .processError(let message): return "remote process error: \(message)"
+        case .protocolError(let error): return "protocol error: \(error.message)"
+        case .unexpectedAnswer(let id): return "unexpected answer \(id.name) from the agent"
+        case .transport(let message): return "transport: \(message)"
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import TunnelClient
+import TunnelWire
+import XCTest
+
+/// The client library against a real agent: the static one from `make` when it exists
+/// (dist/tunnel-dispatcher), else the one SwiftPM built next to these tests.
+final class TunnelConnectionTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static let agent: String = {
+        if let path = ProcessInfo.processInfo.environment["TUNNEL_AGENT"] { return path }
+        let built = root.appendingPathComponent("dist/tunnel-dispatcher").path
+        if FileManager.default.isExecutableFile(atPath: built) { return built }
+        return root.appendingPathComponent(".build/debug/tunnel-dispatcher").path
+    }()
+
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tunnel-client-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func connect() throws -> TunnelConnection { try TunnelConnection(command: [Self.agent]) }
+
+    func testRunAndErrors() throws {
+        let agent = try connect()
+        let result = try agent.run(["sh", "-c", "cat; echo err >&2; exit 4"], stdin: Array("in".utf8))
+        XCTAssertEqual(result, ProcessCompleted(stdout: Array("in".utf8), stderr: Array("err\n".utf8), returncode: 4))
+        XCTAssertThrowsError(try agent.run(["no such program"])) { error in
+            guard case .remoteOSError(let os) = error as? TunnelError else { return XCTFail("\(error)") }
+            XCTAssertEqual(os.msg, "[Errno 2] No such file or directory: 'no such program'")
+        }
+        XCTAssertThrowsError(try agent.run(["true"], umask: "9")) { error in
+            XCTAssertEqual(error as? TunnelError, .invalidField(InvalidField(field: "umask", errorMessage: "Invalid value '9': Must be in octal format.")))
+        }
+        XCTAssertEqual(try agent.run(["pwd"], cwd: "/").stdout, Array("/\n".utf8), "the session goes on after errors")
+        XCTAssertEqual(agent.close(), 0)
+    }
+
+    func testFiles() throws {
+        let agent = try connect()
+        let path = directory.appendingPathComponent("f").path
+        XCTAssertNil(try agent.stat(path))
+        let content = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        try agent.upload(path, content: content, mode: "640")
+        XCTAssertEqual(try agent.download(path), content)
+        let info = try XCTUnwrap(try agent.stat(path, sha512: true))
+        XCTAssertEqual(info.type, "file")
+        XCTAssertEqual(info.mode, 0o640)
+        XCTAssertEqual(info.size, UInt64(content.count))
+        XCTAssertEqual(info.sha512sum?.count, 64)
+        agent.close()
+    }
+
+    func testStreamingUploadFromAFile() throws {
+        let source = directory.appendingPathComponent("source")
+        let content = Data((0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+        try content.write(to: source)
+        let agent = try connect()
+        let fd = open(source.path, O_RDONLY)
+        defer { close(fd) }
+        let target = directory.appendingPathComponent("target").path
+        try agent.upload(target, streaming: FileContent(fd: fd, byteCount: UInt64(content.count)))
+        XCTAssertEqual(try agent.download(target), Array(content))
+        agent.close()
+    }
+
+    func testAShortFileAbandonsTheUploadAndKeepsTheOldFile() throws {
+        let source = directory.appendingPathComponent("short")
+        try Data("abc".utf8).write(to: source)
+        let target = directory.appendingPathComponent("target")
+        try Data("old".utf8).write(to: target)
+        let agent = try connect()
+        let fd = open(source.path, O_RDONLY)
+        defer { close(fd) }
+        XCTAssertThrowsError(try agent.upload(target.path, streaming: FileContent(fd: fd, byteCount: 100)))
+        Thread.sleep(forTimeInterval: 0.2)
+        XCTAssertEqual(try String(contentsOf: target, encoding: .utf8), "old")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(), ["short", "target"])
+    }
+
+    func testIdentityAndEnvironment() throws {
+        let agent = try connect()
+        XCTAssertEqual(try agent.resolveUser("0"), "root")
+        XCTAssertEqual(try agent.resolveGroup("0"), "root")
+        XCTAssertEqual(try agent.queryUser("root").uid, 0)
+        XCTAssertEqual(try agent.queryGroup("root").gid, 0)
+        XCTAssertEqual(try agent.getenv("PATH"), ProcessInfo.processInfo.environment["PATH"])
+        XCTAssertNil(try agent.getenv("TUNNEL_SURELY_UNSET"))
+        XCTAssertThrowsError(try agent.resolveUser("_no_such_user_"))
+        agent.close()
+    }
+
+    func testTransportThatIsNoAgent() {
+        XCTAssertThrowsError(try TunnelConnection(command: ["/nonexistent/agent"]))
+        XCTAssertThrowsError(try TunnelConnection(command: ["true"])) { error in
+            XCTAssertEqual(error as? TunnelError, .protocolError(.endOfStream))
+        }
+    }
+}
