@@ -1,0 +1,98 @@
+"""The agent where users run it: over a real sshd on 127.0.0.1, and with a file that
+changes size while it is downloaded."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from fora.connectors import tunnel_dispatcher as td
+
+from harness import AGENT, Dispatcher
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ssh_command():
+    """An sshd of our own on 127.0.0.1 (root login by key only); yields the ssh argv prefix."""
+    if os.getuid() != 0 or not os.path.exists(SSHD):
+        pytest.skip("needs root and openssh-server")
+    home = Path(tempfile.mkdtemp(prefix="tunnel-sshd-"))
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / "host_key")], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / "client_key")], check=True)
+    shutil.copy(home / "client_key.pub", home / "authorized_keys")
+    port = free_port()
+    (home / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home}/host_key\nPidFile {home}/sshd.pid\n"
+        f"AuthorizedKeysFile {home}/authorized_keys\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+        "Subsystem sftp internal-sftp\n")
+    os.makedirs("/run/sshd", exist_ok=True)
+    server = subprocess.Popen([SSHD, "-D", "-e", "-f", str(home / "sshd_config")], stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield ["ssh", "-q", "-i", str(home / "client_key"), "-p", str(port), "-o", "BatchMode=yes",
+           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "root@127.0.0.1"]
+    server.terminate()
+    server.wait()
+    shutil.rmtree(home)
+
+
+def test_session_over_ssh(ssh_command, tmp_path):
+    # Copied with scp and started through ssh, as a user would.
+    remote = tmp_path / "tunnel-dispatcher"
+    scp_options = [option if option != "-p" else "-P" for option in ssh_command[1:-1]]
+    subprocess.run(["scp", *scp_options, str(AGENT), f"root@127.0.0.1:{remote}"], check=True)
+    agent = Dispatcher([*ssh_command, str(remote)])
+    assert isinstance(agent.request(td.PacketCheckAlive()), td.PacketAck)
+    answer = agent.request(td.PacketProcessRun(command=["sh", "-c", "echo $SSH_CONNECTION | cut -d' ' -f3"],
+                                               stdin=None, capture_output=True, user=None, group=None, umask=None, cwd=None))
+    assert answer.stdout == b"127.0.0.1\n"
+    content = os.urandom(8 << 20)
+    target = str(tmp_path / "uploaded")
+    assert isinstance(agent.request(td.PacketUpload(file=target, content=content, mode="600", owner=None, group=None)), td.PacketOk)
+    assert agent.request(td.PacketDownload(file=target)).content == content
+    status, rest, _ = agent.close()
+    assert status == 0 and rest == b""
+
+
+def test_download_of_a_file_that_shrinks_ends_the_session(tmp_path):
+    path = tmp_path / "big"
+    path.write_bytes(os.urandom(64 << 20))
+    agent = Dispatcher([str(AGENT)])
+    agent.send(td.PacketDownload(file=str(path)))
+    header = agent.conn.read(4 + 8)
+    assert int.from_bytes(header[4:], "big") == 64 << 20
+    agent.conn.read(1 << 20)          # the agent is now blocked writing into the pipe
+    os.truncate(path, 10 << 20)
+    status, rest, stderr = agent.finish()
+    assert status == 3 and b"shrank" in stderr
+    assert len(rest) < (63 << 20), "the declared length was never completed"
+
+
+def test_download_of_a_file_that_grows_ends_the_session(tmp_path):
+    path = tmp_path / "big"
+    path.write_bytes(os.urandom(64 << 20))
+    agent = Dispatcher([str(AGENT)])
+    agent.send(td.PacketDownload(file=str(path)))
+    agent.conn.read(4 + 8 + (1 << 20))
+    with open(path, "ab") as handle:
+        handle.write(b"more")
+    status, rest, stderr = agent.finish()
+    assert status == 3 and b"changed size" in stderr
+    assert len(rest) < (63 << 20)
