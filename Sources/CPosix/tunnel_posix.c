@@ -32,6 +32,11 @@ int tp_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int tp_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
 
+void tp_grow_pipe(int fd) {
+    struct stat info;
+    if (fstat(fd, &info) == 0 && S_ISFIFO(info.st_mode)) fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+}
+
 void tp_ignore_sigpipe(void) {
     struct sigaction action;
     memset(&action, 0, sizeof action);

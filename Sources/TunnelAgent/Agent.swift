@@ -33,6 +33,8 @@ public enum Agent {
         }
         umask(0o077)
         tp_ignore_sigpipe()
+        tp_grow_pipe(0)
+        tp_grow_pipe(1)
         return Session(debug: arguments.first == "--debug").run()
     }
 }

@@ -38,6 +38,9 @@ int tp_openat(int dirfd, const char *path, int flags, unsigned int mode);
 int tp_open_tmpfile(const char *dir);
 /// Creates a close-on-exec pipe (`pipe2(O_CLOEXEC)`).
 int tp_pipe(int fds[2]);
+/// Asks for a 1 MiB pipe buffer when `fd` is a pipe (fewer wake-ups per megabyte moved);
+/// silently does nothing otherwise or when refused.
+void tp_grow_pipe(int fd);
 /// `fcntl(2)` with an int argument.
 int tp_fcntl_int(int fd, int cmd, int arg);
 
