@@ -4,8 +4,6 @@ import TunnelWire
 // Stat, Upload and Download. Content never passes through memory whole: hashing, uploads
 // and downloads all move it in `ioChunkSize` pieces.
 
-let nulByteMessage = "The value contains a NUL byte."
-
 extension Session {
     func handleStat() throws(WireError) {
         guard let request = try decode(Stat.self) else { return }

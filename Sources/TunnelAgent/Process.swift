@@ -48,24 +48,18 @@ extension Session {
             }
         }
         if let user = request.user {
-            guard let record = Accounts.resolveUser(user) else {
-                sendInvalid("user", "The user with the name '\(user)' does not exist.")
-                return nil
-            }
+            guard let record = resolveUserField(user, field: "user") else { return nil }
             plan.uid = record.uid
             plan.gid = record.gid
             plan.userName = record.name
         }
         if let group = request.group {
-            guard let record = Accounts.resolveGroup(group) else {
-                sendInvalid("group", "The group with the name '\(group)' does not exist.")
-                return nil
-            }
+            guard let record = resolveGroupField(group) else { return nil }
             plan.gid = record.gid
         }
         if let cwd = request.cwd {
             guard !cwd.utf8.contains(0) else {
-                sendInvalid("cwd", "The value contains a NUL byte.")
+                sendInvalid("cwd", nulByteMessage)
                 return nil
             }
             guard isDirectory(cwd) else {
@@ -198,6 +192,7 @@ struct ChildPipes {
         if feedingStdin {
             (childStdin, toChild) = try makePipe()
             _ = tp_fcntl_int(toChild, F_SETFL, O_NONBLOCK)
+            tp_grow_pipe(toChild)
         } else {
             // No stdin: /dev/null, or where there is none (a bare chroot) an empty pipe.
             childStdin = tp_open("/dev/null", O_RDONLY | O_CLOEXEC, 0)
@@ -210,6 +205,7 @@ struct ChildPipes {
         if capturing {
             (fromStdout, childStdout) = try makePipe()
             (fromStderr, childStderr) = try makePipe()
+            tp_grow_pipe(fromStdout)
         }
     }
 

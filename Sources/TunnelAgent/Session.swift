@@ -1,6 +1,9 @@
 import CPosix
 import TunnelWire
 
+/// The InvalidField reason for a path or name holding a NUL byte (which no C call takes).
+let nulByteMessage = "The value contains a NUL byte."
+
 /// One dispatcher session on a pair of fds: read a request, answer it, flush, repeat until
 /// `Exit`. Each request's handler lives in the file of its family (Process, Files,
 /// Identity, Environment); this file only routes and keeps the stream in order.
@@ -91,6 +94,29 @@ public final class Session {
 
     func sendInvalid(_ field: String, _ message: String) {
         send(InvalidField(field: field, errorMessage: message))
+    }
+
+    /// A `user`/`owner` field of ProcessRun or Upload, resolved as the reference's
+    /// `_resolve_user` does (with its messages); nil when an InvalidField was sent.
+    func resolveUserField(_ text: String, field: String) -> UserRecord? {
+        // Python's getpwnam raises ValueError("embedded null byte"), which the reference
+        // passes on as the message.
+        if text.utf8.contains(0) { sendInvalid(field, "embedded null byte"); return nil }
+        guard let record = Accounts.resolveUser(text) else {
+            sendInvalid(field, "The user with the name '\(text)' does not exist.")
+            return nil
+        }
+        return record
+    }
+
+    /// A `group` field of ProcessRun or Upload (the reference's `_resolve_group`).
+    func resolveGroupField(_ text: String) -> GroupRecord? {
+        if text.utf8.contains(0) { sendInvalid("group", "embedded null byte"); return nil }
+        guard let record = Accounts.resolveGroup(text) else {
+            sendInvalid("group", "The group with the name '\(text)' does not exist.")
+            return nil
+        }
+        return record
     }
 
     func sendOSError(_ error: Errno, path: String? = nil) {

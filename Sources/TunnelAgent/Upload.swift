@@ -14,6 +14,7 @@ extension Session {
             return sink
         }
         guard let request = finishDecoding(decoded, .upload) else { return }
+        guard !request.file.utf8.contains(0) else { return sendInvalid("file", nulByteMessage) }
         let sink = request.content
         var mode: UInt32? = nil
         var uid: UInt32? = nil
@@ -26,16 +27,12 @@ extension Session {
             mode = UInt32(value)
         }
         if let owner = request.owner {
-            guard let record = Accounts.resolveUser(owner) else {
-                return sendInvalid("owner", "The user with the name '\(owner)' does not exist.")
-            }
+            guard let record = resolveUserField(owner, field: "owner") else { return }
             uid = record.uid
             gid = record.gid
         }
         if let group = request.group {
-            guard let record = Accounts.resolveGroup(group) else {
-                return sendInvalid("group", "The group with the name '\(group)' does not exist.")
-            }
+            guard let record = resolveGroupField(group) else { return }
             gid = record.gid
         }
         do throws(UploadFailure) {
@@ -70,6 +67,7 @@ final class UploadSink {
 
     init(target: String) {
         self.target = target
+        // A NUL byte cannot reach a C call; the handler answers InvalidField for it.
         guard !target.utf8.contains(0) else {
             failure = UploadFailure(errno: Errno(EINVAL), namesFile: true)
             return

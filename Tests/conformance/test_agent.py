@@ -124,6 +124,7 @@ def test_invalid_utf8_is_an_invalid_field(body, field):
     (run(["pwd"], cwd="/tmp\0x"), "cwd"),
     (td.PacketStat(path="/etc\0/passwd", follow_links=False, sha512sum=False), "path"),
     (td.PacketDownload(file="/etc/pass\0wd"), "file"),
+    (td.PacketUpload(file="/tmp/up\0load", content=b"x", mode=None, owner=None, group=None), "file"),
 ])
 def test_nul_bytes_and_empty_commands(agent, packet, field):
     answer = agent.request(packet)

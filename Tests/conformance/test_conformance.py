@@ -71,12 +71,12 @@ def test_process_umask(pair, umask):
     same(pair, run(["sh", "-c", "umask"], umask=umask))
 
 
-@pytest.mark.parametrize("user", ["root", "0", " 0 ", "+0", "nobody", "_no_such_user_", "4294967294", "99999"])
+@pytest.mark.parametrize("user", ["root", "0", " 0 ", "+0", "nobody", "_no_such_user_", "4294967294", "99999", "ro\0ot"])
 def test_process_user(pair, user):
     same(pair, run(["id"], user=user))
 
 
-@pytest.mark.parametrize("group", ["root", "0", "nogroup", "_no_such_group_", "65534", "77777"])
+@pytest.mark.parametrize("group", ["root", "0", "nogroup", "_no_such_group_", "65534", "77777", "g\0"])
 def test_process_group(pair, group):
     same(pair, run(["id", "-g"], group=group))
 
@@ -234,7 +234,7 @@ def test_upload_keeps_existing_metadata(pair, upload_dir, identity):
 
 
 @pytest.mark.parametrize("owner,group", [("nobody", None), ("0", "nogroup"), ("_nope_", None),
-                                         (None, "_nope_"), (TEST_USER, None)])
+                                         (None, "_nope_"), (TEST_USER, None), ("a\0", None), (None, "b\0")])
 def test_upload_owner(pair, upload_dir, owner, group):
     setup_sides(upload_dir)
     expected, actual = both_upload(pair, upload_dir, "f", b"data", owner=owner, group=group)
