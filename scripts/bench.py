@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`: the agent and the Python reference (fora==2.1.7, run by the system python3)
 side by side, with the same driver in the same run, plus the machine's own limits.
-Each figure is the median of REPEAT runs; peak RSS comes from wait4(). Not a test: no
+Each figure is the median of REPEAT runs; peak RSS is VmHWM (see Session). Not a test: no
 figure here fails anything. Usage: bench.py AGENT [--quick]"""
 import hashlib
 import os
@@ -141,6 +141,28 @@ def encode_list(values):
     return sink.data
 
 
+class pinned_to_one_cpu:
+    """Latency cases run with the driver, the dispatcher and its children on one CPU: on
+    this VM a wake-up across CPUs costs ~40 µs and lands at random, which made round trips
+    bimodal (7 or 80 µs) from one run to the next. Children inherit the affinity."""
+
+    def __enter__(self):
+        self.saved = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(self.saved)})
+
+    def __exit__(self, *exc):
+        os.sched_setaffinity(0, self.saved)
+
+
+# Cases measured on one CPU (see pinned_to_one_cpu).
+LATENCY_CASES = set()
+
+
+def latency(case):
+    LATENCY_CASES.add(case)
+    return case
+
+
 def timed(function):
     start = time.perf_counter()
     function()
@@ -155,6 +177,7 @@ def run(command, **kw):
 
 # --- the cases: each returns (seconds per unit, peak RSS KiB) -----------------------------------
 
+@latency
 def startup(command, count=100 if QUICK else 300):
     rss = 0
 
@@ -167,6 +190,7 @@ def startup(command, count=100 if QUICK else 300):
     return timed(loop) / count, rss
 
 
+@latency
 def sequential(command, count=2000 if QUICK else 10000):
     session = Session(command)
     seconds = timed(lambda: [session.request(td.PacketCheckAlive()) for _ in range(count)])
@@ -192,6 +216,7 @@ def pipelined(command, count=20000 if QUICK else 100000):
     return seconds / count, session.finish()
 
 
+@latency
 def process_true(command, count=100 if QUICK else 300):
     session = Session(command)
     packet = run(["true"])
@@ -245,7 +270,11 @@ with open(BIG_FILE, "wb") as handle:
 
 
 def median_of(case, command):
-    results = [case(command) for _ in range(REPEAT)]
+    if case in LATENCY_CASES:
+        with pinned_to_one_cpu():
+            results = [case(command) for _ in range(REPEAT)]
+    else:
+        results = [case(command) for _ in range(REPEAT)]
     return statistics.median(r[0] for r in results), max(r[1] for r in results)
 
 
@@ -287,7 +316,8 @@ def spawn_loop_seconds():
     with open(source, "w") as handle:
         handle.write(SPAWN_LOOP_C)
     subprocess.run(["cc", "-O2", source, "-o", binary], check=True)
-    return statistics.median(float(subprocess.run([binary, "300"], capture_output=True, check=True).stdout) for _ in range(REPEAT))
+    with pinned_to_one_cpu():
+        return statistics.median(float(subprocess.run([binary, "300"], capture_output=True, check=True).stdout) for _ in range(REPEAT))
 
 
 def tool_sha512_rate(tool):
@@ -314,6 +344,9 @@ def fmt_time(seconds):
     return f"{seconds:.2f} s"
 
 
+PROCESS_TRUE_AGENT = []
+
+
 def main():
     cases = [
         ("spawn → Ack → exit", startup, "per agent"),
@@ -327,7 +360,8 @@ def main():
     print(f"machine: {os.cpu_count()} cores, {subprocess.run(['uname', '-srm'], capture_output=True, text=True).stdout.strip()}")
     print(f"agent: {AGENT} ({os.path.getsize(AGENT)} bytes); reference: fora 2.1.7 on {SYSTEM_PYTHON} "
           f"({subprocess.run([SYSTEM_PYTHON, '--version'], capture_output=True, text=True).stdout.strip()})")
-    print(f"median of {REPEAT} runs; peak RSS is the largest of them\n")
+    print(f"median of {REPEAT} runs; peak RSS (VmHWM) is the largest of them; "
+          f"spawn, sequential and ProcessRun cases run on one CPU\n")
     header = f"{'case':36} {'agent':>11} {'reference':>11} {'speed-up':>9} {'agent RSS':>10} {'ref RSS':>10}"
     print(header)
     print("-" * len(header))
@@ -337,6 +371,8 @@ def main():
         ref_seconds, ref_rss = median_of(case, REFERENCE)
         if case is stat_sha512:
             sha_seconds = agent_seconds
+        if case is process_true:
+            PROCESS_TRUE_AGENT.append(agent_seconds)
         print(f"{name:36} {fmt_time(agent_seconds):>11} {fmt_time(ref_seconds):>11} {ref_seconds / agent_seconds:>8.1f}x "
               f"{agent_rss / 1024:>7.1f} MiB {ref_rss / 1024:>6.1f} MiB   ({unit})", flush=True)
 
@@ -344,7 +380,8 @@ def main():
     pipe = pipe_copy_seconds(CAT)
     print(f"  pipe copy of {CAT // MIB} MiB (head | cat > /dev/null): {fmt_time(pipe)} ({CAT / pipe / 1e9:.2f} GB/s)")
     spawn = spawn_loop_seconds()
-    print(f"  C posix_spawnp(\"true\") + waitpid: {fmt_time(spawn)} per run")
+    print(f"  C posix_spawnp(\"true\") + waitpid: {fmt_time(spawn)} per run (one CPU, like the latency cases); "
+          f"agent's ProcessRun [\"true\"] / this: {PROCESS_TRUE_AGENT[0] / spawn:.2f}x")
     print(f"\nSHA-512 throughput on the same {BIG // MIB} MiB file")
     print(f"  agent (Stat, includes the request):   {BIG / sha_seconds / 1e9:.2f} GB/s")
     print(f"  sha512sum:                            {tool_sha512_rate('sha512sum') / 1e9:.2f} GB/s")
