@@ -14,6 +14,7 @@ import threading
 import time
 
 from fora.connectors import tunnel_dispatcher as td
+from reference_codec import encode, encode_value
 
 AGENT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "dist/tunnel-dispatcher")
 QUICK = "--quick" in sys.argv
@@ -92,7 +93,7 @@ class Session:
     def run_with_stdin(self, command, stdin):
         """ProcessRun with captured output; returns (stdout, stderr, returncode)."""
         packet = run(command, stdin=b"")
-        command_bytes = len(encode_list(command))
+        command_bytes = len(encode_value(list[str], command))
         self.send_with_payload(packet, 4 + command_bytes + 1, stdin)
         assert self.read_id() == 6
         outputs = []
@@ -115,30 +116,6 @@ class Session:
         self.stdout.close()
         os.waitpid(self.pid, 0)
         return peak
-
-
-class Sink:
-    def __init__(self):
-        self.data = b""
-
-    def write(self, data):
-        self.data += data
-
-    def flush(self):
-        pass
-
-
-def encode(packet):
-    """The reference's own encoding of `packet`."""
-    sink = Sink()
-    td.Connection(None, sink).write_packet(packet)
-    return sink.data
-
-
-def encode_list(values):
-    sink = Sink()
-    td._serialize(td.Connection(None, sink), list[str], values)  # pylint: disable=protected-access
-    return sink.data
 
 
 class pinned_to_one_cpu:

@@ -12,6 +12,8 @@ from pathlib import Path
 from fora.connectors import tunnel_dispatcher as td
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+from reference_codec import encode  # noqa: E402  pylint: disable=wrong-import-position,unused-import
 AGENT = Path(os.environ.get("TUNNEL_AGENT", ROOT / "dist" / "tunnel-dispatcher"))
 REFERENCE = Path(td.__file__)
 TEST_USER = "tunnel-test"
@@ -92,22 +94,3 @@ def raw_session(command, data, timeout=20):
     """Writes `data` to a fresh dispatcher, closes its stdin; returns (status, stdout, stderr)."""
     result = subprocess.run(command, input=data, capture_output=True, timeout=timeout, cwd="/tmp")
     return result.returncode, result.stdout, result.stderr
-
-
-def encode(*packets):
-    """The bytes the reference's encoder writes for `packets`."""
-    class Sink:
-        def __init__(self):
-            self.data = b""
-
-        def write(self, data):
-            self.data += data
-
-        def flush(self):
-            pass
-
-    sink = Sink()
-    conn = td.Connection(None, sink)
-    for packet in packets:
-        conn.write_packet(packet)
-    return sink.data
