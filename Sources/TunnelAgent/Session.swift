@@ -18,6 +18,7 @@ public final class Session {
         self.debug = debug
         let output = self.output
         input.beforeBlocking = { output.flush() }
+        outputFlushedOnAbort = output
     }
 
     /// Answers are flushed whenever the agent is about to wait for input (and at the end).

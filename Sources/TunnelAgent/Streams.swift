@@ -86,6 +86,8 @@ public final class OutputStream: WireWriter {
     let fd: Int32
     let buffer: UnsafeMutableRawBufferPointer
     var used = 0
+    /// Set once a write failed: nothing more can reach the client.
+    private var broken = false
 
     public init(fd: Int32) {
         self.fd = fd
@@ -108,7 +110,7 @@ public final class OutputStream: WireWriter {
     }
 
     public func flush() {
-        guard used > 0 else { return }
+        guard used > 0, !broken else { return }
         writeFully(UnsafeRawBufferPointer(start: buffer.baseAddress, count: used))
         used = 0
     }
@@ -117,6 +119,7 @@ public final class OutputStream: WireWriter {
         do throws(Errno) {
             try writeAll(fd: fd, bytes)
         } catch {
+            broken = true
             abortSession("Cannot write to the data stream: " + error.strerror)
         }
     }
@@ -130,9 +133,15 @@ func writeAll(fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(Errno) {
     }
 }
 
+/// The session's output, flushed by `abortSession`: answers to earlier requests still in
+/// the buffer must reach the client even when a later one cannot be completed.
+nonisolated(unsafe) var outputFlushedOnAbort: OutputStream?
+
 /// Ends the session the way the reference ends it on a protocol error:
-/// `<message>. Aborting.` on stderr, exit status 3.
+/// `<message>. Aborting.` on stderr, exit status 3. A payload being sent stays cut short
+/// (its declared length is never reached), so the client cannot take it as complete.
 func abortSession(_ message: String) -> Never {
+    outputFlushedOnAbort?.flush()
     writeToStderr(message + ". Aborting.\n")
     exit(3)
 }

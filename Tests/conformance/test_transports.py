@@ -12,7 +12,7 @@ import pytest
 
 from fora.connectors import tunnel_dispatcher as td
 
-from harness import AGENT, Dispatcher
+from harness import AGENT, Dispatcher, encode
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
@@ -83,6 +83,20 @@ def test_download_of_a_file_that_shrinks_ends_the_session(tmp_path):
     status, rest, stderr = agent.finish()
     assert status == 3 and b"shrank" in stderr
     assert len(rest) < (63 << 20), "the declared length was never completed"
+
+
+def test_answers_before_an_aborted_download_still_arrive(tmp_path):
+    path = tmp_path / "big"
+    path.write_bytes(os.urandom(64 << 20))
+    agent = Dispatcher([str(AGENT)])
+    # Both requests in one write: the Ack is still buffered when the download starts.
+    agent.process.stdin.write(encode(td.PacketCheckAlive(), td.PacketDownload(file=str(path))))
+    agent.process.stdin.flush()
+    assert isinstance(agent.receive(), td.PacketAck)
+    agent.conn.read(4 + 8 + (1 << 20))
+    os.truncate(path, 1 << 20)
+    status, _, stderr = agent.finish()
+    assert status == 3 and b"shrank" in stderr
 
 
 def test_download_of_a_file_that_grows_ends_the_session(tmp_path):
