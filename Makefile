@@ -68,7 +68,10 @@ setup:
 	@scripts/setup.sh test
 
 test: setup static
-	swift test --parallel 2>&1 | tail -n 3
+	@# The full log goes to a file; failures and the per-suite summaries are shown.
+	@mkdir -p .build && swift test > .build/swift-test.log 2>&1; status=$$?; \
+		grep -E "error:|failed|Executed .* tests" .build/swift-test.log | tail -n 20; \
+		exit $$status
 	$(PYTEST) -q Tests/conformance
 
 demo: static

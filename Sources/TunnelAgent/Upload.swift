@@ -60,8 +60,9 @@ final class UploadSink {
     /// The file that is really written: symlinks in the last component followed.
     private var resolvedTarget: String = ""
     private var temporary: TemporaryFile?
-    /// Existing non-regular targets (devices, fifos) are written in place, like the
-    /// reference does, but only after validation: until then the content waits here.
+    /// Existing non-regular targets (devices, fifos), and writable files in directories where
+    /// no temporary can be created, are written in place like the reference does, but only
+    /// after validation: until then the content waits here.
     private var inPlaceSpool: Spool?
     private var failure: UploadFailure?
 
@@ -88,7 +89,13 @@ final class UploadSink {
             if exists && resolvedTarget.withCString({ access($0, W_OK) }) != 0 {
                 throw Errno.current
             }
-            temporary = try TemporaryFile(besides: resolvedTarget, existing: exists ? info : nil)
+            do throws(Errno) {
+                temporary = try TemporaryFile(besides: resolvedTarget, existing: exists ? info : nil)
+            } catch where exists && (error.code == EACCES || error.code == EPERM) {
+                // A writable file in a directory we may not create files in: no atomic
+                // replace is possible, but the reference would succeed, writing in place.
+                inPlaceSpool = Spool()
+            }
         } catch {
             failure = UploadFailure(errno: error, namesFile: true)
         }

@@ -99,8 +99,12 @@ final class TunnelConnectionTests: XCTestCase {
 
     func testTransportThatIsNoAgent() {
         XCTAssertThrowsError(try TunnelConnection(command: ["/nonexistent/agent"]))
+        // `true` exits at once: the check either cannot be written (EPIPE) or gets no answer.
         XCTAssertThrowsError(try TunnelConnection(command: ["true"])) { error in
-            XCTAssertEqual(error as? TunnelError, .protocolError(.endOfStream))
+            switch error as? TunnelError {
+            case .protocolError(.endOfStream), .transport: break
+            default: XCTFail("\(error)")
+            }
         }
     }
 }

@@ -276,6 +276,18 @@ def test_upload_to_unwritable_file(pair, upload_dir, identity):
         assert (upload_dir / "agent" / "ro").read_bytes() == b"old"
 
 
+def test_upload_to_writable_file_in_unwritable_directory(pair, upload_dir, identity):
+    def prepare(side):
+        (side / "f").write_bytes(b"old")
+        os.chmod(side / "f", 0o666)
+        os.chmod(side, 0o755)   # only root may create files here
+    setup_sides(upload_dir, prepare)
+    expected, actual = both_upload(pair, upload_dir, "f", b"new")
+    assert actual == expected == ()
+    assert (upload_dir / "agent" / "f").read_bytes() == b"new"
+    assert metadata(upload_dir / "agent" / "f") == metadata(upload_dir / "ref" / "f")
+
+
 def test_upload_then_download_roundtrip(pair, upload_dir):
     setup_sides(upload_dir)
     content = os.urandom(3 << 20)
