@@ -28,6 +28,25 @@ def unprivileged_user():
     return TEST_USER if test_user_exists() else None
 
 
+ORPHAN_USER = "tunnel-orphan"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_without_primary_group():
+    """A user whose primary group does not exist (made by deleting it), when we are root."""
+    if os.getuid() == 0:
+        try:
+            pwd.getpwnam(ORPHAN_USER)
+        except KeyError:
+            subprocess.run(["groupadd", ORPHAN_USER], check=True)
+            subprocess.run(["useradd", "--no-create-home", "-g", ORPHAN_USER, ORPHAN_USER], check=True)
+            subprocess.run(["groupdel", "-f", ORPHAN_USER], check=True)
+    try:
+        return pwd.getpwnam(ORPHAN_USER).pw_name
+    except KeyError:
+        return None
+
+
 IDENTITIES = ["self", "unprivileged"]
 
 

@@ -132,6 +132,18 @@ def test_nul_bytes_and_empty_commands(agent, packet, field):
     assert isinstance(agent.request(td.PacketCheckAlive()), td.PacketAck)
 
 
+def test_getenv_with_a_nul_byte_is_unset(agent):
+    # The reference dies (ValueError); Python's os.getenv would find nothing either.
+    assert agent.request(td.PacketGetenv(key="PA\0TH")) == td.PacketEnvironVar(value=None)
+
+
+def test_user_whose_primary_group_is_missing(agent, user_without_primary_group):
+    if user_without_primary_group is None:
+        pytest.skip("needs root to create the user")
+    answer = agent.request(td.PacketQueryUser(user=user_without_primary_group, query_password_hash=False))
+    assert answer == td.PacketInvalidField(field="user", error_message="The user's primary group doesn't exist")
+
+
 # --- Processes: hygiene beyond the reference ---------------------------------------------
 
 def test_child_has_only_fds_0_to_2(agent):

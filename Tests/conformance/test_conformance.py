@@ -300,7 +300,7 @@ def test_upload_then_download_roundtrip(pair, upload_dir):
 # --- Users, groups, environment ---------------------------------------------------------
 
 USERS = ["root", "0", "nobody", "65534", " 0", "+0", "-0", "0_0", "_invalid_", "99999", "-1",
-         "4294967295", "daemon", "bin", TEST_USER, ""]
+         "4294967295", "daemon", "bin", TEST_USER, "", "tunnel-orphan"]
 GROUPS = ["root", "0", "nogroup", "65534", " 0 ", "_invalid_", "99999", "daemon", "tty", "adm", ""]
 
 
