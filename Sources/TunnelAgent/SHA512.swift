@@ -3,7 +3,7 @@
 /// schedule kept in a 16-word ring and computed inside the rounds (no 80-word array), and
 /// the eight working variables rotate roles instead of being shuffled every round.
 public struct SHA512 {
-    private var state: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (
+    private var state: SHA512State = (
         0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1,
         0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179)
     /// A partial block waiting for more input.
@@ -62,47 +62,56 @@ public struct SHA512 {
     }
 
     private mutating func compress(blocks: UnsafeRawPointer, count: Int) {
-        var (a, b, c, d, e, f, g, h) = state
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 16) { ring in
-            let w = ring.baseAddress!
+        let current = state
+        state = withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 16) { ring in
             sha512RoundConstants.withUnsafeBufferPointer { constants in
-                let k = constants.baseAddress!
-                for blockIndex in 0..<count {
-                    let block = blocks + blockIndex * 128
-                    for i in 0..<16 { w[i] = UInt64(bigEndian: block.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
-                    let (a0, b0, c0, d0, e0, f0, g0, h0) = (a, b, c, d, e, f, g, h)
-                    // Eight rounds per pass; the variables rotate roles by one each round.
-                    // Rounds 0-15 use the block's words, 16-79 extend the schedule in the ring.
-                    var base = 0
-                    while base < 16 {
-                        sha512Round(a, b, c, &d, e, f, g, &h, k[base + 0], w[base + 0])
-                        sha512Round(h, a, b, &c, d, e, f, &g, k[base + 1], w[base + 1])
-                        sha512Round(g, h, a, &b, c, d, e, &f, k[base + 2], w[base + 2])
-                        sha512Round(f, g, h, &a, b, c, d, &e, k[base + 3], w[base + 3])
-                        sha512Round(e, f, g, &h, a, b, c, &d, k[base + 4], w[base + 4])
-                        sha512Round(d, e, f, &g, h, a, b, &c, k[base + 5], w[base + 5])
-                        sha512Round(c, d, e, &f, g, h, a, &b, k[base + 6], w[base + 6])
-                        sha512Round(b, c, d, &e, f, g, h, &a, k[base + 7], w[base + 7])
-                        base += 8
-                    }
-                    while base < 80 {
-                        sha512Round(a, b, c, &d, e, f, g, &h, k[base + 0], schedule(w, base + 0))
-                        sha512Round(h, a, b, &c, d, e, f, &g, k[base + 1], schedule(w, base + 1))
-                        sha512Round(g, h, a, &b, c, d, e, &f, k[base + 2], schedule(w, base + 2))
-                        sha512Round(f, g, h, &a, b, c, d, &e, k[base + 3], schedule(w, base + 3))
-                        sha512Round(e, f, g, &h, a, b, c, &d, k[base + 4], schedule(w, base + 4))
-                        sha512Round(d, e, f, &g, h, a, b, &c, k[base + 5], schedule(w, base + 5))
-                        sha512Round(c, d, e, &f, g, h, a, &b, k[base + 6], schedule(w, base + 6))
-                        sha512Round(b, c, d, &e, f, g, h, &a, k[base + 7], schedule(w, base + 7))
-                        base += 8
-                    }
-                    a = a &+ a0; b = b &+ b0; c = c &+ c0; d = d &+ d0
-                    e = e &+ e0; f = f &+ f0; g = g &+ g0; h = h &+ h0
-                }
+                sha512Compress(current, blocks: blocks, count: count, ring: ring.baseAddress!, constants: constants.baseAddress!)
             }
         }
-        state = (a, b, c, d, e, f, g, h)
     }
+}
+
+typealias SHA512State = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+
+/// The compression of `count` 128-byte blocks. A plain function, not a closure: working
+/// variables captured and mutated by a closure were kept in memory behind pointers (at
+/// -Osize), which made every round load and store all eight of them.
+private func sha512Compress(_ state: SHA512State, blocks: UnsafeRawPointer, count: Int,
+                            ring w: UnsafeMutablePointer<UInt64>, constants k: UnsafePointer<UInt64>) -> SHA512State {
+    var (a, b, c, d, e, f, g, h) = state
+    for blockIndex in 0..<count {
+        let block = blocks + blockIndex * 128
+        for i in 0..<16 { w[i] = UInt64(bigEndian: block.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+        let (a0, b0, c0, d0, e0, f0, g0, h0) = (a, b, c, d, e, f, g, h)
+        // Eight rounds per pass; the variables rotate roles by one each round.
+        // Rounds 0-15 use the block's words, 16-79 extend the schedule in the ring.
+        var base = 0
+        while base < 16 {
+            sha512Round(a, b, c, &d, e, f, g, &h, k[base + 0], w[base + 0])
+            sha512Round(h, a, b, &c, d, e, f, &g, k[base + 1], w[base + 1])
+            sha512Round(g, h, a, &b, c, d, e, &f, k[base + 2], w[base + 2])
+            sha512Round(f, g, h, &a, b, c, d, &e, k[base + 3], w[base + 3])
+            sha512Round(e, f, g, &h, a, b, c, &d, k[base + 4], w[base + 4])
+            sha512Round(d, e, f, &g, h, a, b, &c, k[base + 5], w[base + 5])
+            sha512Round(c, d, e, &f, g, h, a, &b, k[base + 6], w[base + 6])
+            sha512Round(b, c, d, &e, f, g, h, &a, k[base + 7], w[base + 7])
+            base += 8
+        }
+        while base < 80 {
+            sha512Round(a, b, c, &d, e, f, g, &h, k[base + 0], schedule(w, base + 0))
+            sha512Round(h, a, b, &c, d, e, f, &g, k[base + 1], schedule(w, base + 1))
+            sha512Round(g, h, a, &b, c, d, e, &f, k[base + 2], schedule(w, base + 2))
+            sha512Round(f, g, h, &a, b, c, d, &e, k[base + 3], schedule(w, base + 3))
+            sha512Round(e, f, g, &h, a, b, c, &d, k[base + 4], schedule(w, base + 4))
+            sha512Round(d, e, f, &g, h, a, b, &c, k[base + 5], schedule(w, base + 5))
+            sha512Round(c, d, e, &f, g, h, a, &b, k[base + 6], schedule(w, base + 6))
+            sha512Round(b, c, d, &e, f, g, h, &a, k[base + 7], schedule(w, base + 7))
+            base += 8
+        }
+        a = a &+ a0; b = b &+ b0; c = c &+ c0; d = d &+ d0
+        e = e &+ e0; f = f &+ f0; g = g &+ g0; h = h &+ h0
+    }
+    return (a, b, c, d, e, f, g, h)
 }
 
 /// Word `t` (16...79) of the message schedule, computed in place in the 16-word ring.

@@ -7,19 +7,39 @@ import TunnelWire
 final class Spool: WirePayload {
     static let memoryLimit = 1 << 20
 
-    private var memory: [UInt8] = []
+    /// The in-memory part: raw bytes grown with realloc. (An `[UInt8]` grown by appending
+    /// moved its bytes one by one in Embedded Swift: 91% of the agent's instructions for a
+    /// `cat` under callgrind.)
+    private var memory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private var memoryUsed = 0
     private var fd: Int32 = -1
     private(set) var byteCount: UInt64 = 0
     /// The first error while storing; later bytes are dropped (the owner reports it).
     private(set) var failure: Errno?
 
     init() {}
-    deinit { if fd >= 0 { close(fd) } }
+    deinit {
+        if fd >= 0 { close(fd) }
+        free(memory.baseAddress)
+    }
+
+    private var inMemory: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: memory.baseAddress, count: memoryUsed)
+    }
 
     func append(_ bytes: UnsafeRawBufferPointer) {
         guard failure == nil, bytes.count > 0 else { return }
-        if fd < 0 && memory.count + bytes.count <= Spool.memoryLimit {
-            memory.append(contentsOf: bytes)
+        if fd < 0 && memoryUsed + bytes.count <= Spool.memoryLimit {
+            if memoryUsed + bytes.count > memory.count {
+                let capacity = min(Spool.memoryLimit, max(memoryUsed + bytes.count, 2 * memory.count, 4096))
+                guard let grown = realloc(memory.baseAddress, capacity) else {
+                    failure = Errno(ENOMEM)
+                    return
+                }
+                memory = UnsafeMutableRawBufferPointer(start: grown, count: capacity)
+            }
+            (memory.baseAddress! + memoryUsed).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            memoryUsed += bytes.count
             byteCount += UInt64(bytes.count)
             return
         }
@@ -35,12 +55,10 @@ final class Spool: WirePayload {
     private func moveToFile() throws(Errno) {
         let directory = cString(getenv("TMPDIR")).isEmpty ? "/tmp" : cString(getenv("TMPDIR"))
         fd = try retryingInterrupts { directory.withCString { tp_open_tmpfile($0) } }
-        var failure: Errno?
-        memory.withUnsafeBytes { bytes in
-            do throws(Errno) { try writeAll(fd: fd, bytes) } catch { failure = error }
-        }
-        if let failure { throw failure }
-        memory = []
+        try writeAll(fd: fd, inMemory)
+        free(memory.baseAddress)
+        memory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        memoryUsed = 0
     }
 
     /// Copies up to `buffer.count` bytes from `offset` into `buffer`; returns how many.
@@ -48,9 +66,7 @@ final class Spool: WirePayload {
         guard offset < byteCount else { return 0 }
         let count = Int(min(UInt64(buffer.count), byteCount - offset))
         if fd < 0 {
-            memory.withUnsafeBytes { source in
-                buffer.baseAddress!.copyMemory(from: source.baseAddress! + Int(offset), byteCount: count)
-            }
+            buffer.baseAddress!.copyMemory(from: inMemory.baseAddress! + Int(offset), byteCount: count)
             return count
         }
         return try retryingInterrupts { pread(fd, buffer.baseAddress, count, off_t(offset)) }
@@ -65,7 +81,7 @@ final class Spool: WirePayload {
 
     func writeContent<W: WireWriter>(to writer: inout W) {
         if fd < 0 {
-            memory.withUnsafeBytes { writer.write($0) }
+            writer.write(inMemory)
             return
         }
         withUnsafeTemporaryAllocation(byteCount: ioChunkSize, alignment: 16) { chunk in
