@@ -43,6 +43,15 @@ public final class InputStream: WireReader {
     }
 
     public func read(into destination: UnsafeMutableRawBufferPointer) throws(WireError) {
+        // Almost every field is small and already buffered: copy it without a call into
+        // memcpy or the refill loop (callgrind: a third of a CheckAlive's instructions).
+        let count = destination.count
+        if count <= end - start && count <= 8 {
+            let source = UnsafeRawPointer(buffer.baseAddress! + start)
+            for index in 0..<count { destination[index] = source.load(fromByteOffset: index, as: UInt8.self) }
+            start += count
+            return
+        }
         var done = 0
         while done < destination.count {
             if start == end {
