@@ -44,6 +44,36 @@ void tp_ignore_sigpipe(void) {
     sigaction(SIGPIPE, &action, NULL);
 }
 
+// A signal that kills the agent mid-upload must not leave the temporary behind: the handler
+// unlinks it (async-signal-safe) and dies of the same signal with the default action.
+static char temporary_path[PATH_MAX + 1];
+static volatile sig_atomic_t temporary_set = 0;
+
+static void remove_temporary_and_die(int sig) {
+    if (temporary_set) unlink(temporary_path);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void tp_set_temporary_path(const char *path) {
+    static int installed = 0;
+    if (!installed) {
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = remove_temporary_and_die;
+        sigfillset(&action.sa_mask);
+        sigaction(SIGTERM, &action, NULL);
+        sigaction(SIGHUP, &action, NULL);
+        sigaction(SIGINT, &action, NULL);
+        installed = 1;
+    }
+    temporary_set = 0;
+    if (path != NULL && strlen(path) <= PATH_MAX) {
+        memcpy(temporary_path, path, strlen(path) + 1);
+        temporary_set = 1;
+    }
+}
+
 int tp_decode_wait_status(int status) {
     if (WIFSIGNALED(status)) return -WTERMSIG(status);
     return WEXITSTATUS(status);

@@ -192,7 +192,8 @@ func baseName(_ path: String) -> String {
 }
 
 /// An exclusively created temporary file beside its target, removed on release unless
-/// renamed over the target.
+/// renamed over the target, and by the signal handler if SIGTERM, SIGHUP or SIGINT kill the
+/// agent meanwhile (only SIGKILL can leave it behind).
 final class TemporaryFile {
     let path: String
     let target: String
@@ -212,6 +213,7 @@ final class TemporaryFile {
             if fd >= 0 {
                 self.fd = fd
                 path = candidate
+                candidate.withCString { tp_set_temporary_path($0) }
                 return
             }
             let error = Errno.current
@@ -223,6 +225,7 @@ final class TemporaryFile {
     deinit {
         close(fd)
         if !renamed { _ = path.withCString { unlink($0) } }
+        tp_set_temporary_path(nil)
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
@@ -245,5 +248,6 @@ final class TemporaryFile {
         let result = path.withCString { from in target.withCString { to in rename(from, to) } }
         if result != 0 { throw UploadFailure(errno: .current, namesFile: true) }
         renamed = true
+        tp_set_temporary_path(nil)
     }
 }

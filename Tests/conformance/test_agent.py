@@ -214,6 +214,25 @@ def test_interrupted_upload_leaves_old_file_and_no_temporary(tmp_path):
     assert os.listdir(tmp_path) == ["f"]
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_agent_killed_mid_upload_leaves_no_temporary(tmp_path, sig):
+    target = tmp_path / "f"
+    target.write_bytes(b"old content")
+    data = encode(td.PacketUpload(file=str(target), content=os.urandom(1 << 20), mode=None, owner=None, group=None))
+    process = subprocess.Popen(agent_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdin.write(data[: len(data) // 2])
+    process.stdin.flush()
+    for _ in range(100):   # until the temporary exists
+        if len(os.listdir(tmp_path)) == 2:
+            break
+        time.sleep(0.01)
+    assert len(os.listdir(tmp_path)) == 2
+    process.send_signal(sig)
+    assert process.wait(timeout=10) == -sig
+    assert target.read_bytes() == b"old content"
+    assert os.listdir(tmp_path) == ["f"]
+
+
 def test_invalid_field_after_content_leaves_old_file(agent, tmp_path):
     target = tmp_path / "f"
     target.write_bytes(b"old")

@@ -47,6 +47,10 @@ int tp_fcntl_int(int fd, int cmd, int arg);
 /// Sets SIGPIPE to "ignore" for the agent itself (children get the default back).
 void tp_ignore_sigpipe(void);
 
+/// The upload temporary to remove if the agent is killed by SIGTERM, SIGHUP or SIGINT
+/// (NULL: none). The path is copied; handlers for the three signals are installed once.
+void tp_set_temporary_path(const char *path);
+
 /// The `W*` macros of `<sys/wait.h>`: -N for a signal, else the exit status.
 int tp_decode_wait_status(int status);
 
