@@ -60,9 +60,10 @@ final class UploadSink {
     /// The file that is really written: symlinks in the last component followed.
     private var resolvedTarget: String = ""
     private var temporary: TemporaryFile?
-    /// Existing non-regular targets (devices, fifos), and writable files in directories where
-    /// no temporary can be created, are written in place like the reference does, but only
-    /// after validation: until then the content waits here.
+    /// Existing non-regular targets (devices, fifos), files whose ownership a new inode could
+    /// not keep, and writable files in directories where no temporary can be created, are
+    /// written in place like the reference does, but only after validation: until then the
+    /// content waits here.
     private var inPlaceSpool: Spool?
     private var failure: UploadFailure?
 
@@ -80,7 +81,9 @@ final class UploadSink {
             if exists && FileKind(mode: info.st_mode) == .directory {
                 throw Errno(EISDIR)
             }
-            if exists && FileKind(mode: info.st_mode) != .regular {
+            // Devices and fifos, and files whose owner or group a new inode could not keep
+            // (only root may give a file away), are written in place like the reference.
+            if exists && (FileKind(mode: info.st_mode) != .regular || !canRecreateOwnership(of: info)) {
                 inPlaceSpool = Spool()
                 return
             }
@@ -143,6 +146,20 @@ final class UploadSink {
         }
         try applyRequestedMetadata(fd: nil, path: resolvedTarget, mode: mode, uid: uid, gid: gid)
     }
+}
+
+/// Whether a file we create can be given `info`'s owner and group: as root always; else only
+/// when the owner is us and the group is one of ours.
+func canRecreateOwnership(of info: stat) -> Bool {
+    let uid = geteuid()
+    if uid == 0 { return true }
+    guard info.st_uid == uid else { return false }
+    if info.st_gid == getegid() { return true }
+    let size = getgroups(0, nil)
+    guard size > 0 else { return false }
+    var groups = [gid_t](repeating: 0, count: Int(size))
+    let count = getgroups(size, &groups)
+    return count > 0 && groups[0..<Int(count)].contains(info.st_gid)
 }
 
 /// chmod, then chown (the reference's order; chown may clear set-id bits, so not the
@@ -235,8 +252,8 @@ final class TemporaryFile {
     func finish(mode: UInt32?, uid: UInt32?, gid: UInt32?, creationMask: UInt32) throws(UploadFailure) {
         if let existing {
             // Owner first, then mode: chown may clear set-id bits that the mode restores.
-            // Only root can give a file away; anyone else keeps their own ownership.
-            if fchown(fd, existing.st_uid, existing.st_gid) != 0 && geteuid() == 0 {
+            // (UploadSink chose this path only where the ownership can be recreated.)
+            if fchown(fd, existing.st_uid, existing.st_gid) != 0 {
                 throw UploadFailure(errno: .current, namesFile: true)
             }
             if fchmod(fd, existing.st_mode & 0o7777) != 0 { throw UploadFailure(errno: .current, namesFile: true) }

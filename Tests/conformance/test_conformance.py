@@ -288,6 +288,19 @@ def test_upload_to_writable_file_in_unwritable_directory(pair, upload_dir, ident
     assert metadata(upload_dir / "agent" / "f") == metadata(upload_dir / "ref" / "f")
 
 
+def test_upload_keeps_someone_elses_ownership(pair, upload_dir, identity):
+    def prepare(side):
+        (side / "f").write_bytes(b"old")
+        os.chmod(side / "f", 0o666)
+        if os.getuid() == 0:
+            os.chown(side / "f", 65534, 65534)
+    setup_sides(upload_dir, prepare)
+    expected, actual = both_upload(pair, upload_dir, "f", b"new")
+    assert actual == expected == ()
+    assert (upload_dir / "agent" / "f").read_bytes() == b"new"
+    assert metadata(upload_dir / "agent" / "f") == metadata(upload_dir / "ref" / "f")
+
+
 def test_upload_then_download_roundtrip(pair, upload_dir):
     setup_sides(upload_dir)
     content = os.urandom(3 << 20)
