@@ -46,12 +46,13 @@ extension Session {
             if error == .noEntry { return sendInvalid("file", error.pythonMessage(path: path)) }
             return sendOSError(error, path: path)
         }
-        if file.size > 0 {
+        if file.isRegular && file.size > UInt64(Spool.memoryLimit) {
             send(DownloadResult(content: VerifiedFileContent(file: file)))
             return
         }
-        // Size 0 says nothing for /proc files, fifos and devices: read to the end (as the
-        // reference's f.read() does) into a spool first, so the length is known.
+        // Small files are read to the end first (as the reference's f.read() does), so the
+        // length sent is exact: st_size says nothing for fifos, devices and /proc files, and
+        // too much for sysfs files (4096 for a few bytes).
         let spool = Spool()
         do throws(Errno) {
             try file.forEachChunk { spool.append($0) }
@@ -80,6 +81,7 @@ final class OpenFile {
     let fd: Int32
     /// `st_size` when opened.
     let size: UInt64
+    let isRegular: Bool
 
     /// Opens `path` for reading as Python's `open(path, 'rb')` does: a directory is EISDIR.
     init(readingRegularContent path: String) throws(Errno) {
@@ -95,6 +97,7 @@ final class OpenFile {
             throw Errno(EISDIR)
         }
         size = UInt64(truncatingIfNeeded: info.st_size)
+        isRegular = FileKind(mode: info.st_mode) == .regular
     }
 
     deinit { close(fd) }
