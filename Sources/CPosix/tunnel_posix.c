@@ -28,6 +28,16 @@ int tp_open_tmpfile(const char *dir) {
     return memfd_create("tunnel-spool", MFD_CLOEXEC);
 }
 
+int tp_open_unnamed(const char *dir) {
+    return tp_open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+}
+
+int tp_link_unnamed(int fd, const char *path) {
+    char proc_path[64];
+    snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, proc_path, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+}
+
 int tp_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int tp_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }

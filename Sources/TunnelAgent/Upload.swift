@@ -144,7 +144,7 @@ final class UploadSink {
         } catch {
             throw UploadFailure(errno: error, namesFile: true)
         }
-        try applyRequestedMetadata(fd: nil, path: resolvedTarget, mode: mode, uid: uid, gid: gid)
+        try applyRequestedMetadata(to: .path(resolvedTarget), mode: mode, uid: uid, gid: gid)
     }
 }
 
@@ -162,17 +162,31 @@ func canRecreateOwnership(of info: stat) -> Bool {
     return count > 0 && groups[0..<Int(count)].contains(info.st_gid)
 }
 
+/// A file to change metadata of: open, or by its path.
+enum MetadataTarget {
+    case descriptor(Int32)
+    case path(String)
+}
+
 /// chmod, then chown (the reference's order; chown may clear set-id bits, so not the
 /// reverse). `group` without `owner` keeps the owner (the reference would make it root).
-func applyRequestedMetadata(fd: Int32?, path: String, mode: UInt32?, uid: UInt32?, gid: UInt32?) throws(UploadFailure) {
+func applyRequestedMetadata(to file: MetadataTarget, mode: UInt32?, uid: UInt32?, gid: UInt32?) throws(UploadFailure) {
     if let mode {
-        let result = fd.map { fchmod($0, mode_t(mode)) } ?? path.withCString { chmod($0, mode_t(mode)) }
+        let result: Int32
+        switch file {
+        case .descriptor(let fd): result = fchmod(fd, mode_t(mode))
+        case .path(let path): result = path.withCString { chmod($0, mode_t(mode)) }
+        }
         if result != 0 { throw UploadFailure(errno: .current, namesFile: true) }
     }
     if uid != nil || gid != nil {
         let newUID = uid ?? UInt32.max   // (uid_t)-1: leave as is
         let newGID = gid ?? UInt32.max
-        let result = fd.map { fchown($0, newUID, newGID) } ?? path.withCString { chown($0, newUID, newGID) }
+        let result: Int32
+        switch file {
+        case .descriptor(let fd): result = fchown(fd, newUID, newGID)
+        case .path(let path): result = path.withCString { chown($0, newUID, newGID) }
+        }
         if result != 0 { throw UploadFailure(errno: .current, namesFile: true) }
     }
 }
@@ -208,40 +222,56 @@ func baseName(_ path: String) -> String {
     return String(decoding: bytes[(slash + 1)...], as: UTF8.self)
 }
 
-/// An exclusively created temporary file beside its target, removed on release unless
-/// renamed over the target, and by the signal handler if SIGTERM, SIGHUP or SIGINT kill the
-/// agent meanwhile (only SIGKILL can leave it behind).
+/// The file an upload is written to before it replaces its target. Preferably unnamed
+/// (`O_TMPFILE` in the target's directory): it gets a name only for the instant between
+/// `linkat` and `rename`, so nothing can be left behind, not even by SIGKILL. Where that is
+/// impossible (no O_TMPFILE on the filesystem, no /proc to link through) it is a named file
+/// created exclusively, removed on release unless renamed, and by the signal handler if
+/// SIGTERM, SIGHUP or SIGINT kill the agent meanwhile.
 final class TemporaryFile {
-    let path: String
     let target: String
     let fd: Int32
     /// The target's stat when it existed: its mode and owner carry over.
     let existing: stat?
+    /// The temporary's name while it has one.
+    private var name: String?
     private var renamed = false
+    private let namePrefix: String
 
     init(besides target: String, existing: stat?) throws(Errno) {
         self.target = target
         self.existing = existing
-        let prefix = directoryName(target) + "/." + baseName(target) + ".tunnel-"
-        var attempt = 0
-        while true {
-            let candidate = prefix + hexDigits(UInt32.random(in: 0...UInt32.max), width: 8)
-            let fd = candidate.withCString { tp_open($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) }
-            if fd >= 0 {
-                self.fd = fd
-                path = candidate
-                candidate.withCString { tp_set_temporary_path($0) }
+        let directory = directoryName(target)
+        namePrefix = directory + "/." + baseName(target) + ".tunnel-"
+        if access("/proc/self/fd", X_OK) == 0 {
+            let unnamed = directory.withCString { tp_open_unnamed($0) }
+            if unnamed >= 0 {
+                fd = unnamed
                 return
             }
-            let error = Errno.current
-            attempt += 1
-            if error.code != EEXIST || attempt > 16 { throw error }
         }
+        (fd, name) = try TemporaryFile.createNamed(prefix: namePrefix) { candidate in
+            candidate.withCString { tp_open($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) }
+        }
+    }
+
+    /// Tries random names after `prefix` until `make` does not fail with EEXIST.
+    private static func createNamed(prefix: String, _ make: (String) -> Int32) throws(Errno) -> (Int32, String) {
+        for _ in 0..<16 {
+            let candidate = prefix + hexDigits(UInt32.random(in: 0...UInt32.max), width: 8)
+            let result = make(candidate)
+            if result >= 0 {
+                candidate.withCString { tp_set_temporary_path($0) }
+                return (result, candidate)
+            }
+            if tp_errno() != EEXIST { throw Errno.current }
+        }
+        throw Errno(EEXIST)
     }
 
     deinit {
         close(fd)
-        if !renamed { _ = path.withCString { unlink($0) } }
+        if !renamed, let name { _ = name.withCString { unlink($0) } }
         tp_set_temporary_path(nil)
     }
 
@@ -260,9 +290,19 @@ final class TemporaryFile {
         } else if fchmod(fd, mode_t(0o666 & ~creationMask)) != 0 {
             throw UploadFailure(errno: .current, namesFile: true)
         }
-        try applyRequestedMetadata(fd: fd, path: path, mode: mode, uid: uid, gid: gid)
+        try applyRequestedMetadata(to: .descriptor(fd), mode: mode, uid: uid, gid: gid)
         if fsync(fd) != 0 { throw UploadFailure(errno: .current, namesFile: false) }
-        let result = path.withCString { from in target.withCString { to in rename(from, to) } }
+        if name == nil {
+            do throws(Errno) {
+                let fd = self.fd
+                (_, name) = try TemporaryFile.createNamed(prefix: namePrefix) { candidate in
+                    candidate.withCString { tp_link_unnamed(fd, $0) }
+                }
+            } catch {
+                throw UploadFailure(errno: error, namesFile: true)
+            }
+        }
+        let result = (name ?? "").withCString { from in target.withCString { to in rename(from, to) } }
         if result != 0 { throw UploadFailure(errno: .current, namesFile: true) }
         renamed = true
         tp_set_temporary_path(nil)

@@ -214,7 +214,20 @@ def test_interrupted_upload_leaves_old_file_and_no_temporary(tmp_path):
     assert os.listdir(tmp_path) == ["f"]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def open_files_below(pid, directory):
+    """The files process `pid` has open below `directory` (unnamed ones included)."""
+    found = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(directory)):
+            found.append(target)
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL])
 def test_agent_killed_mid_upload_leaves_no_temporary(tmp_path, sig):
     target = tmp_path / "f"
     target.write_bytes(b"old content")
@@ -222,11 +235,11 @@ def test_agent_killed_mid_upload_leaves_no_temporary(tmp_path, sig):
     process = subprocess.Popen(agent_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     process.stdin.write(data[: len(data) // 2])
     process.stdin.flush()
-    for _ in range(100):   # until the temporary exists
-        if len(os.listdir(tmp_path)) == 2:
+    for _ in range(200):   # until the agent has its temporary open
+        if open_files_below(process.pid, tmp_path):
             break
         time.sleep(0.01)
-    assert len(os.listdir(tmp_path)) == 2
+    assert open_files_below(process.pid, tmp_path)
     process.send_signal(sig)
     assert process.wait(timeout=10) == -sig
     assert target.read_bytes() == b"old content"
@@ -348,7 +361,10 @@ def test_serves_from_an_empty_chroot():
         data = encode(td.PacketCheckAlive(), td.PacketResolveUser(user="alice"), td.PacketResolveUser(user="short"),
                       td.PacketQueryUser(user="1000", query_password_hash=True), td.PacketQueryGroup(group="staff"),
                       td.PacketStat(path="/tunnel-dispatcher", follow_links=False, sha512sum=False),
-                      run(["true"]), td.PacketExit())
+                      run(["true"]),
+                      # No /proc here: the upload takes the named-temporary path.
+                      td.PacketUpload(file="/etc/motd", content=b"hello", mode="644", owner=None, group=None),
+                      td.PacketExit())
         result = subprocess.run(["chroot", str(root), "/tunnel-dispatcher"], input=data, capture_output=True, timeout=20)
         assert result.returncode == 0, result.stderr
 
@@ -375,6 +391,9 @@ def test_serves_from_an_empty_chroot():
         assert next_packet().type == "file"
         failed = next_packet()
         assert isinstance(failed, td.PacketOSError) and failed.msg == "[Errno 2] No such file or directory: 'true'"
+        assert isinstance(next_packet(), td.PacketOk)
+        assert (root / "etc" / "motd").read_bytes() == b"hello"
+        assert sorted(os.listdir(root / "etc")) == ["group", "motd", "passwd", "shadow"]
     finally:
         shutil.rmtree(root)
 

@@ -36,6 +36,11 @@ int tp_openat(int dirfd, const char *path, int flags, unsigned int mode);
 /// Opens an unnamed temporary file (`O_TMPFILE`) in `dir`; where that is impossible
 /// (no such directory, e.g. in a bare chroot), an anonymous memory file. -1 with errno.
 int tp_open_tmpfile(const char *dir);
+/// Opens an unnamed regular file in `dir` for writing (`O_TMPFILE`), or -1 with errno.
+int tp_open_unnamed(const char *dir);
+/// Gives the unnamed file `fd` the name `path` (`linkat` through /proc/self/fd), or -1.
+int tp_link_unnamed(int fd, const char *path);
+
 /// Creates a close-on-exec pipe (`pipe2(O_CLOEXEC)`).
 int tp_pipe(int fds[2]);
 /// Asks for a 1 MiB pipe buffer when `fd` is a pipe (fewer wake-ups per megabyte moved);
