@@ -2,7 +2,9 @@
 # Installs what the build and the tests need, once; says what to run when it cannot.
 #   setup.sh musl     musl-tools (headers and libc.a for the static build)
 #   setup.sh python   .venv with fora==2.1.7 and pytest (the reference and the test runner)
-#   setup.sh test     also what the end-to-end tests use (openssh-server, busybox-static)
+#   setup.sh aarch64  arm64 musl and libgcc unpacked into .build-static/aarch64-root, and
+#                     qemu-user-static to run the result
+#   setup.sh test     everything the tests use (adds openssh-server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,11 +33,34 @@ python_env() {
     fi
 }
 
+aarch64_root() {
+    local root=.build-static/aarch64-root
+    [ -f "$root/.ready" ] && return 0
+    apt_install qemu-user-static
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "run: sudo dpkg --add-architecture arm64 && sudo apt-get update" >&2
+            exit 1
+        fi
+        dpkg --add-architecture arm64
+        apt-get update -qq >/dev/null
+    fi
+    local download
+    download=$(mktemp -d)
+    (cd "$download" && apt-get download -qq -o APT::Sandbox::User=root musl-dev:arm64 musl:arm64 libgcc-12-dev:arm64 ||
+        { apt-get update -qq >/dev/null && apt-get download -qq -o APT::Sandbox::User=root musl-dev:arm64 musl:arm64 libgcc-12-dev:arm64; })
+    mkdir -p "$root"
+    for package in "$download"/*.deb; do dpkg -x "$package" "$root"; done
+    rm -rf "$download"
+    touch "$root/.ready"
+}
+
 for what in "$@"; do
     case "$what" in
         musl) apt_install musl-tools ;;
         python) python_env ;;
-        test) apt_install musl-tools openssh-server busybox-static; python_env ;;
+        aarch64) aarch64_root ;;
+        test) apt_install musl-tools openssh-server; aarch64_root; python_env ;;
         *) echo "setup.sh: unknown part '$what'" >&2; exit 2 ;;
     esac
 done

@@ -238,7 +238,7 @@ private func pumpChild(pipes: inout ChildPipes, stdin: Spool?, stdout: Spool, st
     let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: ioChunkSize, alignment: 16)
     defer { chunk.deallocate() }
     var stdinOffset: UInt64 = 0
-    var pending = 0          // bytes of `chunk` [0, pending) staged for stdin
+    var pending = 0          // stdin bytes staged in `inputBuffer`: [pendingStart, pending) are unsent
     var pendingStart = 0
     let inputBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ioChunkSize, alignment: 16)
     defer { inputBuffer.deallocate() }
