@@ -16,12 +16,6 @@ int tp_open(const char *path, int flags, unsigned int mode) {
     return fd;
 }
 
-int tp_openat(int dirfd, const char *path, int flags, unsigned int mode) {
-    int fd;
-    do { fd = openat(dirfd, path, flags, (mode_t)mode); } while (fd < 0 && errno == EINTR);
-    return fd;
-}
-
 int tp_open_tmpfile(const char *dir) {
     int fd = tp_open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd >= 0) return fd;

@@ -1,4 +1,5 @@
 import CPosix
+import TunnelWire
 
 /// An errno value with the wording the reference sends: glibc's, even when the agent is
 /// linked against musl (whose texts differ for ELOOP, ENAMETOOLONG, ...).
@@ -11,8 +12,6 @@ public struct Errno: Error, Equatable {
 
     static let interrupted = Errno(EINTR)
     static let noEntry = Errno(ENOENT)
-    static let accessDenied = Errno(EACCES)
-    static let notImplemented = Errno(ENOSYS)
 
     /// glibc's `strerror(code)`.
     public var strerror: String {
@@ -81,15 +80,4 @@ func isPythonPrintable(_ codePoint: UInt32) -> Bool {
         if codePoint < first { high = middle } else if codePoint > last { low = middle + 1 } else { return false }
     }
     return true
-}
-
-func hexDigits(_ value: UInt32, width: Int) -> String {
-    let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
-    var result = ""
-    var shift = (width - 1) * 4
-    while shift >= 0 {
-        result.append(digits[Int((value >> UInt32(shift)) & 15)])
-        shift -= 4
-    }
-    return result
 }

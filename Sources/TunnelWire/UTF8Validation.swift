@@ -18,7 +18,7 @@ public func utf8Problem(_ bytes: UnsafeRawBufferPointer) -> String? {
         case 0xF0: length = 4; lower = 0x90
         case 0xF1...0xF3: length = 4
         case 0xF4: length = 4; upper = 0x8F
-        default: return "invalid start byte 0x\(hex(lead)) at position \(index)"
+        default: return "invalid start byte 0x\(hexDigits(UInt32(lead), width: 2)) at position \(index)"
         }
         if count - index < length { return "unexpected end of data at position \(index)" }
         let second = bytes[index + 1]
@@ -34,7 +34,14 @@ public func utf8Problem(_ bytes: UnsafeRawBufferPointer) -> String? {
     return nil
 }
 
-func hex(_ byte: UInt8) -> String {
+/// `value` as `width` lower-case hex digits (Python's `\x..`/`\u....` escapes, temporary names).
+public func hexDigits(_ value: UInt32, width: Int) -> String {
     let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
-    return String(digits[Int(byte >> 4)]) + String(digits[Int(byte & 15)])
+    var result = ""
+    var shift = (width - 1) * 4
+    while shift >= 0 {
+        result.append(digits[Int((value >> UInt32(shift)) & 15)])
+        shift -= 4
+    }
+    return result
 }

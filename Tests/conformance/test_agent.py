@@ -200,13 +200,19 @@ def test_child_that_ignores_stdin(agent):
 
 # --- Uploads: atomic and streamed ----------------------------------------------------------
 
-def test_interrupted_upload_leaves_old_file_and_no_temporary(tmp_path):
-    target = tmp_path / "f"
+def start_half_an_upload(directory):
+    """An agent that has received half of a 1 MiB upload over `directory`/f ("old content")."""
+    target = directory / "f"
     target.write_bytes(b"old content")
     data = encode(td.PacketUpload(file=str(target), content=os.urandom(1 << 20), mode=None, owner=None, group=None))
     process = subprocess.Popen(agent_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     process.stdin.write(data[: len(data) // 2])
     process.stdin.flush()
+    return process, target
+
+
+def test_interrupted_upload_leaves_old_file_and_no_temporary(tmp_path):
+    process, target = start_half_an_upload(tmp_path)
     time.sleep(0.2)
     process.stdin.close()   # the client goes away mid-content
     assert process.wait(timeout=10) == 3
@@ -229,12 +235,7 @@ def open_files_below(pid, directory):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL])
 def test_agent_killed_mid_upload_leaves_no_temporary(tmp_path, sig):
-    target = tmp_path / "f"
-    target.write_bytes(b"old content")
-    data = encode(td.PacketUpload(file=str(target), content=os.urandom(1 << 20), mode=None, owner=None, group=None))
-    process = subprocess.Popen(agent_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    process.stdin.write(data[: len(data) // 2])
-    process.stdin.flush()
+    process, target = start_half_an_upload(tmp_path)
     for _ in range(200):   # until the agent has its temporary open
         if open_files_below(process.pid, tmp_path):
             break

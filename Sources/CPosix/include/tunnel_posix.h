@@ -31,8 +31,6 @@ void tp_set_errno(int value);
 
 /// `open(2)` with an explicit mode (the libc function is variadic).
 int tp_open(const char *path, int flags, unsigned int mode);
-/// `openat(2)` with an explicit mode.
-int tp_openat(int dirfd, const char *path, int flags, unsigned int mode);
 /// Opens an unnamed temporary file (`O_TMPFILE`) in `dir`; where that is impossible
 /// (no such directory, e.g. in a bare chroot), an anonymous memory file. -1 with errno.
 int tp_open_tmpfile(const char *dir);
