@@ -28,16 +28,8 @@ enum ShadowLookup {
 /// reads /etc/passwd, /etc/group and /etc/shadow itself; when those miss, `getent` (if the
 /// host has one) is asked, so that NSS-only users (LDAP, SSSD, systemd) are not invisible.
 enum Accounts {
-    static func user(named name: String) -> UserRecord? {
-        filesUser(named: name) ?? getentUser(named: name)
-    }
-
     static func user(id: UInt32) -> UserRecord? {
         filesUser(id: id) ?? getentUser(id: id)
-    }
-
-    static func group(named name: String) -> GroupRecord? {
-        filesGroup(named: name) ?? getentGroup(named: name)
     }
 
     static func group(id: UInt32) -> GroupRecord? {
