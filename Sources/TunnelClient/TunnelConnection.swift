@@ -3,6 +3,8 @@ import TunnelWire
 /// A session with a tunnel agent over any transport command, e.g.
 /// `["ssh", "host", "/tmp/tunnel-dispatcher"]` or `["docker", "exec", "-i", "box", "/tunnel-dispatcher"]`.
 /// One request at a time; every method sends one request and waits for its answer.
+/// Opening a connection sets SIGPIPE to "ignore" in this process, so that an agent that
+/// vanishes is an error (`.transport`) and not the death of the host program.
 ///
 ///     let agent = try TunnelConnection(command: ["ssh", "web1", "./tunnel-dispatcher"])
 ///     let result = try agent.run(["uname", "-a"])
