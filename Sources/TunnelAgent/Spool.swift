@@ -53,7 +53,8 @@ final class Spool: WirePayload {
     }
 
     private func moveToFile() throws(Errno) {
-        let directory = cString(getenv("TMPDIR")).isEmpty ? "/tmp" : cString(getenv("TMPDIR"))
+        let configured = cString(getenv("TMPDIR"))
+        let directory = configured.isEmpty ? "/tmp" : configured
         fd = try retryingInterrupts { directory.withCString { tp_open_tmpfile($0) } }
         try writeAll(fd: fd, inMemory)
         free(memory.baseAddress)
@@ -79,25 +80,30 @@ final class Spool: WirePayload {
         return Array(result[0..<got])
     }
 
-    func writeContent<W: WireWriter>(to writer: inout W) {
+    /// Hands the whole content to `body` piece by piece, from the start.
+    func forEachChunk(_ body: (UnsafeRawBufferPointer) throws(Errno) -> Void) throws(Errno) {
         if fd < 0 {
-            writer.write(inMemory)
+            try body(inMemory)
             return
         }
-        withUnsafeTemporaryAllocation(byteCount: ioChunkSize, alignment: 16) { chunk in
-            var offset: UInt64 = 0
-            while offset < byteCount {
-                let got: Int
-                do throws(Errno) {
-                    got = try read(at: offset, into: chunk)
-                } catch {
-                    // The length prefix is already out: nothing correct can follow.
-                    abortSession("Cannot read back spooled data: " + error.strerror)
-                }
-                if got == 0 { abortSession("Spooled data shrank while being sent") }
-                writer.write(UnsafeRawBufferPointer(rebasing: chunk[0..<got]))
-                offset += UInt64(got)
-            }
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: ioChunkSize, alignment: 16)
+        defer { chunk.deallocate() }
+        var offset: UInt64 = 0
+        while offset < byteCount {
+            let got = try read(at: offset, into: chunk)
+            // The file is private to this spool: a short read means it is damaged.
+            if got == 0 { throw Errno(EIO) }
+            try body(UnsafeRawBufferPointer(rebasing: chunk[0..<got]))
+            offset += UInt64(got)
+        }
+    }
+
+    func writeContent<W: WireWriter>(to writer: inout W) {
+        do throws(Errno) {
+            try forEachChunk { writer.write($0) }
+        } catch {
+            // The length prefix is already out: nothing correct can follow.
+            abortSession("Cannot read back spooled data: " + error.strerror)
         }
     }
 }

@@ -133,14 +133,7 @@ final class UploadSink {
         do throws(Errno) {
             let fd = try retryingInterrupts { resolvedTarget.withCString { tp_open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666) } }
             defer { close(fd) }
-            var offset: UInt64 = 0
-            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: ioChunkSize, alignment: 16)
-            defer { chunk.deallocate() }
-            while offset < spool.byteCount {
-                let got = try spool.read(at: offset, into: chunk)
-                try writeAll(fd: fd, UnsafeRawBufferPointer(rebasing: chunk[0..<got]))
-                offset += UInt64(got)
-            }
+            try spool.forEachChunk { (chunk) throws(Errno) in try writeAll(fd: fd, chunk) }
         } catch {
             throw UploadFailure(errno: error, namesFile: true)
         }
