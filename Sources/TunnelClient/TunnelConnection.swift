@@ -132,6 +132,10 @@ public final class TunnelConnection {
             throw .protocolError(error)
         }
         if case .failure(.unexpectedAnswer(let id)) = decoded { broken = .unexpectedAnswer(id) }
+        // The packet was read whole, so the stream is still in step; its text was not.
+        if let invalid = input.takeInvalidField() {
+            throw .invalidAnswer(field: invalid.field, reason: invalid.reason)
+        }
         return try decoded.get()
     }
 

@@ -12,6 +12,8 @@ public enum TunnelError: Error, Equatable, CustomStringConvertible {
     case protocolError(WireError)
     /// A valid packet, but not an answer to what was asked.
     case unexpectedAnswer(PacketID)
+    /// An answer held a text field that is not valid UTF-8 (it would have read as "").
+    case invalidAnswer(field: String, reason: String)
     /// Starting or talking to the transport command failed.
     case transport(String)
 
@@ -22,6 +24,7 @@ public enum TunnelError: Error, Equatable, CustomStringConvertible {
         case .processError(let message): return "remote process error: \(message)"
         case .protocolError(let error): return "protocol error: \(error.message)"
         case .unexpectedAnswer(let id): return "unexpected answer \(id.name) from the agent"
+        case .invalidAnswer(let field, let reason): return "invalid text in the answer's field '\(field)': \(reason)"
         case .transport(let message): return "transport: \(message)"
         }
     }

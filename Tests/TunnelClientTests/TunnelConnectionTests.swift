@@ -97,6 +97,21 @@ final class TunnelConnectionTests: XCTestCase {
         agent.close()
     }
 
+    func testInvalidTextInAnAnswerIsAnError() throws {
+        // A fake agent: Ack, then an EnvironVar whose value is not UTF-8, then a valid one.
+        let script = "import sys; r = sys.stdin.buffer; w = sys.stdout.buffer; r.read(4); "
+            + "w.write(bytes([0,0,0,1])); w.flush(); r.read(4 + 8 + 4); "
+            + "w.write(bytes([0,0,0,21,1]) + (2).to_bytes(8, 'big') + bytes([0xff, 0xfe])); w.flush(); "
+            + "r.read(4 + 8 + 4); w.write(bytes([0,0,0,21,1]) + (2).to_bytes(8, 'big') + b'ok'); w.flush(); r.read(4)"
+        let agent = try TunnelConnection(command: ["python3", "-c", script])
+        XCTAssertThrowsError(try agent.getenv("PATH")) { error in
+            guard case .invalidAnswer(let field, _) = error as? TunnelError else { return XCTFail("\(error)") }
+            XCTAssertEqual(field, "value")
+        }
+        XCTAssertEqual(try agent.getenv("PATH"), "ok", "the stream stays in step after the bad text")
+        agent.close()
+    }
+
     func testTransportThatIsNoAgent() {
         XCTAssertThrowsError(try TunnelConnection(command: ["/nonexistent/agent"]))
         // `true` exits at once: the check either cannot be written (EPIPE) or gets no answer.
