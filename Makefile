@@ -9,8 +9,9 @@ SHELL := /bin/bash
 BUILD := .build-static
 DIST := dist
 VENV := .venv
-STATIC_INPUTS := $(wildcard Sources/CPosix/*.c Sources/CPosix/include/* Sources/TunnelWire/*.swift \
-	Sources/TunnelAgent/*.swift Sources/tunnel-dispatcher/*.swift) scripts/build-static.sh
+STATIC_INPUTS := $(wildcard Sources/CPosix/*.c Sources/CPosix/include/*) \
+	$(shell find Sources/TunnelWire Sources/TunnelHash Sources/TunnelAgent Sources/tunnel-dispatcher -name '*.swift') \
+	scripts/build-static.sh
 
 .PHONY: all static aarch64 demo test bench clean setup
 all: static

@@ -1,5 +1,5 @@
 // swift-tools-version:5.9
-// The agent side (CPosix, TunnelWire, TunnelAgent, tunnel-dispatcher) stays inside the
+// The agent side (CPosix, TunnelWire, TunnelHash, TunnelAgent, tunnel-dispatcher) stays inside the
 // Embedded Swift subset so that `make` can also build it as a static musl binary;
 // SwiftPM builds the same sources normally for `swift test`, and the client side
 // (TunnelClient, the `tunnel` command) which may use more than the Embedded subset.
@@ -19,7 +19,8 @@ let package = Package(
     targets: [
         .target(name: "CPosix"),
         .target(name: "TunnelWire"),
-        .target(name: "TunnelAgent", dependencies: ["TunnelWire", "CPosix"]),
+        .target(name: "TunnelHash"),
+        .target(name: "TunnelAgent", dependencies: ["TunnelWire", "TunnelHash", "CPosix"]),
         .executableTarget(name: "tunnel-dispatcher", dependencies: ["TunnelAgent", "CPosix"]),
         .target(name: "TunnelClient", dependencies: ["TunnelWire"]),
         .executableTarget(name: "tunnel", dependencies: [
@@ -27,7 +28,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TunnelWireTests", dependencies: ["TunnelWire"], exclude: ["golden"]),
-        .testTarget(name: "TunnelAgentTests", dependencies: ["TunnelAgent"]),
+        .testTarget(name: "TunnelAgentTests", dependencies: ["TunnelAgent", "TunnelHash"]),
         .testTarget(name: "TunnelClientTests", dependencies: ["TunnelClient"]),
     ]
 )

@@ -51,16 +51,18 @@ run() { echo "$@" | cut -c1-160; "$@"; }
 
 run "$swift_bin/clang" --target="$c_target" --sysroot="$sysroot" -Os -Wall -Werror -ffunction-sections \
     -fdata-sections -DTUNNEL_EMBEDDED_MAIN -I Sources/CPosix/include -c Sources/CPosix/tunnel_posix.c -o "$build/CPosix.o"
-for module in TunnelWire TunnelAgent; do
+# Every .swift file below the module's folder (TunnelAgent has one folder per role).
+for module in TunnelWire TunnelHash TunnelAgent; do
+    mapfile -t sources < <(find Sources/$module -name '*.swift' | sort)
     run "$swift_bin/swiftc" "${swift_flags[@]}" -parse-as-library -module-name $module -emit-module \
-        -emit-module-path "$build/$module.swiftmodule" -c Sources/$module/*.swift -o "$build/$module.o"
+        -emit-module-path "$build/$module.swiftmodule" -c "${sources[@]}" -o "$build/$module.o"
 done
 # Embedded Swift has no CommandLine: CPosix's C main keeps argv and calls this entry point.
 run "$swift_bin/swiftc" "${swift_flags[@]}" -module-name tunnel_dispatcher \
     -Xfrontend -entry-point-function-name -Xfrontend tunnel_swift_main \
     -c Sources/tunnel-dispatcher/main.swift -o "$build/main.o"
 run "$swift_bin/clang" --target="$c_target" --sysroot="$sysroot" -static -fuse-ld=lld \
-    "$build/CPosix.o" "$build/TunnelWire.o" "$build/TunnelAgent.o" "$build/main.o" \
+    "$build/CPosix.o" "$build/TunnelWire.o" "$build/TunnelHash.o" "$build/TunnelAgent.o" "$build/main.o" \
     "$embedded_lib/$swift_target/libswiftUnicodeDataTables.a" "${link_runtime[@]}" \
     -Wl,--gc-sections,-s -o "$output"
 scripts/check-static.sh "$output"

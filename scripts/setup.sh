@@ -4,7 +4,7 @@
 #   setup.sh python   .venv with fora==2.1.7 and pytest (the reference and the test runner)
 #   setup.sh aarch64  arm64 musl and libgcc unpacked into .build-static/aarch64-root, and
 #                     qemu-user-static to run the result
-#   setup.sh test     everything the tests use (adds openssh-server)
+#   setup.sh test     everything the tests use (adds openssh-server, and acl for getfacl/setfacl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,10 +26,10 @@ apt_install() {
 }
 
 python_env() {
-    if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import fora, pytest' 2>/dev/null; then
-        echo "creating .venv with fora==2.1.7 and pytest" >&2
+    if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import fora, pytest, pytest_timeout' 2>/dev/null; then
+        echo "creating .venv with fora==2.1.7, pytest and pytest-timeout" >&2
         python3 -m venv .venv
-        .venv/bin/pip install -q --disable-pip-version-check 'fora==2.1.7' pytest
+        .venv/bin/pip install -q --disable-pip-version-check 'fora==2.1.7' pytest pytest-timeout
     fi
 }
 
@@ -60,7 +60,7 @@ for what in "$@"; do
         musl) apt_install musl-tools ;;
         python) python_env ;;
         aarch64) aarch64_root ;;
-        test) apt_install musl-tools openssh-server; aarch64_root; python_env ;;
+        test) apt_install musl-tools openssh-server acl; aarch64_root; python_env ;;
         *) echo "setup.sh: unknown part '$what'" >&2; exit 2 ;;
     esac
 done

@@ -1,4 +1,5 @@
-// _GNU_SOURCE only here (never in the header): O_TMPFILE, pipe2, setresuid, initgroups.
+// _GNU_SOURCE only here (never in the header): O_TMPFILE, O_PATH, AT_EMPTY_PATH, pipe2,
+// setresuid, initgroups.
 #define _GNU_SOURCE
 #include "tunnel_posix.h"
 #include <grp.h>
@@ -10,27 +11,36 @@ extern char **environ;
 int tp_errno(void) { return errno; }
 void tp_set_errno(int value) { errno = value; }
 
-int tp_open(const char *path, int flags, unsigned int mode) {
-    int fd;
-    do { fd = open(path, flags, (mode_t)mode); } while (fd < 0 && errno == EINTR);
-    return fd;
+int tp_openat(int dirfd, const char *path, int flags, unsigned int mode) {
+    return openat(dirfd, path, flags, (mode_t)mode);
 }
 
 int tp_open_tmpfile(const char *dir) {
-    int fd = tp_open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd >= 0) return fd;
     return memfd_create("tunnel-spool", MFD_CLOEXEC);
 }
 
-int tp_open_unnamed(const char *dir) {
-    return tp_open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+int tp_open_unnamed_at(int dirfd, unsigned int mode) {
+    return openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, (mode_t)mode);
 }
 
-int tp_link_unnamed(int fd, const char *path) {
+int tp_link_unnamed_at(int fd, int dirfd, const char *name) {
+    if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0) return 0;
+    if (errno != EPERM && errno != ENOENT && errno != EINVAL) return -1;
     char proc_path[64];
     snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
-    return linkat(AT_FDCWD, proc_path, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+    return linkat(AT_FDCWD, proc_path, dirfd, name, AT_SYMLINK_FOLLOW);
 }
+
+int tp_rename_noreplace_at(int dirfd, const char *from, const char *to) {
+    return (int)syscall(SYS_renameat2, dirfd, from, dirfd, to, 1U /* RENAME_NOREPLACE */);
+}
+
+const int TP_O_PATH = O_PATH;
+const int TP_O_NOFOLLOW = O_NOFOLLOW;
+const int TP_O_DIRECTORY = O_DIRECTORY;
+const int TP_AT_SYMLINK_NOFOLLOW = AT_SYMLINK_NOFOLLOW;
 
 int tp_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
@@ -41,41 +51,59 @@ void tp_grow_pipe(int fd) {
     if (fstat(fd, &info) == 0 && S_ISFIFO(info.st_mode)) fcntl(fd, F_SETPIPE_SZ, 1 << 20);
 }
 
-void tp_ignore_sigpipe(void) {
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &action, NULL);
-}
-
-// A signal that kills the agent mid-upload must not leave the temporary behind: the handler
-// unlinks it (async-signal-safe) and dies of the same signal with the default action.
-static char temporary_path[PATH_MAX + 1];
-static volatile sig_atomic_t temporary_set = 0;
+// A signal that kills the agent mid-upload must not leave a named temporary behind: the
+// handler unlinks it (async-signal-safe) and dies of the same signal with the default action.
+// (Unnamed temporaries need none of this; SIGKILL cannot be caught at all.)
+static char temporary_name[NAME_MAX + 1];
+static volatile sig_atomic_t temporary_dirfd = -1;
 
 static void remove_temporary_and_die(int sig) {
-    if (temporary_set) unlink(temporary_path);
+    if (temporary_dirfd >= 0) unlinkat(temporary_dirfd, temporary_name, 0);
     signal(sig, SIG_DFL);
     raise(sig);
 }
 
-void tp_set_temporary_path(const char *path) {
-    static int installed = 0;
-    if (!installed) {
-        struct sigaction action;
-        memset(&action, 0, sizeof action);
-        action.sa_handler = remove_temporary_and_die;
-        sigfillset(&action.sa_mask);
-        sigaction(SIGTERM, &action, NULL);
-        sigaction(SIGHUP, &action, NULL);
-        sigaction(SIGINT, &action, NULL);
-        installed = 1;
+/// Every signal whose default action ends the process, except those the agent ignores.
+static const int fatal_signals[] = {
+    SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGUSR1, SIGSEGV,
+    SIGUSR2, SIGALRM, SIGTERM, SIGSTKFLT, SIGXCPU, SIGVTALRM, SIGPROF, SIGPOLL, SIGPWR, SIGSYS,
+};
+
+void tp_install_signal_dispositions(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &action, NULL);
+    sigaction(SIGXFSZ, &action, NULL);
+    action.sa_handler = remove_temporary_and_die;
+    sigfillset(&action.sa_mask);
+    for (size_t i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++) {
+        struct sigaction old;
+        // A signal the agent was started with ignored stays ignored (nohup, CI runners).
+        if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+        sigaction(fatal_signals[i], &action, NULL);
     }
-    temporary_set = 0;
-    if (path != NULL && strlen(path) <= PATH_MAX) {
-        memcpy(temporary_path, path, strlen(path) + 1);
-        temporary_set = 1;
+}
+
+void tp_set_temporary_name(int dirfd, const char *name) {
+    temporary_dirfd = -1;
+    if (dirfd >= 0 && name != NULL && strlen(name) <= NAME_MAX) {
+        memcpy(temporary_name, name, strlen(name) + 1);
+        temporary_dirfd = dirfd;
     }
+}
+
+int tp_ensure_standard_fds(void) {
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+        // open returns the lowest free fd, which is this one.
+        int opened = open("/dev/null", O_RDWR);
+        if (opened != fd) {
+            if (opened >= 0) close(opened);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int tp_decode_wait_status(int status) {

@@ -31,8 +31,11 @@ public enum Agent {
                 writeToStderr("tunnel-dispatcher: ignoring unknown argument '\(first)'\n")
             }
         }
+        // Before anything opens a file: a closed fd 0-2 would be taken by one of the agent's
+        // own files or pipes, which a child would then inherit as its stdio.
+        guard tp_ensure_standard_fds() == 0 else { return 3 }
         umask(0o077)
-        tp_ignore_sigpipe()
+        tp_install_signal_dispositions()
         tp_grow_pipe(0)
         tp_grow_pipe(1)
         return Session(debug: arguments.first == "--debug").run()

@@ -129,6 +129,13 @@ final class FDWriter: WireWriter {
         buffer.removeAll(keepingCapacity: true)
     }
 
+    /// A payload that cannot complete (a `FileContent` whose file shrank) records why; the
+    /// connection then abandons the session rather than send anything more.
+    func abandon(reason: String) {
+        if failure == nil { failure = EIO }
+        buffer.removeAll()
+    }
+
     func close(flushing: Bool = true) {
         if flushing { flush() }
         buffer.removeAll()

@@ -17,6 +17,9 @@ public enum WireError: Error, Equatable {
     case payloadTooLong(field: String, length: UInt64)
     /// Reading or writing the transport failed with this errno.
     case io(Int32)
+    /// The answer being sent could not be completed (see `WireWriter.abandon`), or the
+    /// stream it goes to is broken; the text says why.
+    case abandoned(String)
 
     /// The text the agent prints before "Aborting." — the reference's wording where it has one.
     public var message: String {
@@ -33,6 +36,8 @@ public enum WireError: Error, Equatable {
             return "Field '\(field)' declares \(length) bytes, more than this reader holds in memory"
         case .io(let code):
             return "I/O error on the data stream (errno \(code))"
+        case .abandoned(let reason):
+            return reason
         }
     }
 }

@@ -1,6 +1,11 @@
 /// A sink for protocol bytes. Writers buffer; the owner flushes after each packet.
 public protocol WireWriter {
     mutating func write(_ bytes: UnsafeRawBufferPointer)
+    /// Gives up on the packet being written: a payload could not produce the bytes its length
+    /// prefix announced. The writer drops everything after and reports `reason` to its owner,
+    /// who ends the session, so that the peer sees the packet cut short, never completed with
+    /// invented bytes.
+    mutating func abandon(reason: String)
 }
 
 /// A `bytes` value that knows its length before its content, so that a large one can be
@@ -62,8 +67,14 @@ extension WireWriter {
 /// Collects bytes in memory (tests, and the client's request encoding).
 public struct ByteWriter: WireWriter {
     public var bytes: [UInt8] = []
+    /// Why a payload gave up, if one did; nothing was collected after it.
+    public private(set) var abandoned: String?
     public init() {}
     public mutating func write(_ bytes: UnsafeRawBufferPointer) {
+        guard abandoned == nil else { return }
         self.bytes.append(contentsOf: bytes)
+    }
+    public mutating func abandon(reason: String) {
+        if abandoned == nil { abandoned = reason }
     }
 }

@@ -49,3 +49,13 @@ final class PythonCompatibilityTests: XCTestCase {
         XCTAssertEqual(Errno(4000).strerror, "Unknown error 4000")
     }
 }
+
+extension PythonCompatibilityTests {
+    /// Trimming was quadratic: a megabyte of spaces took 31 s. Correctness here; the
+    /// end-to-end test guards the time.
+    func testLongWhitespaceIsTrimmed() {
+        let spaces = String(repeating: " ", count: 1 << 20)
+        XCTAssertEqual(PythonInt(parsing: spaces + "17" + spaces, octal: false), .value(17))
+        XCTAssertEqual(PythonInt(parsing: spaces, octal: false), .invalid)
+    }
+}

@@ -1,4 +1,5 @@
 @testable import TunnelAgent
+import TunnelHash
 import XCTest
 
 /// FIPS 180-4 / NIST example vectors, and streaming in every split.

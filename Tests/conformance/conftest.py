@@ -61,6 +61,24 @@ def identity(request, unprivileged_user):
 
 
 @pytest.fixture
+def agent():
+    """The agent, started as we are; closed with Exit if still running."""
+    dispatcher = Dispatcher(agent_command())
+    yield dispatcher
+    if dispatcher.process.poll() is None:
+        dispatcher.close()
+
+
+@pytest.fixture
+def reference():
+    """The Python reference, started alike."""
+    dispatcher = Dispatcher(reference_command())
+    yield dispatcher
+    if dispatcher.process.poll() is None:
+        dispatcher.close()
+
+
+@pytest.fixture
 def pair(identity):
     """The agent and the reference, started alike."""
     agent = Dispatcher(as_user(agent_command(), identity))

@@ -24,14 +24,6 @@ def run(command, **kwargs):
     return td.PacketProcessRun(**fields)
 
 
-@pytest.fixture
-def agent():
-    dispatcher = Dispatcher(agent_command())
-    yield dispatcher
-    if dispatcher.process.poll() is None:
-        dispatcher.close()
-
-
 # --- Protocol errors: exit 3, the reference's message, nothing extra on stdout -----------
 
 ALIVE = encode(td.PacketCheckAlive())

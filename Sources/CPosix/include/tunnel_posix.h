@@ -19,9 +19,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,15 +31,26 @@
 int tp_errno(void);
 void tp_set_errno(int value);
 
-/// `open(2)` with an explicit mode (the libc function is variadic).
-int tp_open(const char *path, int flags, unsigned int mode);
+/// `openat(2)` with an explicit mode (the libc function is variadic). `dirfd` may be
+/// `AT_FDCWD`.
+int tp_openat(int dirfd, const char *path, int flags, unsigned int mode);
 /// Opens an unnamed temporary file (`O_TMPFILE`) in `dir`; where that is impossible
 /// (no such directory, e.g. in a bare chroot), an anonymous memory file. -1 with errno.
 int tp_open_tmpfile(const char *dir);
-/// Opens an unnamed regular file in `dir` for writing (`O_TMPFILE`), or -1 with errno.
-int tp_open_unnamed(const char *dir);
-/// Gives the unnamed file `fd` the name `path` (`linkat` through /proc/self/fd), or -1.
-int tp_link_unnamed(int fd, const char *path);
+/// Opens an unnamed regular file (`O_TMPFILE | O_RDWR`) in the directory `dirfd` with
+/// `mode` (umask and default ACLs apply as for `open(O_CREAT)`), or -1 with errno.
+int tp_open_unnamed_at(int dirfd, unsigned int mode);
+/// Gives the unnamed file `fd` the name `name` in `dirfd`: `linkat(AT_EMPTY_PATH)`, which
+/// needs CAP_DAC_READ_SEARCH, else through /proc/self/fd. -1 with errno.
+int tp_link_unnamed_at(int fd, int dirfd, const char *name);
+/// `renameat2(RENAME_NOREPLACE)` within one directory: fails with EEXIST rather than replace.
+int tp_rename_noreplace_at(int dirfd, const char *from, const char *to);
+
+/// Flags that need _GNU_SOURCE, which the header must not define (see above).
+extern const int TP_O_PATH;
+extern const int TP_O_NOFOLLOW;
+extern const int TP_O_DIRECTORY;
+extern const int TP_AT_SYMLINK_NOFOLLOW;
 
 /// Creates a close-on-exec pipe (`pipe2(O_CLOEXEC)`).
 int tp_pipe(int fds[2]);
@@ -47,12 +60,18 @@ void tp_grow_pipe(int fd);
 /// `fcntl(2)` with an int argument.
 int tp_fcntl_int(int fd, int cmd, int arg);
 
-/// Sets SIGPIPE to "ignore" for the agent itself (children get the default back).
-void tp_ignore_sigpipe(void);
+/// SIGPIPE and SIGXFSZ to "ignore" for the agent itself, so that a closed pipe and
+/// RLIMIT_FSIZE are errors (EPIPE, EFBIG) instead of death; children get the defaults back.
+/// Also installs the handlers that remove a named upload temporary on a fatal signal.
+void tp_install_signal_dispositions(void);
 
-/// The upload temporary to remove if the agent is killed by SIGTERM, SIGHUP or SIGINT
-/// (NULL: none). The path is copied; handlers for the three signals are installed once.
-void tp_set_temporary_path(const char *path);
+/// The named upload temporary to remove if a fatal signal kills the agent: `name` in the
+/// directory `dirfd` (-1: none). The name is copied; the fd must stay open while set.
+void tp_set_temporary_name(int dirfd, const char *name);
+
+/// Opens /dev/null on each of fds 0, 1 and 2 that is closed, so that no later file or pipe
+/// of the agent can take their place. Returns -1 if one of them could not be opened.
+int tp_ensure_standard_fds(void);
 
 /// The `W*` macros of `<sys/wait.h>`: -N for a signal, else the exit status.
 int tp_decode_wait_status(int status);

@@ -10,17 +10,21 @@ enum PythonInt: Equatable {
     /// underscores between them (and, as Python allows, right after the prefix).
     /// Deviation: ASCII digits only (Python also takes other Unicode decimal digits).
     init(parsing text: String, octal: Bool) {
-        var scalars = Array(text.unicodeScalars)
-        while let first = scalars.first, isPythonWhitespace(first) { scalars.removeFirst() }
-        while let last = scalars.last, isPythonWhitespace(last) { scalars.removeLast() }
-        var index = 0
+        // Trimmed by moving two indices: linear, whatever the amount of whitespace.
+        let all = Array(text.unicodeScalars)
+        var first = 0
+        var end = all.count
+        while first < end, isPythonWhitespace(all[first]) { first += 1 }
+        while end > first, isPythonWhitespace(all[end - 1]) { end -= 1 }
+        let scalars = all[first..<end]
+        var index = first
         var negative = false
-        if index < scalars.count, scalars[index] == "+" || scalars[index] == "-" {
+        if index < end, scalars[index] == "+" || scalars[index] == "-" {
             negative = scalars[index] == "-"
             index += 1
         }
         var underscoreAllowed = false
-        if octal, scalars.count - index >= 2, scalars[index] == "0", scalars[index + 1] == "o" || scalars[index + 1] == "O" {
+        if octal, end - index >= 2, scalars[index] == "0", scalars[index + 1] == "o" || scalars[index + 1] == "O" {
             index += 2
             underscoreAllowed = true
         }
@@ -29,7 +33,7 @@ enum PythonInt: Equatable {
         var overflow = false
         var digits = 0
         var previousWasUnderscore = false
-        while index < scalars.count {
+        while index < end {
             let scalar = scalars[index]
             index += 1
             if scalar == "_" {
@@ -65,10 +69,4 @@ func isPythonWhitespace(_ scalar: Unicode.Scalar) -> Bool {
     default:
         return false
     }
-}
-
-/// "Invalid value '<value>': Must be in octal format." — the reference's message for a bad
-/// `umask` or `mode`.
-func octalFormatMessage(_ value: String) -> String {
-    "Invalid value '\(value)': Must be in octal format."
 }

@@ -46,8 +46,7 @@ enum Getent {
         guard !key.isEmpty, !key.hasPrefix("-"), !key.utf8.contains(where: { $0 == 0 || $0 == 10 || $0 == 58 }),
               let getent = findProgram() else { return nil }
         let plan = ProcessPlan(command: [getent, database, key], stdin: nil, captureOutput: true, cwd: nil)
-        guard case .completed(let result) = runProcess(plan), result.returncode == 0,
-              let stdout = result.stdout else { return nil }
+        guard case .exited(let status, let stdout, _) = runProcess(plan), status == 0 else { return nil }
         let text = String(decoding: stdout.contents(limit: 65536), as: UTF8.self)
         guard let line = text.split(separator: "\n", omittingEmptySubsequences: false).first else { return nil }
         let fields = line.split(separator: ":", omittingEmptySubsequences: false).map { String($0) }

@@ -1,19 +1,10 @@
-import CPosix
 import TunnelWire
 
-/// An errno value with the wording the reference sends: glibc's, even when the agent is
-/// linked against musl (whose texts differ for ELOOP, ENAMETOOLONG, ...).
-public struct Errno: Error, Equatable {
-    public var code: Int32
-    public init(_ code: Int32) { self.code = code }
+// The reference's wording of errors, which fora's client shows its users and tests compare.
 
-    /// errno as the last failed libc call left it.
-    static var current: Errno { Errno(tp_errno()) }
-
-    static let interrupted = Errno(EINTR)
-    static let noEntry = Errno(ENOENT)
-
-    /// glibc's `strerror(code)`.
+extension Errno {
+    /// glibc's `strerror(code)`, as Python prints it on a glibc host, even when the agent is
+    /// linked against musl (whose texts differ for ELOOP, ENAMETOOLONG, ...).
     public var strerror: String {
         if code >= 0 && Int(code) < glibcErrorMessages.count {
             return glibcErrorMessages[Int(code)].description
@@ -30,16 +21,13 @@ public struct Errno: Error, Equatable {
     }
 }
 
-/// Retries `body` while it fails with EINTR, the one place that does so. Returns the
-/// non-negative result or throws errno.
-@inline(__always)
-func retryingInterrupts<T: FixedWidthInteger>(_ body: () -> T) throws(Errno) -> T {
-    while true {
-        let result = body()
-        if result >= 0 { return result }
-        let error = Errno.current
-        if error != .interrupted { throw error }
-    }
+/// The InvalidField reason for a path or name holding a NUL byte (which no C call takes).
+let nulByteMessage = "The value contains a NUL byte."
+
+/// "Invalid value '<value>': Must be in octal format." — the reference's message for a bad
+/// `umask` or `mode`.
+func octalFormatMessage(_ value: String) -> String {
+    "Invalid value '\(value)': Must be in octal format."
 }
 
 /// Python's `repr()` of a string: single quotes unless the text holds `'` and no `"`;

@@ -1,62 +1,88 @@
 import CPosix
 import TunnelWire
 
-/// Bytes of a size known only at the end (a child's output, a request's stdin) kept in
-/// memory up to `memoryLimit` and beyond that in an unnamed temporary file, so that memory
-/// stays bounded whatever the size. It is a `WirePayload`: sent by streaming it back.
+/// Bytes of a size known only at the end (a child's output, a request's stdin, a file read
+/// to its end) kept in memory up to `memoryLimit` and beyond that in an unnamed scratch file
+/// in TMPDIR, so that memory stays bounded whatever the size. Storing stops at the first
+/// error (ENOSPC, EFBIG, or `limit` reached, reported as EFBIG), and `append` says so, so
+/// that its feeder stops too: an endless source never fills the disk and then spins.
+/// It is a `WirePayload`: sent by streaming it back.
 final class Spool: WirePayload {
     static let memoryLimit = 1 << 20
+
+    /// Where spools beyond `memoryLimit` go: TMPDIR as the agent was started with, else /tmp.
+    nonisolated(unsafe) static var directory: SystemPath = {
+        let configured = cString(getenv("TMPDIR"))
+        return SystemPath(configured.isEmpty ? "/tmp" : configured) ?? SystemPath("/tmp")!
+    }()
 
     /// The in-memory part: raw bytes grown with realloc. (An `[UInt8]` grown by appending
     /// moved its bytes one by one in Embedded Swift: 91% of the agent's instructions for a
     /// `cat` under callgrind.)
     private var memory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private var memoryUsed = 0
-    private var fd: Int32 = -1
+    private var file: FileDescriptor?
     private(set) var byteCount: UInt64 = 0
-    /// The first error while storing; later bytes are dropped (the owner reports it).
+    /// Most bytes this spool takes; one more is EFBIG.
+    let limit: UInt64
+    /// The first error while storing; nothing is stored after it.
     private(set) var failure: Errno?
 
-    init() {}
-    deinit {
-        if fd >= 0 { close(fd) }
-        free(memory.baseAddress)
-    }
+    init(limit: UInt64 = UInt64.max) { self.limit = limit }
+
+    deinit { free(memory.baseAddress) }
 
     private var inMemory: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: memory.baseAddress, count: memoryUsed)
     }
 
-    func append(_ bytes: UnsafeRawBufferPointer) {
-        guard failure == nil, bytes.count > 0 else { return }
-        if fd < 0 && memoryUsed + bytes.count <= Spool.memoryLimit {
+    /// Stores `bytes`; false once storing has failed (then `failure` says why).
+    @discardableResult
+    func append(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard failure == nil else { return false }
+        guard bytes.count > 0 else { return true }
+        guard UInt64(bytes.count) <= limit - byteCount else {
+            fail(.fileTooLarge)
+            return false
+        }
+        if file == nil && memoryUsed + bytes.count <= Spool.memoryLimit {
             if memoryUsed + bytes.count > memory.count {
                 let capacity = min(Spool.memoryLimit, max(memoryUsed + bytes.count, 2 * memory.count, 4096))
                 guard let grown = realloc(memory.baseAddress, capacity) else {
-                    failure = Errno(ENOMEM)
-                    return
+                    fail(Errno(ENOMEM))
+                    return false
                 }
                 memory = UnsafeMutableRawBufferPointer(start: grown, count: capacity)
             }
             (memory.baseAddress! + memoryUsed).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
             memoryUsed += bytes.count
             byteCount += UInt64(bytes.count)
-            return
+            return true
         }
         do throws(Errno) {
-            if fd < 0 { try moveToFile() }
-            try writeAll(fd: fd, bytes)
+            if file == nil { try moveToFile() }
+            try file?.writeAll(bytes)
             byteCount += UInt64(bytes.count)
+            return true
         } catch {
-            failure = error
+            fail(error)
+            return false
         }
     }
 
+    /// Records the failure and gives back what was stored: after it, nothing is read back.
+    private func fail(_ error: Errno) {
+        failure = error
+        file = nil
+        free(memory.baseAddress)
+        memory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        memoryUsed = 0
+    }
+
     private func moveToFile() throws(Errno) {
-        let configured = cString(getenv("TMPDIR"))
-        let directory = configured.isEmpty ? "/tmp" : configured
-        fd = try retryingInterrupts { directory.withCString { tp_open_tmpfile($0) } }
-        try writeAll(fd: fd, inMemory)
+        let scratch = try FileDescriptor.openScratchFile(in: Spool.directory)
+        try scratch.writeAll(inMemory)
+        file = .some(scratch)
         free(memory.baseAddress)
         memory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
         memoryUsed = 0
@@ -66,11 +92,11 @@ final class Spool: WirePayload {
     func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
         guard offset < byteCount else { return 0 }
         let count = Int(min(UInt64(buffer.count), byteCount - offset))
-        if fd < 0 {
-            buffer.baseAddress!.copyMemory(from: inMemory.baseAddress! + Int(offset), byteCount: count)
-            return count
+        if let got = try file?.read(at: offset, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count])) {
+            return got
         }
-        return try retryingInterrupts { pread(fd, buffer.baseAddress, count, off_t(offset)) }
+        buffer.baseAddress!.copyMemory(from: inMemory.baseAddress! + Int(offset), byteCount: count)
+        return count
     }
 
     /// The whole content in memory: only for spools known to be small.
@@ -82,7 +108,7 @@ final class Spool: WirePayload {
 
     /// Hands the whole content to `body` piece by piece, from the start.
     func forEachChunk(_ body: (UnsafeRawBufferPointer) throws(Errno) -> Void) throws(Errno) {
-        if fd < 0 {
+        if file == nil {
             try body(inMemory)
             return
         }
@@ -103,29 +129,7 @@ final class Spool: WirePayload {
             try forEachChunk { writer.write($0) }
         } catch {
             // The length prefix is already out: nothing correct can follow.
-            abortSession("Cannot read back spooled data: " + error.strerror)
+            writer.abandon(reason: "Cannot read back spooled data: " + error.strerror)
         }
-    }
-}
-
-extension InputStream {
-    /// Hands the next `length` payload bytes to `consume` piece by piece, as they arrive.
-    func streamPayload(length: UInt64, _ consume: (UnsafeRawBufferPointer) -> Void) throws(WireError) {
-        var remaining = length
-        while remaining > 0 {
-            let limit = Int(min(remaining, UInt64(ioChunkSize)))
-            let got = try withNextChunk(upTo: limit) { chunk in
-                consume(chunk)
-                return chunk.count
-            }
-            remaining -= UInt64(got)
-        }
-    }
-
-    /// Reads a payload of `length` bytes into a new spool.
-    func spool(length: UInt64) throws(WireError) -> Spool {
-        let spool = Spool()
-        try streamPayload(length: length) { spool.append($0) }
-        return spool
     }
 }

@@ -1,0 +1,72 @@
+import TunnelWire
+
+/// ProcessRun → ProcessCompleted. Validated in the reference's order (umask, user, group,
+/// cwd), then run as argv, never through a shell, by System/Subprocess.swift: stdin fed and
+/// both outputs drained in one poll loop, the child keeping only fds 0–2, groups → gid → uid.
+enum ProcessRunHandler: RequestHandler {
+    static func read(from input: inout InputStream) throws(WireError) -> ProcessRun<Spool> {
+        try ProcessRun<Spool>.decodeFields(from: &input) { (input, length) throws(WireError) in
+            try input.spool(length: length)
+        }
+    }
+
+    static func answer(_ request: ProcessRun<Spool>, in context: SessionContext) throws(Refusal) -> Answer {
+        let plan = try makePlan(request)
+        // The command may change users and groups: names are looked up afresh after it.
+        defer { context.accountNames.forget() }
+        switch runProcess(plan) {
+        case .exited(let status, let stdout, let stderr):
+            return .processCompleted(ProcessCompleted(stdout: plan.captureOutput ? stdout : nil,
+                                                      stderr: plan.captureOutput ? stderr : nil,
+                                                      returncode: status))
+        case .outputFailed(let error):
+            throw .osError(error, path: nil)
+        case .failedToStart(.changingDirectory, let error):
+            throw .osError(error, path: plan.cwd)
+        case .failedToStart(.preparing, _):
+            throw .processError("Exception occurred in preexec_fn.")
+        case .failedToStart(.executing, let error):
+            throw .osError(error, path: plan.command[0])
+        case .failedToStart(.settingUp, let error):
+            throw .osError(error, path: nil)
+        }
+    }
+
+    private static func makePlan(_ request: ProcessRun<Spool>) throws(Refusal) -> ProcessPlan {
+        guard !request.command.isEmpty else { throw .invalidField("command", "The command list is empty.") }
+        for argument in request.command where argument.utf8.contains(0) {
+            throw .invalidField("command", "An argument contains a NUL byte.")
+        }
+        if let stdinFailure = request.stdin?.failure { throw .osError(stdinFailure, path: nil) }
+        var plan = ProcessPlan(command: request.command, stdin: request.stdin,
+                               captureOutput: request.captureOutput, cwd: request.cwd)
+        if let umask = request.umask {
+            switch PythonInt(parsing: umask, octal: true) {
+            case .invalid:
+                throw .invalidField("umask", octalFormatMessage(umask))
+            case .value(let value) where value >= Int64(Int32.min) && value <= Int64(Int32.max):
+                plan.umask = UInt32(truncatingIfNeeded: value) & 0o777
+            default:
+                // Python's os.umask raises OverflowError inside preexec_fn.
+                plan.umaskOverflow = true
+            }
+        }
+        if let user = request.user {
+            let record = try resolveUserField(user, field: "user")
+            plan.uid = record.uid
+            plan.gid = record.gid
+            plan.userName = record.name
+        }
+        if let group = request.group {
+            plan.gid = try resolveGroupField(group).gid
+        }
+        if let cwd = request.cwd {
+            let path = try systemPath(cwd, field: "cwd")
+            // Python's os.path.isdir: stat, following links.
+            guard (try? path.status(followingLinks: true))?.kind == .directory else {
+                throw .invalidField("cwd", "The directory does not exist")
+            }
+        }
+        return plan
+    }
+}

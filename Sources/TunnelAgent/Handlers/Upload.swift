@@ -1,0 +1,44 @@
+import TunnelWire
+
+/// Upload → Ok. The content streams from the protocol into a FileReplacement prepared as
+/// soon as the target's name has arrived (System/FileReplacement.swift: descriptors only,
+/// the kernel's own link rules, atomic where it can be, in place where it must). Only when
+/// every field has been read and validated, in the reference's order (mode, owner, group),
+/// is it committed; any failure before leaves the old file untouched and nothing behind.
+enum UploadHandler: RequestHandler {
+    static func read(from input: inout InputStream) throws(WireError) -> Upload<FileReplacement> {
+        try Upload<FileReplacement>.decodeFields(from: &input) { (input, file, length) throws(WireError) in
+            let replacement = FileReplacement(target: file)
+            try input.streamPayload(length: length) { replacement.append($0) }
+            return replacement
+        }
+    }
+
+    static func answer(_ request: Upload<FileReplacement>, in context: SessionContext) throws(Refusal) -> Answer {
+        _ = try systemPath(request.file, field: "file")
+        var metadata = RequestedMetadata()
+        if let text = request.mode {
+            guard case .value(let value) = PythonInt(parsing: text, octal: true),
+                  value >= 0, value <= Int64(UInt32.max) else {
+                throw .invalidField("mode", octalFormatMessage(text))
+            }
+            metadata.mode = UInt32(value)
+        }
+        if let owner = request.owner {
+            let user = try resolveUserField(owner, field: "owner")
+            metadata.uid = user.uid
+            metadata.gid = user.gid
+        }
+        if let group = request.group {
+            metadata.gid = try resolveGroupField(group).gid
+        }
+        // The upload may have written /etc/passwd or /etc/group.
+        defer { context.accountNames.forget() }
+        do throws(UploadFailure) {
+            try request.content.commit(metadata)
+        } catch {
+            throw .osError(error.errno, path: error.namesFile ? request.file : nil)
+        }
+        return .ok
+    }
+}

@@ -1,0 +1,69 @@
+import TunnelWire
+
+/// The one answer to a request. Handlers return it; `Session.reply` alone encodes and sends
+/// it, exactly once per request (like sftp-server's `send_status`).
+enum Answer {
+    case ok
+    case ack
+    case processCompleted(ProcessCompleted<Spool>)
+    case statResult(StatResult)
+    case resolveResult(ResolveResult)
+    /// Content read to its end first (small files, devices, /proc).
+    case downloadedContent(Spool)
+    /// A large regular file, streamed with the size it had when opened.
+    case downloadedFile(VerifiedFileContent)
+    case userEntry(UserEntry)
+    case groupEntry(GroupEntry)
+    case environVar(EnvironVar)
+    case refused(Refusal)
+}
+
+/// Why a request is answered with one of the protocol's error packets instead of its result.
+/// Handlers throw it; the session turns it into the packet.
+enum Refusal: Error {
+    /// `InvalidField(field, message)`.
+    case invalidField(String, String)
+    /// `OSError(errno, strerror, msg)`, where `msg` names `path` when Python's would.
+    case osError(Errno, path: String?)
+    /// `ProcessError(message)`.
+    case processError(String)
+}
+
+/// The state a session keeps between requests, handed to every handler.
+final class SessionContext {
+    /// Owner and group names for Stat, remembered within the session.
+    let accountNames = AccountNames()
+}
+
+/// One request family: how its fields are read, and how it is answered. A handler file
+/// holds one of these, readable top to bottom; the system layer beneath does the rest.
+protocol RequestHandler {
+    associatedtype Request
+    /// Reads the request's fields after its id. Large payloads are streamed where they go.
+    /// Only a broken stream throws; a bad value is reported to `input.reportInvalid` and
+    /// answered as InvalidField without calling `answer`.
+    static func read(from input: inout InputStream) throws(WireError) -> Request
+    /// The answer to a request whose fields were read without complaint.
+    static func answer(_ request: Request, in context: SessionContext) throws(Refusal) -> Answer
+}
+
+extension RequestHandler where Request: DecodablePacket {
+    static func read(from input: inout InputStream) throws(WireError) -> Request {
+        try Request.decodeFields(from: &input)
+    }
+}
+
+/// A path field as the kernel takes it, or the InvalidField a NUL byte earns.
+func systemPath(_ text: String, field: String) throws(Refusal) -> SystemPath {
+    guard let path = SystemPath(text) else { throw .invalidField(field, nulByteMessage) }
+    return path
+}
+
+extension Refusal {
+    /// The usual refusal for a path that failed: a missing file is an InvalidField of
+    /// `field` (as the reference answers Stat and Download), anything else an OSError.
+    static func missingOrOSError(_ error: Errno, path: String, field: String) -> Refusal {
+        if error == .noEntry { return .invalidField(field, error.pythonMessage(path: path)) }
+        return .osError(error, path: path)
+    }
+}

@@ -1,0 +1,376 @@
+import CPosix
+
+/// Puts an upload's content at its target so that the target's name shows either the old
+/// file or the complete new one, never a mix; a failed or interrupted upload leaves the old
+/// file and nothing else. Run as root on directories that other users own, it must never be
+/// easier to trick than the reference's plain `open()`, so it works on descriptors only:
+///
+/// 1. The target's directory is opened once; every later step is relative to it.
+/// 2. An existing target is opened for writing by the kernel's own `open(O_CREAT)`, so that
+///    permissions, protected_symlinks and protected_regular apply exactly as they do to the
+///    reference. Through a symlink, the directory the kernel arrived in is found from that
+///    descriptor and checked to hold this very file.
+/// 3. The content goes into an unnamed file (O_TMPFILE) in that directory, created with the
+///    mode `open(O_CREAT, 0666)` would give (umask, default ACLs). Where no unnamed file can
+///    be made it has a short random name, removed on failure and on fatal signals.
+/// 4. At commit the old file's owner, extended attributes (ACLs among them) and mode are
+///    carried over, the requested metadata applied, the data synced; the name is checked to
+///    still be the file that was opened, and the new file renamed over it.
+///
+/// The reference writes in place; so does this, after validation, where a replacement
+/// cannot be made or would lose something: devices and fifos, files whose owner a new
+/// inode could not keep (not root), extended attributes that cannot be set on a new file,
+/// bind-mounted targets (rename fails with EBUSY), and directories where no temporary can
+/// be created (procfs, sysfs, no write permission). A disk that cannot hold the old and the
+/// new file at once fails with ENOSPC and keeps the old file: atomicity over success.
+final class FileReplacement {
+    private var state: State
+
+    private enum State {
+        /// Nothing more is written; this is the answer. The rest of the content is dropped.
+        case failed(UploadFailure)
+        /// The content goes into a new file that replaces the target at commit.
+        case replacing(Replacement)
+        /// The content waits in a spool, to be written into the target at commit.
+        case inPlace(InPlaceWrite)
+    }
+
+    init(target: String) {
+        do throws(UploadFailure) {
+            state = try FileReplacement.prepare(target)
+        } catch {
+            state = .failed(error)
+        }
+    }
+
+    /// Takes the next piece of content.
+    func append(_ bytes: UnsafeRawBufferPointer) {
+        switch state {
+        case .failed:
+            return
+        case .replacing(let replacement):
+            do throws(Errno) {
+                try replacement.temporary.file.writeAll(bytes)
+            } catch {
+                state = .failed(UploadFailure(error, namesFile: false))
+            }
+        case .inPlace(let write):
+            if !write.spool.append(bytes) {
+                state = .failed(UploadFailure(write.spool.failure ?? Errno(EIO), namesFile: false))
+            }
+        }
+    }
+
+    /// Applies metadata and puts the content in place. Without a call (an invalid field, a
+    /// lost client) everything made for the upload is removed when it is released.
+    func commit(_ metadata: RequestedMetadata) throws(UploadFailure) {
+        switch state {
+        case .failed(let failure): throw failure
+        case .replacing(let replacement): try replacement.commit(metadata)
+        case .inPlace(let write): try write.commit(metadata)
+        }
+    }
+
+    // MARK: Opening the target
+
+    private static func prepare(_ text: String) throws(UploadFailure) -> State {
+        // The handler answers InvalidField for a NUL byte before this failure is seen.
+        guard let path = SystemPath(text) else { throw UploadFailure(Errno(EINVAL), namesFile: true) }
+        let (directoryPath, name) = path.split()
+        guard !name.isEmpty, !name.isDotOrDotDot else {
+            // "dir/", "a/..": only a directory can have such a name; let open(2) say why not.
+            throw UploadFailure(openError(path), namesFile: true)
+        }
+        return try naming { () throws(Errno) in
+            let directory = try FileDescriptor.openDirectory(directoryPath)
+            let entry: FileStatus
+            do throws(Errno) {
+                entry = try directory.status(of: name, followingLinks: false)
+            } catch where error == .noEntry {
+                return .replacing(try Replacement(newFileIn: directory, name: name))
+            }
+            return try replacingExisting(entry, in: directory, name: name)
+        }
+    }
+
+    private static func replacingExisting(_ entry: FileStatus, in directory: consuming FileDescriptor,
+                                          name: SystemPath) throws(Errno) -> State {
+        // A dangling link: the reference's open() creates the file it points to. Remember
+        // doing so, to remove it again if the upload fails.
+        var createsLinkTarget = false
+        if entry.kind == .symlink {
+            do throws(Errno) {
+                _ = try directory.open(name, FileDescriptor.writingExisting)
+            } catch where error == .noEntry {
+                createsLinkTarget = true
+            } catch {}
+        }
+        var writable = true
+        let file: FileDescriptor
+        do throws(Errno) {
+            // O_CREAT: protected_regular only guards opens that could create.
+            file = try directory.open(name, FileDescriptor.writingExisting | O_CREAT, mode: 0o666)
+        } catch where error == Errno(ETXTBSY) {
+            // A running program. ETXTBSY comes after every permission and link check has
+            // passed; it cannot be written in place, but it can be replaced.
+            file = try directory.open(name, O_RDONLY | O_NOCTTY | O_NONBLOCK)
+            writable = false
+        }
+        let status = try file.status()
+        let target = ExistingTarget(file: file, status: status, writable: writable,
+                                    createdByUpload: createsLinkTarget)
+        guard status.kind == .regular else {
+            // Devices and fifos: written in place, blocking as the reference's writes are.
+            try target.file.makeBlocking()
+            return try inPlace(target)
+        }
+        if entry.kind != .symlink {
+            // Replaced between the two calls: give up rather than guess.
+            guard entry.isSameFile(as: status) else { throw Errno(EAGAIN) }
+            return try replacing(target, in: directory, name: name)
+        }
+        // Through a symlink: find the directory the kernel arrived in, and check that it
+        // holds this very file under that name.
+        guard let real = target.file.currentPath() else { return try inPlace(target) }
+        let (realDirectoryPath, realName) = real.split()
+        do throws(Errno) {
+            let realDirectory = try FileDescriptor.openDirectory(realDirectoryPath)
+            guard try realDirectory.status(of: realName, followingLinks: false).isSameFile(as: status) else {
+                return try inPlace(target)
+            }
+            return try replacing(target, in: realDirectory, name: realName)
+        } catch {
+            return try inPlace(target)
+        }
+    }
+
+    private static func replacing(_ target: ExistingTarget, in directory: consuming FileDescriptor,
+                                  name: SystemPath) throws(Errno) -> State {
+        // Only root may give a file away: a new inode that could not keep the owner and group
+        // is no replacement.
+        guard canRecreateOwnership(of: target.status) else { return try inPlace(target) }
+        let temporary: Temporary
+        do throws(Errno) {
+            temporary = try Temporary(in: directory)
+        } catch {
+            // procfs, sysfs, a directory we may not write to: no temporary fits here.
+            return try inPlace(target)
+        }
+        return .replacing(Replacement(directory: directory, name: name, existing: target, temporary: temporary))
+    }
+
+    private static func inPlace(_ target: ExistingTarget) throws(Errno) -> State {
+        guard target.writable else { throw Errno(ETXTBSY) }
+        return .inPlace(InPlaceWrite(target: target))
+    }
+
+    /// The errno the kernel's own open gives for `path`; EISDIR if it would succeed.
+    private static func openError(_ path: SystemPath) -> Errno {
+        do throws(Errno) {
+            _ = try FileDescriptor.open(path, FileDescriptor.writingExisting)
+            return .isDirectory
+        } catch {
+            return error
+        }
+    }
+}
+
+/// What an upload asks to be set on the file: each nil is left as it is.
+struct RequestedMetadata {
+    var mode: UInt32?
+    var uid: UInt32?
+    var gid: UInt32?
+
+    /// chmod, then chown (the reference's order; chown may clear set-id bits, so not the
+    /// reverse). `gid` without `uid` keeps the owner (the reference would make it root).
+    func apply(to file: borrowing FileDescriptor) throws(UploadFailure) {
+        try naming { () throws(Errno) in
+            if let mode { try file.setPermissions(mode) }
+            if uid != nil || gid != nil { try file.setOwner(uid: uid, gid: gid) }
+        }
+    }
+}
+
+/// An errno from an upload step, and whether Python's message would name the file
+/// (open, chmod, chown do; write and fsync do not).
+struct UploadFailure: Error {
+    var errno: Errno
+    var namesFile: Bool
+    init(_ errno: Errno, namesFile: Bool) {
+        self.errno = errno
+        self.namesFile = namesFile
+    }
+}
+
+/// Runs `body`, whose errors name the file.
+private func naming<T>(_ body: () throws(Errno) -> T) throws(UploadFailure) -> T {
+    do throws(Errno) { return try body() } catch { throw UploadFailure(error, namesFile: true) }
+}
+
+/// The target as the kernel opened it.
+private final class ExistingTarget {
+    let file: FileDescriptor
+    let status: FileStatus
+    /// False for a running program (ETXTBSY): it can only be replaced.
+    let writable: Bool
+    /// Opening it created it (through a dangling link): a failed upload removes it again.
+    let createdByUpload: Bool
+
+    init(file: consuming FileDescriptor, status: FileStatus, writable: Bool, createdByUpload: Bool) {
+        self.file = file
+        self.status = status
+        self.writable = writable
+        self.createdByUpload = createdByUpload
+    }
+}
+
+/// The content in a new file beside the target.
+private final class Replacement {
+    let directory: FileDescriptor
+    let name: SystemPath
+    let existing: ExistingTarget?
+    let temporary: Temporary
+    private var committed = false
+
+    init(directory: consuming FileDescriptor, name: SystemPath, existing: ExistingTarget?,
+         temporary: Temporary) {
+        self.directory = directory
+        self.name = name
+        self.existing = existing
+        self.temporary = temporary
+    }
+
+    /// A file that does not exist yet: created in `directory` when committed.
+    convenience init(newFileIn directory: consuming FileDescriptor, name: SystemPath) throws(Errno) {
+        let temporary = try Temporary(in: directory)
+        self.init(directory: directory, name: name, existing: nil, temporary: temporary)
+    }
+
+    deinit {
+        temporary.remove(from: directory)
+        // A dangling link's target that opening created (it is `name` in `directory`, found
+        // through the link), while the upload then failed.
+        if !committed, let existing, existing.createdByUpload,
+           (try? directory.status(of: name, followingLinks: false))?.isSameFile(as: existing.status) == true {
+            try? directory.removeFile(name)
+        }
+    }
+
+    func commit(_ metadata: RequestedMetadata) throws(UploadFailure) {
+        if let existing {
+            let carried = try naming { () throws(Errno) in
+                // Owner first: chown clears set-id bits and capabilities, which what follows
+                // restores.
+                try temporary.file.setOwner(uid: existing.status.uid, gid: existing.status.gid)
+                guard copyExtendedAttributes(from: existing.file, to: temporary.file) else { return false }
+                try temporary.file.setPermissions(existing.status.permissions)
+                return true
+            }
+            if !carried { return try writeInPlace(metadata) }
+        }
+        try metadata.apply(to: temporary.file)
+        do throws(Errno) { try temporary.file.synchronize() } catch { throw UploadFailure(error, namesFile: false) }
+        try naming { () throws(Errno) in
+            if let existing {
+                // What is replaced must still be what was opened and checked.
+                guard try directory.status(of: name, followingLinks: false).isSameFile(as: existing.status) else {
+                    throw Errno(EAGAIN)
+                }
+            } else if try temporary.linkAsNew(in: directory, name: name) {
+                committed = true
+                return
+            }
+            let temporaryName = try temporary.name(in: directory)
+            do throws(Errno) {
+                try directory.rename(temporaryName, to: name)
+                temporary.forgetName()
+                committed = true
+            } catch where existing != nil && (error == Errno(EBUSY) || error == Errno(EXDEV)) {
+                // A bind-mounted target (Docker's /etc/hosts, Kubernetes subPath files).
+                temporary.remove(from: directory)
+            }
+        }
+        if !committed { try writeInPlace(metadata) }
+    }
+
+    /// The fallback at commit: the content, already in the temporary, copied into the target.
+    private func writeInPlace(_ metadata: RequestedMetadata) throws(UploadFailure) {
+        guard let existing, existing.writable else { throw UploadFailure(Errno(ETXTBSY), namesFile: true) }
+        let source = temporary
+        try writeContent(into: existing.file, metadata) { (body) throws(Errno) in
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: ioChunkSize, alignment: 16)
+            defer { chunk.deallocate() }
+            var offset: UInt64 = 0
+            while true {
+                let got = try source.file.read(at: offset, into: chunk)
+                if got == 0 { return }
+                try body(UnsafeRawBufferPointer(rebasing: chunk[0..<got]))
+                offset += UInt64(got)
+            }
+        }
+        committed = true
+    }
+}
+
+/// The content held until validation, then written into the target itself.
+private final class InPlaceWrite {
+    let target: ExistingTarget
+    let spool = Spool()
+
+    init(target: ExistingTarget) { self.target = target }
+
+    func commit(_ metadata: RequestedMetadata) throws(UploadFailure) {
+        try writeContent(into: target.file, metadata) { (body) throws(Errno) in try spool.forEachChunk(body) }
+    }
+}
+
+/// Truncates `target` (as the reference's O_TRUNC does), writes what `content` yields and
+/// applies the metadata.
+private func writeContent(into target: borrowing FileDescriptor, _ metadata: RequestedMetadata,
+                          _ content: ((UnsafeRawBufferPointer) throws(Errno) -> Void) throws(Errno) -> Void) throws(UploadFailure) {
+    do throws(Errno) {
+        do throws(Errno) {
+            try target.truncate(to: 0)
+        } catch where error == Errno(EINVAL) || error == Errno(EPERM) {
+            // Devices, fifos and pseudo-files ignore truncation, as they ignore O_TRUNC.
+        }
+        try content { (chunk) throws(Errno) in try target.writeAll(chunk) }
+    } catch {
+        throw UploadFailure(error, namesFile: false)
+    }
+    try metadata.apply(to: target)
+}
+
+/// Copies every extended attribute (ACLs are some) of `source` onto `destination`; false
+/// when one cannot be set there, so that the caller writes in place instead of losing it.
+private func copyExtendedAttributes(from source: borrowing FileDescriptor, to destination: borrowing FileDescriptor) -> Bool {
+    let names: [[UInt8]]
+    do throws(Errno) {
+        names = try source.extendedAttributeNames()
+    } catch {
+        // A filesystem without extended attributes has none to lose.
+        return error == Errno(EOPNOTSUPP)
+    }
+    for name in names {
+        do throws(Errno) {
+            try destination.setExtendedAttribute(name, try source.extendedAttribute(name))
+        } catch {
+            return false
+        }
+    }
+    return true
+}
+
+/// Whether a file we create can be given `status`'s owner and group: as root always; else
+/// only when the owner is us and the group is one of ours.
+private func canRecreateOwnership(of status: FileStatus) -> Bool {
+    let uid = geteuid()
+    if uid == 0 { return true }
+    guard status.uid == uid else { return false }
+    if status.gid == getegid() { return true }
+    let size = getgroups(0, nil)
+    guard size > 0 else { return false }
+    var groups = [gid_t](repeating: 0, count: Int(size))
+    let count = getgroups(size, &groups)
+    return count > 0 && groups[0..<Int(count)].contains(status.gid)
+}

@@ -1,0 +1,234 @@
+import CPosix
+
+/// Everything decided before the fork.
+struct ProcessPlan {
+    var command: [String]
+    var stdin: Spool?
+    var captureOutput: Bool
+    var cwd: String?
+    var umask: UInt32 = 0o077
+    /// The umask was beyond the C type: the child fails where Python's os.umask would.
+    var umaskOverflow = false
+    var uid: UInt32?
+    var gid: UInt32?
+    var userName: String?
+}
+
+/// The step of the child's set-up that failed (CPosix `TP_STEP_*`).
+enum SpawnStep {
+    /// fork, pipe, dup2: the child could not even be set up.
+    case settingUp
+    /// `chdir(cwd)` as the agent's own identity.
+    case changingDirectory
+    /// umask, groups, gid, uid, the second chdir.
+    case preparing
+    /// `execvp` itself.
+    case executing
+}
+
+enum ProcessOutcome {
+    /// The wait status as Python reports it: the exit status, or -N for signal N.
+    case exited(status: Int32, stdout: Spool, stderr: Spool)
+    case failedToStart(SpawnStep, Errno)
+    /// Storing the captured output failed (the temporary directory is full): the child was
+    /// killed rather than left writing into a pipe nobody reads.
+    case outputFailed(Errno)
+}
+
+/// Runs `plan` to its end: spawn, feed stdin, drain both outputs, wait.
+func runProcess(_ plan: ProcessPlan) -> ProcessOutcome {
+    let pipes = ChildPipes()
+    do throws(Errno) {
+        try pipes.open(feedingStdin: plan.stdin != nil, capturing: plan.captureOutput)
+    } catch {
+        return .failedToStart(.settingUp, error)
+    }
+    var failure = tp_spawn_failure()
+    let pid = spawn(plan, pipes: pipes, failure: &failure)
+    pipes.closeChildEnds()
+    guard pid > 0 else {
+        let step: SpawnStep
+        switch failure.step {
+        case Int32(TP_STEP_CHDIR): step = .changingDirectory
+        case Int32(TP_STEP_PREEXEC): step = .preparing
+        case Int32(TP_STEP_EXEC): step = .executing
+        default: step = .settingUp
+        }
+        return .failedToStart(step, Errno(failure.error))
+    }
+    let stdout = Spool()
+    let stderr = Spool()
+    let completed = pumpChild(pipes: pipes, stdin: plan.stdin, stdout: stdout, stderr: stderr)
+    if !completed {
+        pipes.closeAll()
+        _ = kill(pid, SIGKILL)
+    }
+    var status: Int32 = 0
+    _ = try? retryingInterrupts { waitpid(pid, &status, 0) }
+    if let failure = stdout.failure ?? stderr.failure { return .outputFailed(failure) }
+    return .exited(status: tp_decode_wait_status(status), stdout: stdout, stderr: stderr)
+}
+
+/// Builds the C request (argv and strings as C strings that live across the call).
+private func spawn(_ plan: ProcessPlan, pipes: ChildPipes, failure: inout tp_spawn_failure) -> pid_t {
+    let cArguments = plan.command.map { strdup($0) }
+    defer { for argument in cArguments { free(argument) } }
+    let argv = cArguments.map { UnsafePointer<CChar>($0) } + [nil]
+    return argv.withUnsafeBufferPointer { argvBuffer in
+        withOptionalCString(plan.cwd) { cwd in
+            supplementaryGroups(plan).withUnsafeBufferPointer { groups in
+                var request = tp_spawn_request()
+                request.argv = argvBuffer.baseAddress
+                request.stdin_fd = pipes.childStdin?.rawValue ?? -1
+                request.stdout_fd = pipes.childStdout?.rawValue ?? 2
+                request.stderr_fd = pipes.childStderr?.rawValue ?? 2
+                request.cwd = cwd
+                request.umask_value = plan.umask
+                request.fail_preexec_errno = plan.umaskOverflow ? EOVERFLOW : 0
+                request.set_gid = plan.gid != nil ? 1 : 0
+                request.gid = plan.gid ?? 0
+                request.set_uid = plan.uid != nil ? 1 : 0
+                request.uid = plan.uid ?? 0
+                request.set_groups = groups.isEmpty ? 0 : 1
+                request.groups = groups.baseAddress
+                request.group_count = Int32(groups.count)
+                return tp_spawn(&request, &failure)
+            }
+        }
+    }
+}
+
+/// The supplementary groups the child gets when it switches identity: the target user's
+/// (as `initgroups` would set them), or just the one group. Empty (leave them alone) when
+/// not switching or not root: an unprivileged agent cannot set groups, and the reference
+/// never does, so "switching" to itself must still work.
+private func supplementaryGroups(_ plan: ProcessPlan) -> [gid_t] {
+    guard let gid = plan.gid, geteuid() == 0 else { return [] }
+    guard plan.uid != nil, let user = plan.userName else { return [gid] }
+    var count: Int32 = 64
+    while true {
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        let result = user.withCString { getgrouplist($0, gid, &groups, &count) }
+        if result >= 0 { return Array(groups[0..<Int(count)]) }
+        if count <= Int32(groups.count) { count = Int32(groups.count) * 2 }
+        if count > 65536 { return [gid] }
+    }
+}
+
+private func withOptionalCString<T>(_ text: String?, _ body: (UnsafePointer<CChar>?) -> T) -> T {
+    guard let text else { return body(nil) }
+    return text.withCString { body($0) }
+}
+
+/// The fds between agent and child. The child's ends are passed to tp_spawn and closed in
+/// the agent right after; uncaptured output goes to the agent's own stderr, never fd 1.
+private final class ChildPipes {
+    var childStdin: FileDescriptor?
+    /// nil: the agent's stderr.
+    var childStdout: FileDescriptor?
+    var childStderr: FileDescriptor?
+    var toChild: FileDescriptor?
+    var fromStdout: FileDescriptor?
+    var fromStderr: FileDescriptor?
+
+    func open(feedingStdin: Bool, capturing: Bool) throws(Errno) {
+        if feedingStdin {
+            let pipe = try FileDescriptor.pipe()
+            try pipe.writeEnd.makeNonBlocking()
+            tp_grow_pipe(pipe.writeEnd.rawValue)
+            childStdin = .some(pipe.readEnd)
+            toChild = .some(pipe.writeEnd)
+        } else if let null = try? FileDescriptor.open(SystemPath("/dev/null")!, O_RDONLY) {
+            childStdin = .some(null)
+        } else {
+            // No /dev/null (a bare chroot): an empty pipe whose writer is gone.
+            let empty = try FileDescriptor.pipe()
+            childStdin = .some(empty.readEnd)
+        }
+        if capturing {
+            let stdout = try FileDescriptor.pipe()
+            let stderr = try FileDescriptor.pipe()
+            tp_grow_pipe(stdout.readEnd.rawValue)
+            fromStdout = .some(stdout.readEnd)
+            childStdout = .some(stdout.writeEnd)
+            fromStderr = .some(stderr.readEnd)
+            childStderr = .some(stderr.writeEnd)
+        }
+    }
+
+    func closeChildEnds() {
+        childStdin = nil
+        childStdout = nil
+        childStderr = nil
+    }
+
+    func closeAll() {
+        closeChildEnds()
+        toChild = nil
+        fromStdout = nil
+        fromStderr = nil
+    }
+}
+
+/// Feeds stdin and drains stdout and stderr together until all three are done, so that
+/// neither side can block the other whatever the sizes. False when storing the output
+/// failed: then the loop stopped at once.
+private func pumpChild(pipes: ChildPipes, stdin: Spool?, stdout: Spool, stderr: Spool) -> Bool {
+    let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: ioChunkSize, alignment: 16)
+    defer { chunk.deallocate() }
+    var stdinOffset: UInt64 = 0
+    var pending = 0          // stdin bytes staged in `inputBuffer`: [pendingStart, pending) are unsent
+    var pendingStart = 0
+    let inputBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ioChunkSize, alignment: 16)
+    defer { inputBuffer.deallocate() }
+    if stdin == nil || stdin!.byteCount == 0 { pipes.toChild = nil }
+    while pipes.toChild != nil || pipes.fromStdout != nil || pipes.fromStderr != nil {
+        var fds: [pollfd] = []
+        if let fd = pipes.toChild?.rawValue { fds.append(pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)) }
+        if let fd = pipes.fromStdout?.rawValue { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+        if let fd = pipes.fromStderr?.rawValue { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+        guard (try? retryingInterrupts({ fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), -1) } })) != nil else {
+            continue
+        }
+        for entry in fds where entry.revents != 0 {
+            if entry.fd == pipes.toChild?.rawValue, let stdin {
+                if pending == pendingStart {
+                    pendingStart = 0
+                    pending = (try? stdin.read(at: stdinOffset, into: inputBuffer)) ?? 0
+                    stdinOffset += UInt64(pending)
+                }
+                var childStopped = false
+                do throws(Errno) {
+                    let unsent = UnsafeRawBufferPointer(rebasing: inputBuffer[pendingStart..<pending])
+                    pendingStart += try pipes.toChild?.write(unsent) ?? 0
+                } catch {
+                    // EPIPE: the child stopped reading; the rest of stdin is simply not wanted.
+                    childStopped = error != Errno(EAGAIN)
+                }
+                let finished = pending == pendingStart && stdinOffset >= stdin.byteCount
+                if finished || childStopped || pending == 0 { pipes.toChild = nil }
+            } else if entry.fd == pipes.fromStdout?.rawValue {
+                switch drain(pipes.fromStdout, into: stdout, chunk) {
+                case .more: break
+                case .ended: pipes.fromStdout = nil
+                case .storingFailed: return false
+                }
+            } else if entry.fd == pipes.fromStderr?.rawValue {
+                switch drain(pipes.fromStderr, into: stderr, chunk) {
+                case .more: break
+                case .ended: pipes.fromStderr = nil
+                case .storingFailed: return false
+                }
+            }
+        }
+    }
+    return true
+}
+
+private enum DrainResult { case more, ended, storingFailed }
+
+/// One read from `pipe` into `spool`; a read error counts as the end.
+private func drain(_ pipe: borrowing FileDescriptor?, into spool: Spool, _ chunk: UnsafeMutableRawBufferPointer) -> DrainResult {
+    guard let got = try? pipe?.read(into: chunk), got > 0 else { return .ended }
+    return spool.append(UnsafeRawBufferPointer(rebasing: chunk[0..<got])) ? .more : .storingFailed
+}
