@@ -246,6 +246,96 @@ with open(BIG_FILE, "wb") as handle:
     handle.write(BIG_CONTENT)
 
 
+# --- issue 9: lookups that were slower than the reference ------------------------------------------
+
+UNNAMED = os.path.join(WORK, "unnamed-owner")
+open(UNNAMED, "wb").close()
+IS_ROOT = os.getuid() == 0
+if IS_ROOT:
+    os.chown(UNNAMED, 54321, 54321)
+
+
+@latency
+def stat_unnamed_owner(command, count=100 if QUICK else 300):
+    """Stat of a file whose uid and gid have no name (the agent asked getent for each)."""
+    session = Session(command)
+    packet = td.PacketStat(path=UNNAMED, follow_links=False, sha512sum=False)
+    seconds = timed(lambda: [session.request(packet) for _ in range(count)])
+    return seconds / count, session.finish()
+
+
+BIG_GROUP_FILE = os.path.join(WORK, "group")
+with open("/etc/group") as real, open(BIG_GROUP_FILE, "w") as big:
+    big.write(real.read())
+    big.writelines(f"bench{i}:x:{200000 + i}:root,member{i}\n" for i in range(200_000))
+
+
+def with_big_group_file(command):
+    """`command` in a private mount namespace where /etc/group has 200,000 more groups."""
+    return [shutil.which("unshare"), "--mount", "sh", "-c", f'mount --bind {BIG_GROUP_FILE} /etc/group && exec "$0" "$@"', *command]
+
+
+def query_user_big_groups(command, count=3 if QUICK else 10):
+    session = Session(with_big_group_file(command))
+    packet = td.PacketQueryUser(user="root", query_password_hash=False)
+    assert len(session.request(packet).groups) >= 200_000
+    seconds = timed(lambda: [session.request(packet) for _ in range(count)])
+    return seconds / count, session.finish()
+
+
+def query_group_big_groups(command, count=3 if QUICK else 10):
+    session = Session(with_big_group_file(command))
+    packet = td.PacketQueryGroup(group="bench199999")
+    assert session.request(packet).gid == 399_999
+    seconds = timed(lambda: [session.request(packet) for _ in range(count)])
+    return seconds / count, session.finish()
+
+
+# --- issue 15: many small files, as fora deploys them ------------------------------------------
+
+SMALL_COUNT = 500
+SMALL_CONTENT = [os.urandom(4096) for _ in range(SMALL_COUNT)]
+
+
+def small_files_directory():
+    directory = tempfile.mkdtemp(dir=WORK)
+    return directory, [os.path.join(directory, f"f{i}") for i in range(SMALL_COUNT)]
+
+
+def small_uploads_pipelined(command):
+    """500 uploads of 4 KiB (mode 644) written at once, answers read after."""
+    session = Session(command)
+    directory, paths = small_files_directory()
+    data = b"".join(encode(td.PacketUpload(file=path, content=content, mode="644", owner=None, group=None))
+                    for path, content in zip(paths, SMALL_CONTENT))
+    ok = encode(td.PacketOk())
+
+    def go():
+        writer = threading.Thread(target=lambda: (session.stdin.write(data), session.stdin.flush()))
+        writer.start()
+        assert session.stdout.read(len(ok) * SMALL_COUNT) == ok * SMALL_COUNT
+        writer.join()
+    seconds = timed(go)
+    shutil.rmtree(directory)
+    return seconds, session.finish()
+
+
+def small_files_synchronous(command):
+    """fora's pattern: for each file, Stat with SHA-512, wait, Upload, wait."""
+    session = Session(command)
+    directory, paths = small_files_directory()
+
+    def go():
+        for path, content in zip(paths, SMALL_CONTENT):
+            answer = session.request(td.PacketStat(path=path, follow_links=False, sha512sum=True))
+            assert isinstance(answer, td.PacketInvalidField)
+            assert isinstance(session.request(td.PacketUpload(file=path, content=content, mode="644", owner=None,
+                                                              group=None)), td.PacketOk)
+    seconds = timed(go)
+    shutil.rmtree(directory)
+    return seconds, session.finish()
+
+
 def median_of(case, command):
     if case in LATENCY_CASES:
         with pinned_to_one_cpu():
@@ -333,7 +423,15 @@ def main():
         (f"cat {CAT // MIB} MiB via ProcessRun", cat_through, "total"),
         (f"{BIG // MIB} MiB Upload+Download+Stat", file_round_trip, "total"),
         (f"Stat SHA-512 of {BIG // MIB} MiB", stat_sha512, "total"),
+        (f"{SMALL_COUNT} uploads of 4 KiB, pipelined", small_uploads_pipelined, "total"),
+        (f"{SMALL_COUNT} × (Stat SHA-512, Upload) 4 KiB", small_files_synchronous, "total, waiting for each"),
     ]
+    if IS_ROOT:
+        cases += [
+            ("Stat, owner without a name", stat_unnamed_owner, "per request"),
+            ("QueryUser, 200k groups", query_user_big_groups, "per request"),
+            ("QueryGroup, last of 200k groups", query_group_big_groups, "per request"),
+        ]
     print(f"machine: {os.cpu_count()} cores, {subprocess.run(['uname', '-srm'], capture_output=True, text=True).stdout.strip()}")
     print(f"agent: {AGENT} ({os.path.getsize(AGENT)} bytes); reference: fora 2.1.7 on {SYSTEM_PYTHON} "
           f"({subprocess.run([SYSTEM_PYTHON, '--version'], capture_output=True, text=True).stdout.strip()})")

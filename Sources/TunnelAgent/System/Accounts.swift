@@ -57,10 +57,10 @@ enum Accounts {
     private static func filesUser(id: UInt32) -> UserRecord? { copyUser(getpwuid(id)) }
 
     private static func filesGroup(named name: String) -> GroupRecord? {
-        name.utf8.contains(0) ? nil : name.withCString { copyGroup(getgrnam($0)) }
+        name.utf8.contains(0) ? nil : GroupFile.group(named: name)
     }
 
-    private static func filesGroup(id: UInt32) -> GroupRecord? { copyGroup(getgrgid(id)) }
+    private static func filesGroup(id: UInt32) -> GroupRecord? { GroupFile.group(id: id) }
 
     // getent answers a number with the entry of that id, so each answer is checked to be
     // the one asked for.
@@ -92,26 +92,9 @@ enum Accounts {
     static var ownUserID: UInt32 { getuid() }
     static var ownGroupID: UInt32 { getgid() }
 
-    /// The names of every group whose member list names `user`, in database order. Scans
-    /// the entries in place: copying each of 200,000 groups first made QueryUser 5× slower
-    /// than the reference.
+    /// The names of every group whose member list names `user`, in database order.
     static func groupNames(listing user: String) -> [String] {
-        var names: [String] = []
-        var member = Array(user.utf8CString)
-        setgrent()
-        while let entry = getgrent() {
-            guard let list = entry.pointee.gr_mem else { continue }
-            var index = 0
-            while let candidate = list[index] {
-                if strcmp(candidate, &member) == 0 {
-                    names.append(cString(entry.pointee.gr_name))
-                    break
-                }
-                index += 1
-            }
-        }
-        endgrent()
-        return names
+        GroupFile.names(listing: user)
     }
 
     static func shadowHash(userName: String) -> ShadowLookup {
@@ -137,20 +120,6 @@ enum Accounts {
         return UserRecord(name: cString(value.pw_name), uid: value.pw_uid, gid: value.pw_gid,
                           gecos: cString(value.pw_gecos), home: cString(value.pw_dir),
                           shell: cString(value.pw_shell))
-    }
-
-    private static func copyGroup(_ entry: UnsafeMutablePointer<group>?) -> GroupRecord? {
-        guard let entry else { return nil }
-        let value = entry.pointee
-        var members: [String] = []
-        if let list = value.gr_mem {
-            var index = 0
-            while let member = list[index] {
-                members.append(cString(member))
-                index += 1
-            }
-        }
-        return GroupRecord(name: cString(value.gr_name), gid: value.gr_gid, members: members)
     }
 }
 
@@ -190,24 +159,42 @@ final class AccountNames {
 
 /// What /etc/nsswitch.conf names as sources for a database.
 enum NSSConfiguration {
-    /// True when the database's line names a source other than `files`/`compat`.
+    /// True when the database's line names a source other than `files`/`compat` (a
+    /// bracketed action like `[NOTFOUND=return]` is no source; `#` starts a comment).
     static func hasSourcesBeyondFiles(database: String) -> Bool {
-        guard let file = try? FileDescriptor.openForReading(SystemPath("/etc/nsswitch.conf")!, followingLinks: true) else {
+        let label = Array((database + ":").utf8)
+        var lines = LineReader(SystemPath("/etc/nsswitch.conf")!)
+        while let line = lines.next() {
+            let words = whitespaceSeparatedWords(line)
+            guard let first = words.first, equal(line, first, label) else { continue }
+            for word in words.dropFirst() {
+                let lead = line[word.lowerBound]
+                if lead == UInt8(ascii: "#") { break }
+                if lead == UInt8(ascii: "[") { continue }
+                if !equal(line, word, Array("files".utf8)) && !equal(line, word, Array("compat".utf8)) { return true }
+            }
             return false
         }
-        var bytes: [UInt8] = []
-        try? file.forEachChunk { chunk in
-            bytes.append(contentsOf: chunk)
-            return bytes.count < 65536
-        }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard let first = words.first, first == database + ":" else { continue }
-            return words.dropFirst().contains { word in
-                !word.hasPrefix("#") && !word.hasPrefix("[") && word != "files" && word != "compat"
+        return false
+    }
+
+    private static func whitespaceSeparatedWords(_ line: UnsafeRawBufferPointer) -> [Range<Int>] {
+        var words: [Range<Int>] = []
+        var start = -1
+        for index in 0...line.count {
+            let blank = index == line.count || line[index] == UInt8(ascii: " ") || line[index] == UInt8(ascii: "\t")
+            if blank && start >= 0 {
+                words.append(start..<index)
+                start = -1
+            } else if !blank && start < 0 {
+                start = index
             }
         }
-        return false
+        return words
+    }
+
+    private static func equal(_ line: UnsafeRawBufferPointer, _ range: Range<Int>, _ bytes: [UInt8]) -> Bool {
+        range.count == bytes.count && bytes.indices.allSatisfy { line[range.lowerBound + $0] == bytes[$0] }
     }
 }
 
