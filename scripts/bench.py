@@ -15,6 +15,7 @@ import time
 
 from fora.connectors import tunnel_dispatcher as td
 from reference_codec import encode, encode_value
+from local_sshd import available as sshd_available, local_sshd
 
 AGENT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "dist/tunnel-dispatcher")
 QUICK = "--quick" in sys.argv
@@ -320,6 +321,11 @@ def small_uploads_pipelined(command):
     return seconds, session.finish()
 
 
+def small_uploads_pipelined_durable(command):
+    """The same with the agent's --durable (the reference has no such mode: it never syncs)."""
+    return small_uploads_pipelined(command + ["--durable"] if command[0] == AGENT else command)
+
+
 def small_files_synchronous(command):
     """fora's pattern: for each file, Stat with SHA-512, wait, Upload, wait."""
     session = Session(command)
@@ -334,6 +340,15 @@ def small_files_synchronous(command):
     seconds = timed(go)
     shutil.rmtree(directory)
     return seconds, session.finish()
+
+
+SSH = []   # the ssh argv prefix while the bench's own sshd runs
+
+
+def small_files_over_ssh(command):
+    """The same as small_files_synchronous, through a real sshd on 127.0.0.1: each request
+    waits for a round trip through ssh, as fora's does."""
+    return small_files_synchronous([*SSH, *command])
 
 
 def median_of(case, command):
@@ -424,8 +439,11 @@ def main():
         (f"{BIG // MIB} MiB Upload+Download+Stat", file_round_trip, "total"),
         (f"Stat SHA-512 of {BIG // MIB} MiB", stat_sha512, "total"),
         (f"{SMALL_COUNT} uploads of 4 KiB, pipelined", small_uploads_pipelined, "total"),
+        (f"  the same, agent --durable", small_uploads_pipelined_durable, "total; the reference never syncs"),
         (f"{SMALL_COUNT} × (Stat SHA-512, Upload) 4 KiB", small_files_synchronous, "total, waiting for each"),
     ]
+    if sshd_available():
+        cases.append((f"{SMALL_COUNT} × (Stat, Upload) over sshd", small_files_over_ssh, "total; RSS is ssh's"))
     if IS_ROOT:
         cases += [
             ("Stat, owner without a name", stat_unnamed_owner, "per request"),
@@ -467,6 +485,11 @@ def main():
 
 
 try:
-    main()
+    if sshd_available():
+        with local_sshd() as ssh:
+            SSH.extend(ssh)
+            main()
+    else:
+        main()
 finally:
     shutil.rmtree(WORK, ignore_errors=True)

@@ -4,7 +4,8 @@
 #   setup.sh python   .venv with fora==2.1.7 and pytest (the reference and the test runner)
 #   setup.sh aarch64  arm64 musl and libgcc unpacked into .build-static/aarch64-root, and
 #                     qemu-user-static to run the result
-#   setup.sh test     everything the tests use (adds openssh-server, and acl for getfacl/setfacl)
+#   setup.sh test     everything the tests use (adds openssh-server, acl for getfacl/setfacl,
+#                     strace to count an upload's sync calls)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,7 +61,7 @@ for what in "$@"; do
         musl) apt_install musl-tools ;;
         python) python_env ;;
         aarch64) aarch64_root ;;
-        test) apt_install musl-tools openssh-server acl; aarch64_root; python_env ;;
+        test) apt_install musl-tools openssh-server acl strace; aarch64_root; python_env ;;
         *) echo "setup.sh: unknown part '$what'" >&2; exit 2 ;;
     esac
 done

@@ -37,6 +37,10 @@ int tp_rename_noreplace_at(int dirfd, const char *from, const char *to) {
     return (int)syscall(SYS_renameat2, dirfd, from, dirfd, to, 1U /* RENAME_NOREPLACE */);
 }
 
+void tp_start_writeback(int fd) {
+    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 const int TP_O_PATH = O_PATH;
 const int TP_O_NOFOLLOW = O_NOFOLLOW;
 const int TP_O_DIRECTORY = O_DIRECTORY;
@@ -75,6 +79,13 @@ void tp_install_signal_dispositions(void) {
     action.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &action, NULL);
     sigaction(SIGXFSZ, &action, NULL);
+}
+
+/// Installed with the first named temporary, not at start: most sessions never have one,
+/// and start-up stays 40 system calls shorter.
+static void install_fatal_signal_handlers(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
     action.sa_handler = remove_temporary_and_die;
     sigfillset(&action.sa_mask);
     for (size_t i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++) {
@@ -86,6 +97,11 @@ void tp_install_signal_dispositions(void) {
 }
 
 void tp_set_temporary_name(int dirfd, const char *name) {
+    static int installed = 0;
+    if (!installed && dirfd >= 0) {
+        install_fatal_signal_handlers();
+        installed = 1;
+    }
     temporary_dirfd = -1;
     if (dirfd >= 0 && name != NULL && strlen(name) <= NAME_MAX) {
         memcpy(temporary_name, name, strlen(name) + 1);

@@ -6,29 +6,34 @@ public enum Agent {
     public static let version = "0.1.0"
 
     static let usage = """
-    usage: tunnel-dispatcher [--debug]
+    usage: tunnel-dispatcher [--debug] [--durable]
            tunnel-dispatcher --version | --help
 
     Serves fora's tunnel protocol on stdin/stdout until it receives Exit.
-    --debug   log each packet on stderr (never contents, stdin data or password hashes)
+    --debug    log each packet on stderr (never contents, stdin data or password hashes)
+    --durable  answer an Upload only once its content and name are synced to disk
+               (consecutive uploads are synced as one group); by default the new file is
+               renamed into place without an fsync, see docs/protocol.md
 
     """
 
     /// Runs the agent with `arguments` (without the program name); returns the exit status.
     public static func main(arguments: [String]) -> Int32 {
-        if let first = arguments.first {
-            switch first {
+        var debug = false
+        var durable = false
+        for argument in arguments {
+            switch argument {
             case "--version":
                 print("tunnel-dispatcher \(version)")
                 return 0
             case "--help", "-h":
                 print(usage, terminator: "")
                 return 0
-            case "--debug":
-                break
+            case "--debug": debug = true
+            case "--durable": durable = true
             default:
                 // The reference ignores unknown arguments; so do we, but say so.
-                writeToStderr("tunnel-dispatcher: ignoring unknown argument '\(first)'\n")
+                writeToStderr("tunnel-dispatcher: ignoring unknown argument '\(argument)'\n")
             }
         }
         // Before anything opens a file: a closed fd 0-2 would be taken by one of the agent's
@@ -38,6 +43,6 @@ public enum Agent {
         tp_install_signal_dispositions()
         tp_grow_pipe(0)
         tp_grow_pipe(1)
-        return Session(debug: arguments.first == "--debug").run()
+        return Session(debug: debug, durable: durable).run()
     }
 }

@@ -110,7 +110,7 @@ final class SystemLayerTests: XCTestCase {
         XCTAssertEqual(try directoryEntries(), ["target"])
         let replacement = FileReplacement(target: target)
         [UInt8]("new".utf8).withUnsafeBytes { replacement.append($0) }
-        XCTAssertNoThrow(try replacement.commit(RequestedMetadata()))
+        XCTAssertNoThrow(try replacement.commit(RequestedMetadata(), durability: .synced))
         let status = try path("target").status(followingLinks: false)
         XCTAssertEqual(status.size, 3)
         XCTAssertEqual(status.permissions, 0o640)

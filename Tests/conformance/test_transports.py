@@ -1,12 +1,7 @@
 """The agent where users run it: over a real sshd on 127.0.0.1, and with a file that
 changes size while it is downloaded."""
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
-import time
-from pathlib import Path
 
 import pytest
 
@@ -14,43 +9,16 @@ from fora.connectors import tunnel_dispatcher as td
 
 from harness import AGENT, Dispatcher, encode
 
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from local_sshd import available, local_sshd  # noqa: E402  (scripts/ is on sys.path through harness)
 
 
 @pytest.fixture(scope="module")
 def ssh_command():
     """An sshd of our own on 127.0.0.1 (root login by key only); yields the ssh argv prefix."""
-    if os.getuid() != 0 or not os.path.exists(SSHD):
+    if not available():
         pytest.skip("needs root and openssh-server")
-    home = Path(tempfile.mkdtemp(prefix="tunnel-sshd-"))
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / "host_key")], check=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / "client_key")], check=True)
-    shutil.copy(home / "client_key.pub", home / "authorized_keys")
-    port = free_port()
-    (home / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home}/host_key\nPidFile {home}/sshd.pid\n"
-        f"AuthorizedKeysFile {home}/authorized_keys\nPermitRootLogin prohibit-password\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-        "Subsystem sftp internal-sftp\n")
-    os.makedirs("/run/sshd", exist_ok=True)
-    server = subprocess.Popen([SSHD, "-D", "-e", "-f", str(home / "sshd_config")], stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield ["ssh", "-q", "-i", str(home / "client_key"), "-p", str(port), "-o", "BatchMode=yes",
-           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "root@127.0.0.1"]
-    server.terminate()
-    server.wait()
-    shutil.rmtree(home)
+    with local_sshd() as command:
+        yield command
 
 
 def test_session_over_ssh(ssh_command, tmp_path):

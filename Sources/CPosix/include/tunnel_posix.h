@@ -46,6 +46,9 @@ int tp_link_unnamed_at(int fd, int dirfd, const char *name);
 /// `renameat2(RENAME_NOREPLACE)` within one directory: fails with EEXIST rather than replace.
 int tp_rename_noreplace_at(int dirfd, const char *from, const char *to);
 
+/// `sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)`: start writeback, do not wait.
+void tp_start_writeback(int fd);
+
 /// Flags that need _GNU_SOURCE, which the header must not define (see above).
 extern const int TP_O_PATH;
 extern const int TP_O_NOFOLLOW;
@@ -62,11 +65,11 @@ int tp_fcntl_int(int fd, int cmd, int arg);
 
 /// SIGPIPE and SIGXFSZ to "ignore" for the agent itself, so that a closed pipe and
 /// RLIMIT_FSIZE are errors (EPIPE, EFBIG) instead of death; children get the defaults back.
-/// Also installs the handlers that remove a named upload temporary on a fatal signal.
 void tp_install_signal_dispositions(void);
 
 /// The named upload temporary to remove if a fatal signal kills the agent: `name` in the
-/// directory `dirfd` (-1: none). The name is copied; the fd must stay open while set.
+/// directory `dirfd` (-1: none). The name is copied; the fd must stay open while set. The
+/// first call installs handlers for every fatal signal that can be caught.
 void tp_set_temporary_name(int dirfd, const char *name);
 
 /// Opens /dev/null on each of fds 0, 1 and 2 that is closed, so that no later file or pipe

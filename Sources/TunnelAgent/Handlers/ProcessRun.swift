@@ -4,7 +4,7 @@ import TunnelWire
 /// cwd), then run as argv, never through a shell, by System/Subprocess.swift: stdin fed and
 /// both outputs drained in one poll loop, the child keeping only fds 0–2, groups → gid → uid.
 enum ProcessRunHandler: RequestHandler {
-    static func read(from input: inout InputStream) throws(WireError) -> ProcessRun<Spool> {
+    static func read(from input: inout InputStream, in context: SessionContext) throws(WireError) -> ProcessRun<Spool> {
         try ProcessRun<Spool>.decodeFields(from: &input) { (input, length) throws(WireError) in
             try input.spool(length: length)
         }

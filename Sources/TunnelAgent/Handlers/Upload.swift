@@ -6,9 +6,15 @@ import TunnelWire
 /// every field has been read and validated, in the reference's order (mode, owner, group),
 /// is it committed; any failure before leaves the old file untouched and nothing behind.
 enum UploadHandler: RequestHandler {
-    static func read(from input: inout InputStream) throws(WireError) -> Upload<FileReplacement> {
+    static func read(from input: inout InputStream, in context: SessionContext) throws(WireError) -> Upload<FileReplacement> {
         try Upload<FileReplacement>.decodeFields(from: &input) { (input, file, length) throws(WireError) in
-            let replacement = FileReplacement(target: file)
+            var replacement = FileReplacement(target: file)
+            if context.pendingUploads.contains(targetOf: replacement) {
+                // The same file again: the earlier upload must be in place before this one
+                // opens what it replaces.
+                context.pendingUploads.complete()
+                replacement = FileReplacement(target: file)
+            }
             try input.streamPayload(length: length) { replacement.append($0) }
             return replacement
         }
@@ -35,7 +41,12 @@ enum UploadHandler: RequestHandler {
         // The upload may have written /etc/passwd or /etc/group.
         defer { context.accountNames.forget() }
         do throws(UploadFailure) {
-            try request.content.commit(metadata)
+            if context.durability == .synced {
+                guard try request.content.prepare(metadata, durability: .synced) else { return .ok }
+                context.pendingUploads.add(request.content, file: request.file)
+                return .uploadPending
+            }
+            try request.content.commit(metadata, durability: context.durability)
         } catch {
             throw .osError(error.errno, path: error.namesFile ? request.file : nil)
         }

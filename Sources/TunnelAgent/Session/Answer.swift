@@ -16,6 +16,8 @@ enum Answer {
     case groupEntry(GroupEntry)
     case environVar(EnvironVar)
     case refused(Refusal)
+    /// Durable mode: PendingUploads answers it, in order, when its group completes.
+    case uploadPending
 }
 
 /// Why a request is answered with one of the protocol's error packets instead of its result.
@@ -33,6 +35,11 @@ enum Refusal: Error {
 final class SessionContext {
     /// Owner and group names for Stat, remembered within the session.
     let accountNames = AccountNames()
+    let durability: Durability
+    /// Durable mode's group of uploads not yet synced and answered.
+    let pendingUploads = PendingUploads()
+
+    init(durability: Durability) { self.durability = durability }
 }
 
 /// One request family: how its fields are read, and how it is answered. A handler file
@@ -42,13 +49,13 @@ protocol RequestHandler {
     /// Reads the request's fields after its id. Large payloads are streamed where they go.
     /// Only a broken stream throws; a bad value is reported to `input.reportInvalid` and
     /// answered as InvalidField without calling `answer`.
-    static func read(from input: inout InputStream) throws(WireError) -> Request
+    static func read(from input: inout InputStream, in context: SessionContext) throws(WireError) -> Request
     /// The answer to a request whose fields were read without complaint.
     static func answer(_ request: Request, in context: SessionContext) throws(Refusal) -> Answer
 }
 
 extension RequestHandler where Request: DecodablePacket {
-    static func read(from input: inout InputStream) throws(WireError) -> Request {
+    static func read(from input: inout InputStream, in context: SessionContext) throws(WireError) -> Request {
         try Request.decodeFields(from: &input)
     }
 }

@@ -6,15 +6,21 @@ import TunnelWire
 public final class Session {
     var input: InputStream
     var output: OutputStream
-    let context = SessionContext()
+    let context: SessionContext
     let debug: Bool
 
-    public init(inputFD: Int32 = 0, outputFD: Int32 = 1, debug: Bool = false) {
+    public init(inputFD: Int32 = 0, outputFD: Int32 = 1, debug: Bool = false, durable: Bool = false) {
         input = InputStream(fd: inputFD)
         output = OutputStream(fd: outputFD)
+        context = SessionContext(durability: durable ? .synced : .renamed)
         self.debug = debug
         let output = self.output
-        input.beforeBlocking = { output.flush() }
+        let pendingUploads = context.pendingUploads
+        input.beforeBlocking = {
+            pendingUploads.complete()
+            output.flush()
+        }
+        pendingUploads.reply = { answer in Session.encode(answer, to: output) }
     }
 
     /// Serves requests until `Exit` (status 0), the client going away between packets
@@ -42,6 +48,8 @@ public final class Session {
     }
 
     private func route(_ id: PacketID) throws(WireError) {
+        // Whatever follows a group of durable uploads sees them in place.
+        if id != .upload { context.pendingUploads.complete() }
         switch id {
         case .checkAlive: try serve(CheckAliveHandler.self, id)
         case .processRun: try serve(ProcessRunHandler.self, id)
@@ -61,7 +69,7 @@ public final class Session {
 
     /// Reads one request, gets its answer (an invalid field read is the answer), sends it.
     private func serve<Handler: RequestHandler>(_: Handler.Type, _ id: PacketID) throws(WireError) {
-        let request = try Handler.read(from: &input)
+        let request = try Handler.read(from: &input, in: context)
         log("received packet \(id.name)")
         let answer: Answer
         if let invalid = input.takeInvalidField() {
@@ -73,12 +81,22 @@ public final class Session {
                 answer = .refused(error)
             }
         }
-        reply(answer)
+        if case .uploadPending = answer {} else {
+            // Answers keep their order: pending uploads are answered first.
+            context.pendingUploads.complete()
+            reply(answer)
+        }
         if let failure = output.failure { throw failure }
     }
 
-    /// Encodes the answer into the output buffer: the session's single reply point.
     private func reply(_ answer: Answer) {
+        Session.encode(answer, to: output)
+    }
+
+    /// Encodes the answer into the output buffer: the session's single reply point (the
+    /// pending uploads of durable mode answer through it too).
+    private static func encode(_ answer: Answer, to stream: OutputStream) {
+        var output = stream
         switch answer {
         case .ok: Ok().encode(to: &output)
         case .ack: Ack().encode(to: &output)
@@ -97,12 +115,15 @@ public final class Session {
                                msg: error.pythonMessage(path: path)).encode(to: &output)
         case .refused(.processError(let message)):
             ProcessError(message: message).encode(to: &output)
+        case .uploadPending:
+            break
         }
     }
 
     /// Flushes what is pending and gives the exit status: 0, or 3 with the reference's
     /// `<message>. Aborting.` when the session ends on an error or could not deliver.
     private func finish(abortingWith error: WireError? = nil) -> Int32 {
+        context.pendingUploads.complete()
         output.flush()
         guard let failure = error ?? output.failure else { return 0 }
         writeToStderr(failure.message + ". Aborting.\n")

@@ -114,6 +114,18 @@ struct FileDescriptor: ~Copyable {
         try succeedOrThrow { fsync(rawValue) }
     }
 
+    /// `sync_file_range(SYNC_FILE_RANGE_WRITE)`: starts writing dirty pages back, without
+    /// waiting. Best effort: an error here is found again by the fsync that follows.
+    func startWriteback() {
+        tp_start_writeback(rawValue)
+    }
+
+    /// `fsync` of the directory this descriptor (O_PATH) stands for: opened for reading
+    /// relative to itself, since an O_PATH descriptor cannot be synced.
+    func synchronizeDirectory() throws(Errno) {
+        try open(SystemPath.currentDirectory, O_RDONLY | TP_O_DIRECTORY).synchronize()
+    }
+
     /// Clears O_NONBLOCK (`fcntl(F_SETFL)`).
     func makeBlocking() throws(Errno) {
         let flags = try retryingInterrupts { tp_fcntl_int(rawValue, F_GETFL, 0) }

@@ -61,14 +61,72 @@ final class FileReplacement {
         }
     }
 
-    /// Applies metadata and puts the content in place. Without a call (an invalid field, a
-    /// lost client) everything made for the upload is removed when it is released.
-    func commit(_ metadata: RequestedMetadata) throws(UploadFailure) {
+    /// Applies metadata and puts the content in place, in one go (see `Durability`).
+    /// Without a call (an invalid field, a lost client) everything made for the upload is
+    /// removed when it is released.
+    func commit(_ metadata: RequestedMetadata, durability: Durability) throws(UploadFailure) {
+        guard try prepare(metadata, durability: durability) else { return }
+        if durability == .synced {
+            try synchronizeData()
+            try publish()
+            try synchronizeDirectory()
+        } else {
+            try publish()
+        }
+    }
+
+    // The steps of `commit`, for uploads synced as a group (Session/PendingUploads.swift):
+    // prepare each, start their writeback, sync them all, then publish them in order.
+
+    /// Carries the old file's metadata over and applies the requested one. True when the
+    /// content still has to be published; false when it was written in place, which is then
+    /// complete (synced too, when `durability` asks for it).
+    func prepare(_ metadata: RequestedMetadata, durability: Durability) throws(UploadFailure) -> Bool {
         switch state {
         case .failed(let failure): throw failure
-        case .replacing(let replacement): try replacement.commit(metadata)
-        case .inPlace(let write): try write.commit(metadata)
+        case .replacing(let replacement): return try replacement.prepare(metadata, durability: durability)
+        case .inPlace(let write):
+            try write.commit(metadata, durability: durability)
+            return false
         }
+    }
+
+    /// Starts writing the new content to disk without waiting (`sync_file_range`), so that
+    /// the later syncs of a group overlap.
+    func startWriteback() {
+        if case .replacing(let replacement) = state { replacement.temporary.file.startWriteback() }
+    }
+
+    /// `fsync` of the new content.
+    func synchronizeData() throws(UploadFailure) {
+        guard case .replacing(let replacement) = state else { return }
+        do throws(Errno) { try replacement.temporary.file.synchronize() } catch { throw UploadFailure(error, namesFile: false) }
+    }
+
+    /// Gives the new content the target's name (or writes it in place: bind mounts).
+    func publish() throws(UploadFailure) {
+        guard case .replacing(let replacement) = state else { return }
+        try replacement.publish()
+    }
+
+    /// `fsync` of the directory, so that the new name itself survives a power cut.
+    func synchronizeDirectory() throws(UploadFailure) {
+        guard case .replacing(let replacement) = state else { return }
+        try naming { () throws(Errno) in try replacement.directory.synchronizeDirectory() }
+    }
+
+    /// Whether both publish under the same name in the same directory.
+    func sharesTarget(with other: FileReplacement) -> Bool {
+        guard case .replacing(let mine) = state, case .replacing(let theirs) = other.state,
+              mine.name == theirs.name else { return false }
+        return sharesDirectory(with: other)
+    }
+
+    /// Whether both publish into the same directory.
+    func sharesDirectory(with other: FileReplacement) -> Bool {
+        guard case .replacing(let mine) = state, case .replacing(let theirs) = other.state,
+              let a = try? mine.directory.status(), let b = try? theirs.directory.status() else { return false }
+        return a.isSameFile(as: b)
     }
 
     // MARK: Opening the target
@@ -175,6 +233,18 @@ final class FileReplacement {
     }
 }
 
+/// When an upload's content is on disk, relative to its Ok (docs/protocol.md, Durability).
+enum Durability: Equatable {
+    /// The default: the new file is renamed over the old one without an fsync first. After a
+    /// power cut, ext4 (auto_da_alloc) and btrfs show the old or the new content of a
+    /// replaced file; XFS may show an empty one, as the reference's truncate-and-write can
+    /// everywhere. Never weaker than the reference, which never syncs.
+    case renamed
+    /// `--durable`: the content and the new name are synced before Ok. Consecutive uploads
+    /// are synced as one group, never one fsync per file while they are pipelined.
+    case synced
+}
+
 /// What an upload asks to be set on the file: each nil is left as it is.
 struct RequestedMetadata {
     var mode: UInt32?
@@ -256,20 +326,33 @@ private final class Replacement {
         }
     }
 
-    func commit(_ metadata: RequestedMetadata) throws(UploadFailure) {
+    /// The requested metadata, kept for a fallback to writing in place at `publish`.
+    private var metadata = RequestedMetadata()
+    private var durability = Durability.renamed
+
+    func prepare(_ metadata: RequestedMetadata, durability: Durability) throws(UploadFailure) -> Bool {
+        self.metadata = metadata
+        self.durability = durability
         if let existing {
             let carried = try naming { () throws(Errno) in
                 // Owner first: chown clears set-id bits and capabilities, which what follows
                 // restores.
                 try temporary.file.setOwner(uid: existing.status.uid, gid: existing.status.gid)
                 guard copyExtendedAttributes(from: existing.file, to: temporary.file) else { return false }
-                try temporary.file.setPermissions(existing.status.permissions)
+                // A requested mode replaces the old one anyway.
+                if metadata.mode == nil { try temporary.file.setPermissions(existing.status.permissions) }
                 return true
             }
-            if !carried { return try writeInPlace(metadata) }
+            if !carried {
+                try writeInPlace()
+                return false
+            }
         }
         try metadata.apply(to: temporary.file)
-        do throws(Errno) { try temporary.file.synchronize() } catch { throw UploadFailure(error, namesFile: false) }
+        return true
+    }
+
+    func publish() throws(UploadFailure) {
         try naming { () throws(Errno) in
             if let existing {
                 // What is replaced must still be what was opened and checked.
@@ -290,14 +373,14 @@ private final class Replacement {
                 temporary.remove(from: directory)
             }
         }
-        if !committed { try writeInPlace(metadata) }
+        if !committed { try writeInPlace() }
     }
 
     /// The fallback at commit: the content, already in the temporary, copied into the target.
-    private func writeInPlace(_ metadata: RequestedMetadata) throws(UploadFailure) {
+    private func writeInPlace() throws(UploadFailure) {
         guard let existing, existing.writable else { throw UploadFailure(Errno(ETXTBSY), namesFile: true) }
         let source = temporary
-        try writeContent(into: existing.file, metadata) { (body) throws(Errno) in
+        try writeContent(into: existing.file, metadata, durability: durability) { (body) throws(Errno) in
             let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: ioChunkSize, alignment: 16)
             defer { chunk.deallocate() }
             var offset: UInt64 = 0
@@ -319,14 +402,16 @@ private final class InPlaceWrite {
 
     init(target: ExistingTarget) { self.target = target }
 
-    func commit(_ metadata: RequestedMetadata) throws(UploadFailure) {
-        try writeContent(into: target.file, metadata) { (body) throws(Errno) in try spool.forEachChunk(body) }
+    func commit(_ metadata: RequestedMetadata, durability: Durability) throws(UploadFailure) {
+        try writeContent(into: target.file, metadata, durability: durability) { (body) throws(Errno) in
+            try spool.forEachChunk(body)
+        }
     }
 }
 
 /// Truncates `target` (as the reference's O_TRUNC does), writes what `content` yields and
-/// applies the metadata.
-private func writeContent(into target: borrowing FileDescriptor, _ metadata: RequestedMetadata,
+/// applies the metadata; syncs it when durable (regular files only: devices cannot).
+private func writeContent(into target: borrowing FileDescriptor, _ metadata: RequestedMetadata, durability: Durability,
                           _ content: ((UnsafeRawBufferPointer) throws(Errno) -> Void) throws(Errno) -> Void) throws(UploadFailure) {
     do throws(Errno) {
         do throws(Errno) {
@@ -335,6 +420,10 @@ private func writeContent(into target: borrowing FileDescriptor, _ metadata: Req
             // Devices, fifos and pseudo-files ignore truncation, as they ignore O_TRUNC.
         }
         try content { (chunk) throws(Errno) in try target.writeAll(chunk) }
+        if durability == .synced {
+            let kind = try target.status().kind
+            if kind == .regular { try target.synchronize() }
+        }
     } catch {
         throw UploadFailure(error, namesFile: false)
     }
@@ -361,10 +450,13 @@ private func copyExtendedAttributes(from source: borrowing FileDescriptor, to de
     return true
 }
 
+/// The agent's effective uid, which never changes: asked once, not per upload.
+private let effectiveUserID = geteuid()
+
 /// Whether a file we create can be given `status`'s owner and group: as root always; else
 /// only when the owner is us and the group is one of ours.
 private func canRecreateOwnership(of status: FileStatus) -> Bool {
-    let uid = geteuid()
+    let uid = effectiveUserID
     if uid == 0 { return true }
     guard status.uid == uid else { return false }
     if status.gid == getegid() { return true }

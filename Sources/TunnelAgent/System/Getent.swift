@@ -14,7 +14,8 @@ enum Getent {
     static func group(key: String) -> GroupRecord? {
         guard let fields = lookup(database: "group", key: key, fieldCount: 4),
               let gid = decimalID(fields[2]) else { return nil }
-        let members = fields[3].isEmpty ? [] : fields[3].split(separator: ",").map { String($0) }
+        let members = byteFields(Array(fields[3].utf8), separator: ",").filter { !$0.isEmpty }
+            .map { String(decoding: $0, as: UTF8.self) }
         return GroupRecord(name: fields[0], gid: gid, members: members)
     }
 
@@ -30,8 +31,8 @@ enum Getent {
     private static func findProgram() -> String? {
         if let known = program { return known }
         var found: String? = nil
-        for directory in cString(getenv("PATH")).split(separator: ":") where !directory.isEmpty {
-            let candidate = String(directory) + "/getent"
+        for directory in byteFields(Array(cString(getenv("PATH")).utf8), separator: ":") where !directory.isEmpty {
+            let candidate = String(decoding: directory, as: UTF8.self) + "/getent"
             if candidate.withCString({ access($0, X_OK) }) == 0 {
                 found = candidate
                 break
@@ -47,10 +48,20 @@ enum Getent {
               let getent = findProgram() else { return nil }
         let plan = ProcessPlan(command: [getent, database, key], stdin: nil, captureOutput: true, cwd: nil)
         guard case .exited(let status, let stdout, _) = runProcess(plan), status == 0 else { return nil }
-        let text = String(decoding: stdout.contents(limit: 65536), as: UTF8.self)
-        guard let line = text.split(separator: "\n", omittingEmptySubsequences: false).first else { return nil }
-        let fields = line.split(separator: ":", omittingEmptySubsequences: false).map { String($0) }
+        let output = stdout.contents(limit: 65536)
+        let line = byteFields(output, separator: "\n")[0]
+        let fields = byteFields(line, separator: ":").map { String(decoding: $0, as: UTF8.self) }
         guard fields.count == fieldCount, !fields[0].isEmpty else { return nil }
+        return fields
+    }
+
+    /// `bytes` cut at every `separator`, empty pieces kept (so never an empty list). By
+    /// hand: the generic `split` costs kilobytes of the static binary.
+    private static func byteFields(_ bytes: [UInt8], separator: Unicode.Scalar) -> [[UInt8]] {
+        var fields: [[UInt8]] = [[]]
+        for byte in bytes {
+            if byte == UInt8(separator.value) { fields.append([]) } else { fields[fields.count - 1].append(byte) }
+        }
         return fields
     }
 
