@@ -13,7 +13,7 @@ STATIC_INPUTS := $(wildcard Sources/CPosix/*.c Sources/CPosix/include/*) \
 	$(shell find Sources/TunnelWire Sources/TunnelHash Sources/TunnelAgent Sources/tunnel-dispatcher -name '*.swift') \
 	scripts/build-static.sh
 
-.PHONY: all static aarch64 demo test bench clean setup
+.PHONY: all static aarch64 demo test test-sanitize fuzz bench clean setup
 all: static
 static: $(DIST)/tunnel-dispatcher
 aarch64: $(DIST)/tunnel-dispatcher-aarch64
@@ -43,6 +43,18 @@ test: setup static aarch64
 	$(PYTEST) -q Tests/conformance
 	@echo "The aarch64 agent under qemu-user, against the reference:"
 	TUNNEL_AGENT=$(CURDIR)/scripts/run-aarch64.sh $(PYTEST) -q Tests/conformance/test_conformance.py
+	@echo "A short run of each fuzzer (make fuzz runs them longer):"
+	FUZZ_SECONDS=20 scripts/fuzz.sh
+
+# libFuzzer over the decoder, a whole in-process Session (chrooted) and the parsers, with
+# AddressSanitizer; FUZZ_SECONDS each (default 60). See docs/security.md.
+fuzz:
+	scripts/fuzz.sh
+
+# The unit and in-process tests under AddressSanitizer, then UndefinedBehaviorSanitizer.
+test-sanitize:
+	swift test --scratch-path .build-asan --sanitize=address 2>&1 | grep -E "error:|Executed .* tests|ERROR: AddressSanitizer" | tail -n 5
+	swift test --scratch-path .build-ubsan --sanitize=undefined 2>&1 | grep -E "error:|Executed .* tests|runtime error" | tail -n 5
 
 demo: static
 	@scripts/setup.sh python

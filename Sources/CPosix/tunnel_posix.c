@@ -96,11 +96,14 @@ static void install_fatal_signal_handlers(void) {
     }
 }
 
+static int fatal_handlers_installed = 0;
+
+void tp_keep_signal_handlers(void) { fatal_handlers_installed = 1; }
+
 void tp_set_temporary_name(int dirfd, const char *name) {
-    static int installed = 0;
-    if (!installed && dirfd >= 0) {
+    if (!fatal_handlers_installed && dirfd >= 0) {
         install_fatal_signal_handlers();
-        installed = 1;
+        fatal_handlers_installed = 1;
     }
     temporary_dirfd = -1;
     if (dirfd >= 0 && name != NULL && strlen(name) <= NAME_MAX) {
@@ -120,6 +123,15 @@ int tp_ensure_standard_fds(void) {
         }
     }
     return 0;
+}
+
+int tp_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
 }
 
 int tp_decode_wait_status(int status) {
@@ -176,6 +188,9 @@ static int move_to(int fd, int target) {
 
 static void child(const tp_spawn_request *r, int pipe_fd) {
     reset_signals();
+    // A process group of its own, so that everything the command starts can be ended with
+    // it when the client goes away.
+    setpgid(0, 0);
     // The three sources are never 0..2 themselves (the agent opens them after its own
     // stdio), so no dup2 can clobber a source still needed.
     if (move_to(r->stdin_fd, 0) < 0 || move_to(r->stdout_fd, 1) < 0 || move_to(r->stderr_fd, 2) < 0)

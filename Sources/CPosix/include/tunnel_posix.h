@@ -72,9 +72,17 @@ void tp_install_signal_dispositions(void);
 /// first call installs handlers for every fatal signal that can be caught.
 void tp_set_temporary_name(int dirfd, const char *name);
 
+/// For in-process harnesses (the fuzzers): never install the handlers above, so that the
+/// harness's own (libFuzzer's SIGALRM, ASan's SIGSEGV) stay in place.
+void tp_keep_signal_handlers(void);
+
 /// Opens /dev/null on each of fds 0, 1 and 2 that is closed, so that no later file or pipe
 /// of the agent can take their place. Returns -1 if one of them could not be opened.
 int tp_ensure_standard_fds(void);
+
+/// `pidfd_open(pid, 0)`: a descriptor that polls readable when the process exits (Linux 5.3
+/// and later), or -1 with errno.
+int tp_pidfd_open(pid_t pid);
 
 /// The `W*` macros of `<sys/wait.h>`: -N for a signal, else the exit status.
 int tp_decode_wait_status(int status);

@@ -11,7 +11,8 @@ enum ProcessRunHandler: RequestHandler {
     }
 
     static func answer(_ request: ProcessRun<Spool>, in context: SessionContext) throws(Refusal) -> Answer {
-        let plan = try makePlan(request)
+        var plan = try makePlan(request)
+        plan.answerChannel = context.answerChannel
         // The command may change users and groups: names are looked up afresh after it.
         defer { context.accountNames.forget() }
         switch runProcess(plan) {
@@ -21,6 +22,9 @@ enum ProcessRunHandler: RequestHandler {
                                                       returncode: status))
         case .outputFailed(let error):
             throw .osError(error, path: nil)
+        case .clientGone:
+            // Nobody will read it; sending it ends the session.
+            throw .osError(.brokenPipe, path: nil)
         case .failedToStart(.changingDirectory, let error):
             throw .osError(error, path: plan.cwd)
         case .failedToStart(.preparing, _):

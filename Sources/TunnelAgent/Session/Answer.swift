@@ -38,8 +38,13 @@ final class SessionContext {
     let durability: Durability
     /// Durable mode's group of uploads not yet synced and answered.
     let pendingUploads = PendingUploads()
+    /// The descriptor answers leave on: a running command watches it for the client going away.
+    let answerChannel: Int32
 
-    init(durability: Durability) { self.durability = durability }
+    init(durability: Durability, answerChannel: Int32) {
+        self.durability = durability
+        self.answerChannel = answerChannel
+    }
 }
 
 /// One request family: how its fields are read, and how it is answered. A handler file

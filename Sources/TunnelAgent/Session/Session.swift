@@ -12,7 +12,7 @@ public final class Session {
     public init(inputFD: Int32 = 0, outputFD: Int32 = 1, debug: Bool = false, durable: Bool = false) {
         input = InputStream(fd: inputFD)
         output = OutputStream(fd: outputFD)
-        context = SessionContext(durability: durable ? .synced : .renamed)
+        context = SessionContext(durability: durable ? .synced : .renamed, answerChannel: outputFD)
         self.debug = debug
         let output = self.output
         let pendingUploads = context.pendingUploads

@@ -14,6 +14,7 @@ public struct Errno: Error, Equatable {
     static let exists = Errno(EEXIST)
     static let isDirectory = Errno(EISDIR)
     static let fileTooLarge = Errno(EFBIG)
+    static let brokenPipe = Errno(EPIPE)
 }
 
 /// Calls `body` until it does not fail with EINTR: the one place in the agent that retries

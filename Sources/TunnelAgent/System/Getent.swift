@@ -6,21 +6,34 @@ import TunnelWire
 /// argv only, and its output is parsed strictly (a malformed line counts as a miss).
 enum Getent {
     static func user(key: String) -> UserRecord? {
-        guard let fields = lookup(database: "passwd", key: key, fieldCount: 7),
+        run(database: "passwd", key: key).flatMap(user(fromOutput:))
+    }
+
+    static func group(key: String) -> GroupRecord? {
+        run(database: "group", key: key).flatMap(group(fromOutput:))
+    }
+
+    static func shadowHash(key: String) -> String? {
+        run(database: "shadow", key: key).flatMap(shadowHash(fromOutput:))
+    }
+
+    // The parsers, on getent's raw output (the fuzzer feeds them directly).
+
+    static func user(fromOutput output: [UInt8]) -> UserRecord? {
+        guard let fields = firstLineFields(output, count: 7),
               let uid = decimalID(fields[2]), let gid = decimalID(fields[3]) else { return nil }
         return UserRecord(name: fields[0], uid: uid, gid: gid, gecos: fields[4], home: fields[5], shell: fields[6])
     }
 
-    static func group(key: String) -> GroupRecord? {
-        guard let fields = lookup(database: "group", key: key, fieldCount: 4),
-              let gid = decimalID(fields[2]) else { return nil }
+    static func group(fromOutput output: [UInt8]) -> GroupRecord? {
+        guard let fields = firstLineFields(output, count: 4), let gid = decimalID(fields[2]) else { return nil }
         let members = byteFields(Array(fields[3].utf8), separator: ",").filter { !$0.isEmpty }
             .map { String(decoding: $0, as: UTF8.self) }
         return GroupRecord(name: fields[0], gid: gid, members: members)
     }
 
-    static func shadowHash(key: String) -> String? {
-        lookup(database: "shadow", key: key, fieldCount: 9)?[1]
+    static func shadowHash(fromOutput output: [UInt8]) -> String? {
+        firstLineFields(output, count: 9)?[1]
     }
 
     static var isAvailable: Bool { findProgram() != nil }
@@ -42,16 +55,22 @@ enum Getent {
         return found
     }
 
-    private static func lookup(database: String, key: String, fieldCount: Int) -> [String]? {
+    /// `getent DATABASE KEY`'s output when it succeeded.
+    private static func run(database: String, key: String) -> [UInt8]? {
         // A key that could be read as an option or that could not be one line of output.
         guard !key.isEmpty, !key.hasPrefix("-"), !key.utf8.contains(where: { $0 == 0 || $0 == 10 || $0 == 58 }),
               let getent = findProgram() else { return nil }
         let plan = ProcessPlan(command: [getent, database, key], stdin: nil, captureOutput: true, cwd: nil)
         guard case .exited(let status, let stdout, _) = runProcess(plan), status == 0 else { return nil }
-        let output = stdout.contents(limit: 65536)
+        return stdout.contents(limit: 65536)
+    }
+
+    /// The first line's `:`-separated fields, when there are exactly `count` and the first
+    /// (the name) is not empty.
+    private static func firstLineFields(_ output: [UInt8], count: Int) -> [String]? {
         let line = byteFields(output, separator: "\n")[0]
         let fields = byteFields(line, separator: ":").map { String(decoding: $0, as: UTF8.self) }
-        guard fields.count == fieldCount, !fields[0].isEmpty else { return nil }
+        guard fields.count == count, !fields[0].isEmpty else { return nil }
         return fields
     }
 

@@ -99,6 +99,11 @@ enum GroupFile {
         }
     }
 
+    /// One line as a record, nil when it is not well-formed (the fuzzer feeds it directly).
+    static func record(line: UnsafeRawBufferPointer) -> GroupRecord? {
+        entry(line)?.record()
+    }
+
     /// The next well-formed line. Its bytes stay valid until the next call.
     private static func nextEntry(_ lines: inout LineReader) -> Entry? {
         while let line = lines.next() {

@@ -12,6 +12,10 @@ struct ProcessPlan {
     var uid: UInt32?
     var gid: UInt32?
     var userName: String?
+    /// The descriptor answers leave on (the session's stdout). When it reports an error or a
+    /// hang-up, the client is gone: the command and its process group are killed rather
+    /// than left running for nobody.
+    var answerChannel: Int32?
 }
 
 /// The step of the child's set-up that failed (CPosix `TP_STEP_*`).
@@ -33,6 +37,8 @@ enum ProcessOutcome {
     /// Storing the captured output failed (the temporary directory is full): the child was
     /// killed rather than left writing into a pipe nobody reads.
     case outputFailed(Errno)
+    /// The answer channel closed while the command ran: its process group was killed.
+    case clientGone
 }
 
 /// Runs `plan` to its end: spawn, feed stdin, drain both outputs, wait.
@@ -58,16 +64,42 @@ func runProcess(_ plan: ProcessPlan) -> ProcessOutcome {
     }
     let stdout = Spool()
     let stderr = Spool()
-    let completed = pumpChild(pipes: pipes, stdin: plan.stdin, stdout: stdout, stderr: stderr)
-    if !completed {
+    var ending = pumpChild(pipes: pipes, stdin: plan.stdin, stdout: stdout, stderr: stderr, watching: plan.answerChannel)
+    if ending == .finished, let channel = plan.answerChannel, !waitForExit(pid, watching: channel) {
+        ending = .clientGone
+    }
+    if ending != .finished {
         pipes.closeAll()
+        // The whole group: whatever the command started goes with it.
+        _ = kill(-pid, SIGKILL)
         _ = kill(pid, SIGKILL)
     }
     var status: Int32 = 0
     _ = try? retryingInterrupts { waitpid(pid, &status, 0) }
+    if ending == .clientGone { return .clientGone }
     if let failure = stdout.failure ?? stderr.failure { return .outputFailed(failure) }
     return .exited(status: tp_decode_wait_status(status), stdout: stdout, stderr: stderr)
 }
+
+/// Waits until `pid` has exited (it stays a zombie for `waitpid`); false when `channel`
+/// reported the client gone first. Without pidfds (Linux before 5.3) it cannot watch both
+/// and says true at once: the plain wait follows.
+private func waitForExit(_ pid: pid_t, watching channel: Int32) -> Bool {
+    guard let exited = try? retryingInterrupts({ tp_pidfd_open(pid) }) else { return true }
+    let process = FileDescriptor(taking: exited)
+    while true {
+        var fds = [pollfd(fd: process.rawValue, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: channel, events: 0, revents: 0)]
+        guard (try? retryingInterrupts({ fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, 2, -1) } })) != nil else {
+            return true
+        }
+        if fds[1].revents & answerChannelClosed != 0 { return false }
+        if fds[0].revents != 0 { return true }
+    }
+}
+
+/// What poll reports on a pipe or socket whose reader went away.
+private let answerChannelClosed = Int16(POLLERR | POLLHUP | POLLNVAL)
 
 /// Builds the C request (argv and strings as C strings that live across the call).
 private func spawn(_ plan: ProcessPlan, pipes: ChildPipes, failure: inout tp_spawn_failure) -> pid_t {
@@ -170,10 +202,12 @@ private final class ChildPipes {
     }
 }
 
+private enum PumpEnding { case finished, storingFailed, clientGone }
+
 /// Feeds stdin and drains stdout and stderr together until all three are done, so that
-/// neither side can block the other whatever the sizes. False when storing the output
-/// failed: then the loop stopped at once.
-private func pumpChild(pipes: ChildPipes, stdin: Spool?, stdout: Spool, stderr: Spool) -> Bool {
+/// neither side can block the other whatever the sizes. Stops at once when storing the
+/// output fails or the answer channel closes.
+private func pumpChild(pipes: ChildPipes, stdin: Spool?, stdout: Spool, stderr: Spool, watching channel: Int32?) -> PumpEnding {
     let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: ioChunkSize, alignment: 16)
     defer { chunk.deallocate() }
     var stdinOffset: UInt64 = 0
@@ -187,8 +221,12 @@ private func pumpChild(pipes: ChildPipes, stdin: Spool?, stdout: Spool, stderr: 
         if let fd = pipes.toChild?.rawValue { fds.append(pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)) }
         if let fd = pipes.fromStdout?.rawValue { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
         if let fd = pipes.fromStderr?.rawValue { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+        if let channel { fds.append(pollfd(fd: channel, events: 0, revents: 0)) }
         guard (try? retryingInterrupts({ fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), -1) } })) != nil else {
             continue
+        }
+        if let channel, fds.contains(where: { $0.fd == channel && $0.revents & answerChannelClosed != 0 }) {
+            return .clientGone
         }
         for entry in fds where entry.revents != 0 {
             if entry.fd == pipes.toChild?.rawValue, let stdin {
@@ -211,18 +249,18 @@ private func pumpChild(pipes: ChildPipes, stdin: Spool?, stdout: Spool, stderr: 
                 switch drain(pipes.fromStdout, into: stdout, chunk) {
                 case .more: break
                 case .ended: pipes.fromStdout = nil
-                case .storingFailed: return false
+                case .storingFailed: return .storingFailed
                 }
             } else if entry.fd == pipes.fromStderr?.rawValue {
                 switch drain(pipes.fromStderr, into: stderr, chunk) {
                 case .more: break
                 case .ended: pipes.fromStderr = nil
-                case .storingFailed: return false
+                case .storingFailed: return .storingFailed
                 }
             }
         }
     }
-    return true
+    return .finished
 }
 
 private enum DrainResult { case more, ended, storingFailed }

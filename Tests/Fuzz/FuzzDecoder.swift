@@ -1,0 +1,51 @@
+// libFuzzer target 1: the decoder. The input is a stream of packets, decoded one after the
+// other as the agent (requests) and the client (answers) decode them, until one fails.
+// Nothing may trap, hang, or allocate what a length merely declares.
+@testable import TunnelWire
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    for limits in [WireLimits.agent, WireLimits(maxStringBytes: 1 << 20, maxListCount: 65536, maxInMemoryBytes: 1 << 20)] {
+        var reader = ByteReader(Array(UnsafeBufferPointer(start: data, count: size)), limits: limits)
+        while !reader.isAtEnd {
+            guard let id = try? reader.readPacketID(), decode(id, from: &reader) else { break }
+            _ = reader.takeInvalidField()
+        }
+    }
+    return 0
+}
+
+/// Decodes the fields of one packet; false when they were malformed or cut short.
+private func decode(_ id: PacketID, from reader: inout ByteReader) -> Bool {
+    do throws(WireError) {
+        switch id {
+        case .ok: _ = try Ok.decodeFields(from: &reader)
+        case .ack: _ = try Ack.decodeFields(from: &reader)
+        case .checkAlive: _ = try CheckAlive.decodeFields(from: &reader)
+        case .exit: _ = try Exit.decodeFields(from: &reader)
+        case .osError: _ = try OSError.decodeFields(from: &reader)
+        case .invalidField: _ = try InvalidField.decodeFields(from: &reader)
+        case .processCompleted: _ = try ProcessCompleted<[UInt8]>.decodeFields(from: &reader)
+        case .processError: _ = try ProcessError.decodeFields(from: &reader)
+        case .processRun: _ = try ProcessRun<[UInt8]>.decodeFields(from: &reader)
+        case .statResult: _ = try StatResult.decodeFields(from: &reader)
+        case .stat: _ = try Stat.decodeFields(from: &reader)
+        case .resolveResult: _ = try ResolveResult.decodeFields(from: &reader)
+        case .resolveUser: _ = try ResolveUser.decodeFields(from: &reader)
+        case .resolveGroup: _ = try ResolveGroup.decodeFields(from: &reader)
+        case .upload: _ = try Upload<[UInt8]>.decodeFields(from: &reader)
+        case .downloadResult: _ = try DownloadResult<[UInt8]>.decodeFields(from: &reader)
+        case .download: _ = try Download.decodeFields(from: &reader)
+        case .userEntry: _ = try UserEntry.decodeFields(from: &reader)
+        case .queryUser: _ = try QueryUser.decodeFields(from: &reader)
+        case .groupEntry: _ = try GroupEntry.decodeFields(from: &reader)
+        case .queryGroup: _ = try QueryGroup.decodeFields(from: &reader)
+        case .environVar: _ = try EnvironVar.decodeFields(from: &reader)
+        case .getenv: _ = try Getenv.decodeFields(from: &reader)
+        }
+        return true
+    } catch {
+        _ = error.message
+        return false
+    }
+}

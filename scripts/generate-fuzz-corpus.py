@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Writes the fuzzers' committed seed corpora (Tests/Fuzz/corpus/<target>/) and dictionary
+(Tests/Fuzz/tunnel.dict): every golden packet, the requests the end-to-end tests send (in
+the session target's confined root, see FuzzSession.swift), the malformed shapes the unit
+tests check, and sample inputs for each parser. Run again after adding packets or cases."""
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+from fora.connectors import tunnel_dispatcher as td
+
+sys.path.insert(0, str(Path(__file__).parent))
+from reference_codec import encode  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FUZZ = ROOT / "Tests" / "Fuzz"
+
+
+def u64(value):
+    return value.to_bytes(8, "big")
+
+
+def u32(value):
+    return value.to_bytes(4, "big")
+
+
+def write(target, data):
+    directory = FUZZ / "corpus" / target
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / hashlib.sha1(data).hexdigest()).write_bytes(data)
+
+
+def run(command, **fields):
+    base = dict(command=command, stdin=None, capture_output=True, user=None, group=None, umask=None, cwd=None)
+    base.update(fields)
+    return td.PacketProcessRun(**base)
+
+
+golden = [bytes.fromhex(line.split()[1]) for line in
+          (ROOT / "Tests" / "TunnelWireTests" / "golden" / "packets.txt").read_text().splitlines() if line.strip()]
+
+# Requests as the session target meets them: inside /scratch of its confined root.
+requests = [
+    td.PacketCheckAlive(),
+    run(["cat"], stdin=b"abc\n"), run(["echo", "a", "b"]), run(["true"], capture_output=False),
+    run(["false"], user="root", group="0", umask="022", cwd="/scratch"), run(["missing"]), run(["cat"], umask="0o_7"),
+    run(["cat"], user="alice"), run(["cat"], cwd="/nonexistent"), run([]),
+    td.PacketStat(path="/scratch/f", follow_links=False, sha512sum=True), td.PacketStat(path="/etc", follow_links=True, sha512sum=True),
+    td.PacketUpload(file="/scratch/f", content=b"content", mode="644", owner=None, group=None),
+    td.PacketUpload(file="/scratch/d/g", content=b"x" * 300, mode=None, owner="alice", group="staff"),
+    td.PacketUpload(file="/scratch/f", content=b"", mode="bad", owner=None, group=None),
+    td.PacketUpload(file="/scratch/", content=b"x", mode=None, owner=None, group=None),
+    td.PacketDownload(file="/scratch/f"), td.PacketDownload(file="/etc/passwd"), td.PacketDownload(file="/scratch"),
+    td.PacketResolveUser(user="alice"), td.PacketResolveUser(user=" 1000 "), td.PacketResolveUser(user=None),
+    td.PacketResolveGroup(group="staff"), td.PacketResolveGroup(group="-1"),
+    td.PacketQueryUser(user="alice", query_password_hash=True), td.PacketQueryUser(user="0", query_password_hash=False),
+    td.PacketQueryGroup(group="50"), td.PacketGetenv(key="PATH"), td.PacketGetenv(key="A=B"),
+]
+
+for data in golden:
+    write("decoder", data)
+write("decoder", b"".join(golden))
+for packet in requests:
+    write("decoder", encode(packet))
+    write("session", encode(packet))
+# Sessions of several requests, and an upload followed by what reads it back.
+write("session", encode(*requests[:6]))
+write("session", encode(requests[12], requests[16], requests[10], td.PacketExit()))
+# Malformed shapes: truncations, huge lengths and counts, invalid UTF-8, unknown ids.
+stat = encode(td.PacketStat(path="/scratch/f", follow_links=True, sha512sum=True))
+for cut in (3, 4, 8, 12, len(stat) - 1):
+    write("decoder", stat[:cut])
+    write("session", stat[:cut])
+for shape in (u32(10) + u64(1 << 62) + b"abc", u32(8) + u64(1 << 40), u32(14) + u64(4) + b"\xff\xfe/x" + u64(1 << 30),
+              u32(10) + u64(2) + b"\xc0\x80\x01\x01", u32(23), u32(0xFFFFFFFF), u32(0), u32(6)):
+    write("decoder", shape)
+    write("session", shape)
+
+# Parsers: a selector byte, then the input (see FuzzParsers.swift).
+samples = {
+    0: ["022", "0o_7", " -7 ", "1777777", "\u30007", "0x12", "2__2"],
+    1: [" 0 ", "-1", "4294967295", "0_0", "+5", "٠"],
+    2: ["a'b\"c", "tab\tnew\nline", "\x1b\u200b\U0010ffff", "caf\udce9"],
+    3: ["ghost:x:4242:4242:Ghost:/home/ghost:/bin/sh\n", "broken:x:notanumber:1::/:/bin/sh", ":x:1:1::/:/bin/sh"],
+    4: ["ghosts:x:4242:ghost,other\n", "g:x:1:", "g:x::a", "g:x:1:a,,b\nsecond:x:2:"],
+    5: ["alice:$6$abc$def:19000:0:99999:7:::\n", "alice:!:1"],
+    6: ["staff:x:50:alice,bob", "broken", "root:x:0:", "x:y:99999999999:"],
+    7: ["0", " 1000 ", "-1", "4294967296"],
+    8: ["/a/b", "b", "//b", "a/", "/", ""],
+}
+for selector, inputs in samples.items():
+    for text in inputs:
+        write("parsers", bytes([selector]) + text.encode("utf-8", "surrogateescape"))
+
+# The dictionary: packet ids, small lengths, field values that reach different branches.
+def escaped(data):
+    return "".join("\\x%02x" % byte for byte in data)
+
+
+entries = [f'id_{n}="{escaped(u32(n))}"' for n in range(24)]
+entries += [f'len_{n}="{escaped(u64(n))}"' for n in (0, 1, 2, 3, 4, 5, 7, 8, 16, 64, 1 << 20)]
+entries += [f'word_{i}="{word}"' for i, word in enumerate(
+    ["/scratch/", "/etc/passwd", "/etc/group", "/tmp", "root", "alice", "staff", "cat", "echo", "true", "644",
+     "0o755", "022", "-1", "..", "/scratch/d/", "PATH"])]
+(FUZZ / "tunnel.dict").write_text("# libFuzzer dictionary for the tunnel protocol (scripts/generate-fuzz-corpus.py)\n"
+                                  + "\n".join(entries) + "\n")
