@@ -125,6 +125,13 @@ int tp_ensure_standard_fds(void) {
     return 0;
 }
 
+int tp_can_map(size_t size) {
+    void *probe = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED) return 0;
+    munmap(probe, size);
+    return 1;
+}
+
 int tp_pidfd_open(pid_t pid) {
 #ifdef SYS_pidfd_open
     return (int)syscall(SYS_pidfd_open, pid, 0);

@@ -51,16 +51,23 @@ public struct WireLimits: Sendable {
     public var maxListCount: UInt64
     /// Longest `bytes` value held in memory (streamed payloads are not subject to it).
     public var maxInMemoryBytes: UInt64
+    /// Most bytes all the strings of one list hold together; the strings beyond are skipped
+    /// and the list reported as an invalid field.
+    public var maxListBytes: UInt64
 
-    public init(maxStringBytes: Int, maxListCount: UInt64, maxInMemoryBytes: UInt64) {
+    public init(maxStringBytes: Int, maxListCount: UInt64, maxInMemoryBytes: UInt64, maxListBytes: UInt64) {
         self.maxStringBytes = maxStringBytes
         self.maxListCount = maxListCount
         self.maxInMemoryBytes = maxInMemoryBytes
+        self.maxListBytes = maxListBytes
     }
 
     /// The agent's caps: 1 MiB per string (paths, argv elements, environment values are all
-    /// far smaller), 65536 list elements (more than any argv the kernel accepts).
-    public static let agent = WireLimits(maxStringBytes: 1 << 20, maxListCount: 65536, maxInMemoryBytes: 1 << 20)
+    /// far smaller), 65536 list elements and 4 MiB in all per list (more than any argv the
+    /// kernel accepts: 128 KiB per argument, a quarter of the stack limit in all).
+    public static let agent = WireLimits(maxStringBytes: 1 << 20, maxListCount: 65536, maxInMemoryBytes: 1 << 20,
+                                         maxListBytes: 4 << 20)
     /// A client trusts its agent more: downloads and captured output are held whole.
-    public static let client = WireLimits(maxStringBytes: 64 << 20, maxListCount: 1 << 24, maxInMemoryBytes: UInt64(Int.max))
+    public static let client = WireLimits(maxStringBytes: 64 << 20, maxListCount: 1 << 24, maxInMemoryBytes: UInt64(Int.max),
+                                          maxListBytes: UInt64(Int.max))
 }

@@ -8,6 +8,15 @@ public protocol WireReader {
     /// Records a bad field value (the first per packet wins); decoding goes on so that the
     /// stream stays in sync, and the caller answers `InvalidField` once the packet is read.
     mutating func reportInvalid(field: String, reason: String)
+    /// Whether `byteCount` more bytes can be allocated now. Asked before a large field is
+    /// read: a Swift allocation that fails ends the process, so the agent asks its allocator
+    /// first (under RLIMIT_AS the answer can be no) and refuses the field instead.
+    mutating func canAllocate(_ byteCount: Int) -> Bool
+}
+
+extension WireReader {
+    /// In memory and in the client there is nothing to ask: yes.
+    public mutating func canAllocate(_ byteCount: Int) -> Bool { true }
 }
 
 extension WireReader {
@@ -71,10 +80,21 @@ extension WireReader {
     /// A `str` field. Invalid UTF-8 or a string over the cap is reported as an invalid
     /// `field` and read as "" so that decoding can go on.
     public mutating func readString(field: String) throws(WireError) -> String {
-        let length = try readU64()
+        try readString(field: field, length: try readU64())
+    }
+
+    /// The body of a `str` field whose length was already read.
+    mutating func readString(field: String, length: UInt64) throws(WireError) -> String {
         guard length <= UInt64(limits.maxStringBytes) else {
             try skip(length)
             reportInvalid(field: field, reason: "The value is \(length) bytes long; the limit is \(limits.maxStringBytes) bytes.")
+            return ""
+        }
+        // The bytes, the String made of them and what parsing copies: room for several times
+        // the length. Small fields are never worth asking about.
+        if length >= 65536 && !canAllocate(Int(length) * 8) {
+            try skip(length)
+            reportInvalid(field: field, reason: "The value is \(length) bytes long; there is no memory to hold it.")
             return ""
         }
         let bytes = try readBytes(length: length)
@@ -94,12 +114,24 @@ extension WireReader {
         try readBool() ? try readBytes(field: field) : nil
     }
 
-    /// A `list[str]`; the count is checked against the cap before anything is read.
+    /// A `list[str]`; the count is checked against the cap before anything is read, the
+    /// strings' total as they arrive (those beyond it are skipped, the field reported).
     public mutating func readStringList(field: String) throws(WireError) -> [String] {
         let count = try readU64()
         guard count <= limits.maxListCount else { throw .listTooLong(field: field, count: count) }
         var result: [String] = []
-        for _ in 0..<count { result.append(try readString(field: field)) }
+        var total: UInt64 = 0
+        for _ in 0..<count {
+            let length = try readU64()
+            guard length <= limits.maxListBytes - total else {
+                try skip(length)
+                total = limits.maxListBytes
+                reportInvalid(field: field, reason: "The list holds more than \(limits.maxListBytes) bytes.")
+                continue
+            }
+            total += length
+            result.append(try readString(field: field, length: length))
+        }
         return result
     }
 }

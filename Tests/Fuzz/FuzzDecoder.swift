@@ -5,7 +5,7 @@
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
-    for limits in [WireLimits.agent, WireLimits(maxStringBytes: 1 << 20, maxListCount: 65536, maxInMemoryBytes: 1 << 20)] {
+    for limits in [WireLimits.agent, WireLimits.client] {
         var reader = ByteReader(Array(UnsafeBufferPointer(start: data, count: size)), limits: limits)
         while !reader.isAtEnd {
             guard let id = try? reader.readPacketID(), decode(id, from: &reader) else { break }

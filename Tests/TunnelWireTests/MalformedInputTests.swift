@@ -75,3 +75,17 @@ final class MalformedInputTests: XCTestCase {
                        [false, true, true, true])
     }
 }
+
+extension MalformedInputTests {
+    /// 65536 strings of 1 MiB each would be 64 GiB held at once: the list's total is capped,
+    /// the strings beyond are skipped (the stream stays in sync) and the field reported.
+    func testListTotalIsCappedAndTheRestSkipped() throws {
+        var limits = WireLimits.agent
+        limits.maxListBytes = 10
+        let element = bytes(u64(6), Array("abcdef".utf8))
+        var reader = ByteReader(bytes(u64(3), element, element, element, u64(2), Array("ok".utf8)), limits: limits)
+        XCTAssertEqual(try reader.readStringList(field: "command"), ["abcdef"])
+        XCTAssertEqual(reader.takeInvalidField()?.field, "command")
+        XCTAssertEqual(try reader.readString(field: "next"), "ok", "the stream stays in sync")
+    }
+}

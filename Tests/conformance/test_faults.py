@@ -193,3 +193,22 @@ def test_ten_thousand_mixed_requests_keep_memory_and_descriptors_flat(agent, tmp
     round_of(9000)
     assert status_field(pid, "VmRSS") <= rss_before + 256
     assert len(os.listdir(f"/proc/{pid}/fd")) == fds_before
+
+
+@pytest.mark.parametrize("limit_mib", [2, 4, 8])
+def test_address_space_limit_fails_the_request_not_the_agent(limit_mib):
+    """A Swift allocation that fails ends the process (SIGILL before this was fixed), so the
+    agent asks before allocating for a large field, and refuses the field instead."""
+    agent = start_limited(resource.RLIMIT_AS, limit_mib << 20)
+    answers = [agent.request(packet) for packet in [
+        td.PacketResolveUser(user=" " * ((1 << 20) - 1) + "0"),
+        run(["x" * ((1 << 20) - 1)] * 5),
+        run(["cat"], stdin=os.urandom(3 << 20)),
+        td.PacketCheckAlive(),
+    ]]
+    for answer in answers[:3]:
+        assert isinstance(answer, (td.PacketResolveResult, td.PacketInvalidField, td.PacketOSError,
+                                   td.PacketProcessCompleted)), answer
+    assert answers[3] == td.PacketAck()
+    status, _, stderr = agent.close()
+    assert status == 0, stderr

@@ -80,6 +80,11 @@ void tp_keep_signal_handlers(void);
 /// of the agent can take their place. Returns -1 if one of them could not be opened.
 int tp_ensure_standard_fds(void);
 
+/// Whether `size` bytes of address space can be mapped right now (RLIMIT_AS, the kernel's
+/// overcommit policy): an `mmap` given straight back. A malloc/free pair would not do: the
+/// optimizer removes it and assumes success.
+int tp_can_map(size_t size);
+
 /// `pidfd_open(pid, 0)`: a descriptor that polls readable when the process exits (Linux 5.3
 /// and later), or -1 with errno.
 int tp_pidfd_open(pid_t pid);

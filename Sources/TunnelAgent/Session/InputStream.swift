@@ -28,6 +28,10 @@ public final class InputStream: WireReader {
         if invalidField == nil { invalidField = InvalidField(field: field, errorMessage: reason) }
     }
 
+    public func canAllocate(_ byteCount: Int) -> Bool {
+        allocatorCanProvide(byteCount)
+    }
+
     /// The invalid field reported while reading the last request, if any; cleared.
     func takeInvalidField() -> InvalidField? {
         defer { invalidField = nil }
