@@ -58,6 +58,9 @@ prepare_root() {
     echo "$root"
 }
 
+# The session target's tmpfs goes when this script ends, however it ends.
+trap 'mountpoint -q "$PWD/$build/root" 2>/dev/null && umount -l "$PWD/$build/root"' EXIT
+
 status=0
 for target in "${targets[@]}"; do
     corpus=$PWD/$build/corpus/$target

@@ -5,7 +5,8 @@
 #   setup.sh aarch64  arm64 musl and libgcc unpacked into .build-static/aarch64-root, and
 #                     qemu-user-static to run the result
 #   setup.sh test     everything the tests use (adds openssh-server, acl for getfacl/setfacl,
-#                     strace to count an upload's sync calls)
+#                     strace to count an upload's sync calls, busybox-static for the
+#                     session fuzzer's confined root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,7 +62,7 @@ for what in "$@"; do
         musl) apt_install musl-tools ;;
         python) python_env ;;
         aarch64) aarch64_root ;;
-        test) apt_install musl-tools openssh-server acl strace; aarch64_root; python_env ;;
+        test) apt_install musl-tools openssh-server acl strace busybox-static; aarch64_root; python_env ;;
         *) echo "setup.sh: unknown part '$what'" >&2; exit 2 ;;
     esac
 done

@@ -13,8 +13,21 @@ struct Tunnel: ParsableCommand {
         commandName: "tunnel",
         abstract: "Send requests to a tunnel-dispatcher agent over any transport command.",
         discussion: """
-        Exit status: a run's own exit status (128+N when killed by signal N); 1 for an error \
-        on the remote host, 2 for a rejected value, 3 when the transport or the stream failed.
+        Exit status:
+          run          the remote command's own status; 128+N when it was killed by signal N;
+                       127 when the program does not exist, 126 when it cannot be executed
+          others       0 on success; 1 for an error on the target (a missing file, permission)
+          all          2 for a usage error or a value the agent rejected (a bad mode, an
+                       unknown user); 255 when tunnel itself failed: the transport (its own
+                       message and status are passed on), the protocol, or local I/O such as
+                       a full disk at the destination
+
+        Examples:
+          tunnel --via "ssh web1 /tmp/tunnel-dispatcher" run -- systemctl restart nginx
+          tunnel run --user www-data --cwd /srv -- ls -l
+          tunnel upload nginx.conf /etc/nginx/nginx.conf --mode 644
+          some-command | tunnel upload - /srv/data.json
+          tunnel download /etc/hostname ./hostname
         """,
         subcommands: [Run.self, StatCommand.self, UploadCommand.self, DownloadCommand.self,
                       UserCommand.self, GroupCommand.self, GetenvCommand.self])
@@ -37,18 +50,33 @@ struct Via: ParsableArguments {
     }
 }
 
+/// tunnel's own failures (transport, protocol, local I/O), as ssh reports its own: 255.
+let ownFailure: Int32 = 255
+
 /// Runs `body`; a TunnelError becomes a message on stderr and the documented exit status.
 func report<T>(_ body: () throws(TunnelError) -> T) throws -> T {
     do {
         return try body()
     } catch {
         writeError("tunnel: \(error)\n")
-        switch error {
-        case .remoteOSError, .processError: throw ExitCode(1)
-        case .invalidField: throw ExitCode(2)
-        default: throw ExitCode(3)
-        }
+        throw ExitCode(exitStatus(for: error))
     }
+}
+
+func exitStatus(for error: TunnelError) -> Int32 {
+    switch error {
+    case .remoteOSError, .processError: return 1
+    // The reference answers some missing files with InvalidField: still an error on the target.
+    case .invalidField(let field) where field.errorMessage.hasPrefix("[Errno "): return 1
+    case .invalidField: return 2
+    default: return ownFailure
+    }
+}
+
+/// A local failure of tunnel itself: the message, then exit 255.
+func localFailure(_ what: String, _ code: Int32 = errno) -> ExitCode {
+    writeError("tunnel: \(what): \(String(cString: strerror(code)))\n")
+    return ExitCode(ownFailure)
 }
 
 func writeError(_ text: String) {
@@ -56,27 +84,55 @@ func writeError(_ text: String) {
     copy.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
 }
 
-func writeOut(_ bytes: [UInt8], to fd: Int32 = 1) {
+/// Writes everything to `fd`; a failed write (ENOSPC, /dev/full, a closed pipe) is a
+/// failure of tunnel, never silent.
+func writeOut(_ bytes: [UInt8], to fd: Int32 = 1, name: String = "standard output") throws {
+    var failure: Int32 = 0
     bytes.withUnsafeBytes { raw in
         var done = 0
         while done < raw.count {
             let written = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-            if written <= 0 { return }
+            if written < 0 && errno == EINTR { continue }
+            if written <= 0 { failure = written < 0 ? errno : EIO; return }
             done += written
         }
     }
+    if failure != 0 { throw localFailure("writing \(name)", failure) }
 }
 
-/// Reads a whole (local) file or stdin.
-func readAll(fd: Int32) -> [UInt8] {
-    var result: [UInt8] = []
+/// Regular files whose st_size may not be their content's length: /proc says 0, sysfs 4096.
+/// Copying every small file first costs little and covers both.
+func sizeMayLie(_ fd: Int32, _ info: Glibc.stat) -> Bool {
+    info.st_size <= 65536
+}
+
+/// A local file to upload from, with a size known in advance: a regular file as it is;
+/// anything else (a pipe, `-` for stdin, /proc) copied first into an unnamed temporary file,
+/// in pieces, so that memory stays bounded and the size sent is the size read.
+func uploadSource(_ local: String) throws -> (fd: Int32, size: UInt64) {
+    let fd = local == "-" ? dup(0) : open(local, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw localFailure(local) }
+    var info = Glibc.stat()
+    guard fstat(fd, &info) == 0 else { throw localFailure(local) }
+    if info.st_mode & S_IFMT == S_IFREG && local != "-" && !sizeMayLie(fd, info) { return (fd, UInt64(info.st_size)) }
+    defer { close(fd) }
+    let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+    var template = Array((directory + "/tunnel-upload-XXXXXX").utf8CString)
+    let spool = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    guard spool >= 0 else { throw localFailure("a temporary file in \(directory)") }
+    unlink(String(cString: template))   // unnamed from now on: nothing to clean up
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    var size: UInt64 = 0
     while true {
         let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
         if got < 0 && errno == EINTR { continue }
-        if got <= 0 { return result }
-        result.append(contentsOf: chunk[0..<got])
+        if got < 0 { throw localFailure(local) }
+        if got == 0 { break }
+        try writeOut(Array(chunk[0..<got]), to: spool, name: "a temporary file in \(directory)")
+        size += UInt64(got)
     }
+    lseek(spool, 0, SEEK_SET)
+    return (spool, size)
 }
 
 struct Run: ParsableCommand {
@@ -88,20 +144,53 @@ struct Run: ParsableCommand {
     @Option(help: "Octal umask (default 077).") var umask: String?
     @Option(help: "Working directory.") var cwd: String?
     @Flag(help: "Let the command's output go to the agent's stderr instead of capturing it.") var noCapture = false
-    @Argument(parsing: .captureForPassthrough) var command: [String]
+    /// The remote command: everything after `--` or from the first word that is not an
+    /// option of tunnel's. (Captured as the parser finds it; `validate` rejects a leading
+    /// option tunnel does not know, which would otherwise reach the remote host.)
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
+
+    var argv: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
+
+    func validate() throws {
+        if command.first == "--help" || command.first == "-h" { throw CleanExit.helpRequest(self) }
+        if let first = command.first, first != "--", first.hasPrefix("-") {
+            throw ValidationError("unknown option '\(first)' (the remote command starts after '--')")
+        }
+        if argv.isEmpty { throw ValidationError("missing the command to run") }
+    }
 
     func run() throws {
-        let argv = command.first == "--" ? Array(command.dropFirst()) : command
-        let input = stdin ? readAll(fd: 0) : nil
+        let input = stdin ? try readStandardInput() : nil
         let agent = try via.connect()
-        let result = try report { () throws(TunnelError) in
-            try agent.run(argv, stdin: input, captureOutput: !noCapture, user: user, group: group, umask: umask, cwd: cwd)
+        let result: ProcessCompleted<[UInt8]>
+        do {
+            result = try agent.run(argv, stdin: input, captureOutput: !noCapture, user: user, group: group, umask: umask, cwd: cwd)
+        } catch .remoteOSError(let error) where error.msg.hasSuffix(": " + pythonQuoted(argv[0])) {
+            // The program itself could not be started: the shell's statuses.
+            writeError("tunnel: remote: \(error.msg)\n")
+            throw ExitCode(error.errno == Int64(ENOENT) ? 127 : 126)
+        } catch {
+            writeError("tunnel: \(error)\n")
+            throw ExitCode(exitStatus(for: error))
         }
         agent.close()
-        writeOut(result.stdout ?? [], to: 1)
-        writeOut(result.stderr ?? [], to: 2)
+        try writeOut(result.stdout ?? [], to: 1)
+        try writeOut(result.stderr ?? [], to: 2, name: "standard error")
         if result.returncode != 0 {
             throw ExitCode(result.returncode < 0 ? 128 - result.returncode : result.returncode)
+        }
+    }
+
+    /// This program's stdin, whole (what `--stdin` sends).
+    private func readStandardInput() throws -> [UInt8] {
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let got = chunk.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
+            if got < 0 && errno == EINTR { continue }
+            if got < 0 { throw localFailure("reading standard input") }
+            if got == 0 { return result }
+            result.append(contentsOf: chunk[0..<got])
         }
     }
 }
@@ -140,22 +229,11 @@ struct UploadCommand: ParsableCommand {
     @Argument var remote: String
 
     func run() throws {
+        let source = try uploadSource(local)
+        defer { close(source.fd) }
         let agent = try via.connect()
-        if local == "-" {
-            let content = readAll(fd: 0)
-            try report { () throws(TunnelError) in try agent.upload(remote, content: content, mode: mode, owner: owner, group: group) }
-        } else {
-            let fd = open(local, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                writeError("tunnel: \(local): \(String(cString: strerror(errno)))\n")
-                throw ExitCode(2)
-            }
-            defer { close(fd) }
-            var info = Glibc.stat()
-            fstat(fd, &info)
-            let file = FileContent(fd: fd, byteCount: UInt64(info.st_size))
-            try report { () throws(TunnelError) in try agent.upload(remote, streaming: file, mode: mode, owner: owner, group: group) }
-        }
+        let file = FileContent(fd: source.fd, byteCount: source.size)
+        try report { () throws(TunnelError) in try agent.upload(remote, streaming: file, mode: mode, owner: owner, group: group) }
         agent.close()
     }
 }
@@ -170,14 +248,30 @@ struct DownloadCommand: ParsableCommand {
         let agent = try via.connect()
         let content = try report { () throws(TunnelError) in try agent.download(remote) }
         agent.close()
-        guard let local else { return writeOut(content) }
-        let fd = open(local, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
-        guard fd >= 0 else {
-            writeError("tunnel: \(local): \(String(cString: strerror(errno)))\n")
-            throw ExitCode(2)
+        guard let local, local != "-" else { return try writeOut(content) }
+        var info = Glibc.stat()
+        if stat(local, &info) == 0 && info.st_mode & S_IFMT != S_IFREG {
+            // A device or fifo (/dev/full, a pipe): written directly, every error reported.
+            let fd = open(local, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw localFailure(local) }
+            defer { close(fd) }
+            return try writeOut(content, to: fd, name: local)
         }
-        writeOut(content, to: fd)
-        close(fd)
+        // A temporary beside the destination, renamed into place only when complete.
+        var template = Array((local + ".tunnel-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw localFailure(local) }
+        let temporary = String(cString: template)
+        do {
+            try writeOut(content, to: fd, name: local)
+            guard fsync(fd) == 0 else { throw localFailure(local) }
+            _ = fchmod(fd, 0o666 & ~currentUmask())
+            guard close(fd) == 0 else { throw localFailure(local) }
+            guard rename(temporary, local) == 0 else { throw localFailure(local) }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
     }
 }
 
@@ -234,4 +328,24 @@ struct GetenvCommand: ParsableCommand {
     }
 }
 
-Tunnel.main()
+/// Python's repr quoting of a simple name, as the agent's OSError messages use it.
+func pythonQuoted(_ text: String) -> String { text.contains("'") ? "\"\(text)\"" : "'\(text)'" }
+
+/// The process umask (read by setting it and setting it back).
+func currentUmask() -> mode_t {
+    let mask = umask(0o022)
+    umask(mask)
+    return mask
+}
+
+// Usage errors exit 2 (ArgumentParser's default is 64), as the exit-status table says.
+do {
+    var command = try Tunnel.parseAsRoot()
+    try command.run()
+} catch {
+    if Tunnel.exitCode(for: error) == .validationFailure {
+        writeError(Tunnel.fullMessage(for: error) + "\n")
+        exit(2)
+    }
+    Tunnel.exit(withError: error)
+}

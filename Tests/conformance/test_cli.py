@@ -26,11 +26,66 @@ def test_run_with_stdin_and_signal():
     assert tunnel("run", "--", "sh", "-c", "kill -TERM $$").returncode == 128 + 15
 
 
-def test_errors_have_documented_statuses():
+def test_errors_have_documented_statuses(tmp_path):
     missing = tunnel("run", "--", "no-such-program")
-    assert missing.returncode == 1 and b"[Errno 2] No such file or directory: 'no-such-program'" in missing.stderr
+    assert missing.returncode == 127 and b"[Errno 2] No such file or directory: 'no-such-program'" in missing.stderr
+    (tmp_path / "not-executable").write_bytes(b"")
+    assert tunnel("run", "--", str(tmp_path / "not-executable")).returncode == 126
+    assert tunnel("run", "--cwd", "/nonexistent", "--", "true").returncode == 2
     assert tunnel("run", "--umask", "9", "--", "true").returncode == 2
-    assert tunnel("getenv", "--via", "/nonexistent/agent", "HOME").returncode == 3
+    assert tunnel("download", str(tmp_path / "missing")).returncode == 1
+    assert tunnel("upload", "-", "/nonexistent/dir/f", stdin=b"x").returncode == 1
+    assert tunnel("upload", "--mode", "bad", "-", str(tmp_path / "f"), stdin=b"x").returncode == 2
+    # tunnel's own failures are 255, never a status a remote command could also have.
+    assert tunnel("getenv", "--via", "/nonexistent/agent", "HOME").returncode == 255
+    assert tunnel("run", "--", "sh", "-c", "exit 3").returncode == 3
+
+
+def test_options_never_reach_the_remote_command():
+    assert tunnel("run", "--help").returncode == 0
+    assert b"--user" in tunnel("run", "--help").stdout
+    unknown = tunnel("run", "-u", "x", "--", "true")
+    assert unknown.returncode == 2 and b"unknown option '-u'" in unknown.stderr
+    assert tunnel("run", "--timeout", "5", "--", "true").returncode == 2
+    # After the first word that is not an option, everything is the command's.
+    assert tunnel("run", "echo", "x", "--help").stdout == b"x --help\n"
+    assert tunnel("run", "--", "echo", "-u").stdout == b"-u\n"
+
+
+def test_upload_from_sources_of_unknown_length(tmp_path):
+    """A pipe, stdin and /proc have no size in fstat: they used to send 0 bytes, exit 0."""
+    content = os.urandom(3 << 20)
+    assert tunnel("upload", "-", str(tmp_path / "from-stdin"), stdin=content).returncode == 0
+    assert (tmp_path / "from-stdin").read_bytes() == content
+    assert tunnel("upload", "/proc/self/status", str(tmp_path / "from-proc")).returncode == 0
+    assert b"Name:" in (tmp_path / "from-proc").read_bytes()
+    result = subprocess.run(f"head -c 100000 /dev/zero | {TUNNEL} upload /dev/stdin {tmp_path / 'from-pipe'}",
+                            shell=True, env=dict(os.environ, TUNNEL_VIA=str(AGENT)), capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "from-pipe").read_bytes() == bytes(100000)
+
+
+def test_local_write_errors_are_failures(tmp_path):
+    """Used to exit 0 with nothing written."""
+    (tmp_path / "f").write_bytes(b"data")
+    full = tunnel("download", str(tmp_path / "f"), "/dev/full")
+    assert full.returncode == 255 and b"No space left on device" in full.stderr
+    with open("/dev/full", "wb") as devfull:
+        result = subprocess.run([str(TUNNEL), "run", "--", "cat", str(tmp_path / "f")], stdout=devfull,
+                                capture_output=False, stderr=subprocess.PIPE, env=dict(os.environ, TUNNEL_VIA=str(AGENT)))
+    assert result.returncode == 255 and b"No space left on device" in result.stderr
+
+
+def test_download_is_renamed_into_place_only_when_complete(tmp_path):
+    (tmp_path / "f").write_bytes(os.urandom(1 << 20))
+    target = tmp_path / "copy"
+    target.write_bytes(b"old")
+    assert tunnel("download", str(tmp_path / "f"), str(target)).returncode == 0
+    assert target.read_bytes() == (tmp_path / "f").read_bytes()
+    assert sorted(os.listdir(tmp_path)) == ["copy", "f"]
+    assert tunnel("download", str(tmp_path / "missing"), str(target)).returncode == 1
+    assert target.read_bytes() == (tmp_path / "f").read_bytes()
+    assert sorted(os.listdir(tmp_path)) == ["copy", "f"]
 
 
 def test_upload_download_stat(tmp_path):

@@ -11,26 +11,13 @@ import pytest
 
 from fora.connectors import tunnel_dispatcher as td
 
-from harness import TEST_USER, Dispatcher, agent_command, encode
+from harness import Dispatcher, agent_command, encode, processes_with
 
 
 def run(command, **fields):
     base = dict(command=command, stdin=None, capture_output=True, user=None, group=None, umask=None, cwd=None)
     base.update(fields)
     return td.PacketProcessRun(**base)
-
-
-def processes_with(marker):
-    """Pids of live processes whose command line holds `marker`."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                if marker.encode() in handle.read():
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
 
 
 def requests(tmp_path):

@@ -14,8 +14,9 @@ import CPosix
 ///    mode `open(O_CREAT, 0666)` would give (umask, default ACLs). Where no unnamed file can
 ///    be made it has a short random name, removed on failure and on fatal signals.
 /// 4. At commit the old file's owner, extended attributes (ACLs among them) and mode are
-///    carried over, the requested metadata applied, the data synced; the name is checked to
-///    still be the file that was opened, and the new file renamed over it.
+///    carried over and the requested metadata applied (and, when durable, the data synced);
+///    the name is checked to still be the file that was opened, and the new file renamed
+///    over it.
 ///
 /// The reference writes in place; so does this, after validation, where a replacement
 /// cannot be made or would lose something: devices and fifos, files whose owner a new
