@@ -41,7 +41,7 @@ test: setup static aarch64
 		grep -E "error:|failed|Executed .* tests" .build/swift-test.log | tail -n 20; \
 		exit $$status
 	@# The command-line client, for Tests/conformance/test_cli.py.
-	swift build --product tunnel 2>&1 | grep -E "error:|Compiling|Build complete" | tail -n 3
+	@swift build --product tunnel > .build/tunnel-build.log 2>&1 || { tail -n 30 .build/tunnel-build.log; exit 1; }
 	$(PYTEST) -q Tests/conformance
 	@echo "The aarch64 agent under qemu-user, against the reference:"
 	TUNNEL_AGENT=$(CURDIR)/scripts/run-aarch64.sh $(PYTEST) -q Tests/conformance/test_conformance.py
