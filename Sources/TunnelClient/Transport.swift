@@ -8,12 +8,14 @@ import TunnelWire
 /// The transport: a child process (`ssh host ./tunnel-dispatcher`, `docker exec -i ...`, or
 /// the agent itself) whose stdin/stdout carry the protocol. Its stderr stays ours.
 final class Transport {
+    let command: [String]
     let pid: pid_t
     let input: FDReader
     let output: FDWriter
 
     init(command: [String]) throws(TunnelError) {
         guard !command.isEmpty else { throw .transport("empty transport command") }
+        self.command = command
         var toChild: [Int32] = [-1, -1]
         var fromChild: [Int32] = [-1, -1]
         guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else {

@@ -13,6 +13,8 @@ import TunnelWire
 public final class TunnelConnection {
     private let transport: Transport
     private var closed = false
+    /// Whether any answer arrived: garbage before the first one is a chatty remote shell.
+    private var answered = false
     /// Set once the stream can no longer be trusted (a protocol error, an unexpected answer).
     private var broken: TunnelError?
 
@@ -128,15 +130,35 @@ public final class TunnelConnection {
         do throws(WireError) {
             decoded = try Self.decodeAnswer(from: &input, expecting: Answer.self)
         } catch {
-            broken = .protocolError(error)
-            throw .protocolError(error)
+            let failure = explain(error)
+            broken = failure
+            throw failure
         }
+        answered = true
         if case .failure(.unexpectedAnswer(let id)) = decoded { broken = .unexpectedAnswer(id) }
         // The packet was read whole, so the stream is still in step; its text was not.
         if let invalid = input.takeInvalidField() {
             throw .invalidAnswer(field: invalid.field, reason: invalid.reason)
         }
         return try decoded.get()
+    }
+
+    /// What a broken stream means for the user: the transport's own end (ssh's status; its
+    /// message has already reached our stderr, which the transport shares), or a remote shell
+    /// that printed text where the agent's first answer should be.
+    private func explain(_ error: WireError) -> TunnelError {
+        switch error {
+        case .endOfStream, .truncated, .io:
+            closed = true
+            let status = transport.finish(flushing: false)
+            let how = status == 0 ? "" : status < 0 ? " (killed by signal \(-status))" : " with status \(status)"
+            return .transport("'\(transport.command[0])' ended\(how) before the agent answered")
+        case .invalidPacketID where !answered:
+            return .transport("the remote shell printed text before the agent started: the first bytes were not "
+                              + "an answer (do the account's shell startup files print to stdout?)")
+        default:
+            return .protocolError(error)
+        }
     }
 
     /// The expected answer, or the error packet the agent sent instead.

@@ -41,6 +41,21 @@ def test_errors_have_documented_statuses(tmp_path):
     assert tunnel("run", "--", "sh", "-c", "exit 3").returncode == 3
 
 
+def test_transport_failures_say_what_happened(tmp_path):
+    """Used to be "protocol error: Unexpected EOF" whatever happened."""
+    failing = tmp_path / "failing-ssh"
+    failing.write_text("#!/bin/sh\necho 'ssh: connect to host web1 port 22: Connection refused' >&2\nexit 7\n")
+    failing.chmod(0o755)
+    result = tunnel("getenv", "--via", str(failing), "HOME")
+    assert result.returncode == 255
+    assert b"Connection refused" in result.stderr and b"ended with status 7" in result.stderr
+    chatty = tmp_path / "chatty-shell"
+    chatty.write_text(f"#!/bin/sh\necho 'Welcome to web1!'\nexec {AGENT}\n")
+    chatty.chmod(0o755)
+    result = tunnel("getenv", "--via", str(chatty), "HOME")
+    assert result.returncode == 255 and b"printed text before the agent started" in result.stderr
+
+
 def test_options_never_reach_the_remote_command():
     assert tunnel("run", "--help").returncode == 0
     assert b"--user" in tunnel("run", "--help").stdout
