@@ -82,8 +82,59 @@ public final class TunnelConnection {
         _ = try answer(expecting: Ok.self)
     }
 
+    /// The whole content of `path`, in memory. For large files, `download(_:to:)`.
     public func download(_ path: String) throws(TunnelError) -> [UInt8] {
         try request(Download(file: path), expecting: DownloadResult<[UInt8]>.self).content
+    }
+
+    /// Streams the content of `path` to `consume`, piece by piece as it arrives: memory does
+    /// not grow with the file's size. When `consume` returns false (a local write failed),
+    /// the rest cannot be skipped cheaply, so the connection is abandoned.
+    public func download(_ path: String, to consume: (UnsafeRawBufferPointer) -> Bool) throws(TunnelError) {
+        guard !closed else { throw .transport("the connection is closed") }
+        if let broken { throw broken }
+        var output = transport.output
+        Download(file: path).encode(to: &output)
+        transport.output.flush()
+        if let failure = transport.output.failure {
+            // Usually the transport has ended: say how, as a failed read would.
+            let explained = explain(.io(failure))
+            broken = explained
+            throw explained
+        }
+        var input = transport.input
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
+        defer { chunk.deallocate() }
+        var refusal: TunnelError?
+        do throws(WireError) {
+            let id = try input.readPacketID()
+            switch id {
+            case .downloadResult:
+                var remaining = try input.readU64()
+                while remaining > 0 {
+                    let piece = UnsafeMutableRawBufferPointer(rebasing: chunk[0..<Int(min(remaining, UInt64(chunk.count)))])
+                    try input.read(into: piece)
+                    remaining -= UInt64(piece.count)
+                    if !consume(UnsafeRawBufferPointer(piece)) {
+                        closed = true
+                        _ = transport.finish(flushing: false)
+                        refusal = .transport("the download of \(path) was abandoned: the local write failed")
+                        break
+                    }
+                }
+            case .osError: refusal = .remoteOSError(try TunnelWire.OSError.decodeFields(from: &input))
+            case .invalidField: refusal = .invalidField(try InvalidField.decodeFields(from: &input))
+            default:
+                broken = .unexpectedAnswer(id)
+                refusal = .unexpectedAnswer(id)
+            }
+        } catch {
+            let failure = explain(error)
+            broken = failure
+            throw failure
+        }
+        answered = true
+        if let refusal { throw refusal }
     }
 
     /// The canonical name of a user given by name or uid; nil asks for the agent's own.
@@ -123,7 +174,10 @@ public final class TunnelConnection {
     private func answer<Answer: DecodablePacket>(expecting: Answer.Type) throws(TunnelError) -> Answer {
         transport.output.flush()
         if let failure = transport.output.failure {
-            throw .transport("writing to the agent failed (errno \(failure))")
+            // Usually the transport has ended: say how, as a failed read would.
+            let explained = explain(.io(failure))
+            broken = explained
+            throw explained
         }
         var input = transport.input
         let decoded: Result<Answer, TunnelError>

@@ -29,6 +29,7 @@ struct Tunnel: ParsableCommand {
           some-command | tunnel upload - /srv/data.json
           tunnel download /etc/hostname ./hostname
         """,
+        version: "tunnel 0.2.0",
         subcommands: [Run.self, StatCommand.self, UploadCommand.self, DownloadCommand.self,
                       UserCommand.self, GroupCommand.self, GetenvCommand.self])
 }
@@ -200,6 +201,8 @@ struct StatCommand: ParsableCommand {
     @OptionGroup var via: Via
     @Flag(help: "Follow a final symlink.") var follow = false
     @Flag(help: "Include the SHA-512 of a regular file.") var sha512 = false
+    @Flag(help: "Print one JSON object: type, mode (octal string), owner, group, size, mtime and ctime (ns), sha512 (hex).")
+    var json = false
     @Argument var path: String
 
     func run() throws {
@@ -210,11 +213,17 @@ struct StatCommand: ParsableCommand {
             writeError("tunnel: \(path): no such file or directory\n")
             throw ExitCode(1)
         }
+        let digest = result.sha512sum.map { $0.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+        if json {
+            var fields = [("type", jsonString(result.type)), ("mode", jsonString(String(result.mode, radix: 8))),
+                          ("owner", jsonString(result.owner)), ("group", jsonString(result.group)),
+                          ("size", "\(result.size)"), ("mtime", "\(result.mtime)"), ("ctime", "\(result.ctime)")]
+            if let digest { fields.append(("sha512", jsonString(digest))) }
+            return print(jsonObject(fields))
+        }
         var lines = ["type=\(result.type)", "mode=\(String(result.mode, radix: 8))", "owner=\(result.owner)",
                      "group=\(result.group)", "size=\(result.size)", "mtime=\(result.mtime)", "ctime=\(result.ctime)"]
-        if let digest = result.sha512sum {
-            lines.append("sha512=" + digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())
-        }
+        if let digest { lines.append("sha512=" + digest) }
         print(lines.joined(separator: "\n"))
     }
 }
@@ -222,7 +231,7 @@ struct StatCommand: ParsableCommand {
 struct UploadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "upload", abstract: "Replace a remote file with a local one (- for stdin); streamed, atomic.")
     @OptionGroup var via: Via
-    @Option(help: "Octal mode.") var mode: String?
+    @Option(help: "Octal mode (default: a new file gets the local file's mode, an existing one keeps its own).") var mode: String?
     @Option(help: "Owner (name or uid).") var owner: String?
     @Option(help: "Group (name or gid).") var group: String?
     @Argument var local: String
@@ -232,9 +241,32 @@ struct UploadCommand: ParsableCommand {
         let source = try uploadSource(local)
         defer { close(source.fd) }
         let agent = try via.connect()
+        let (target, exists) = try report { () throws(TunnelError) in try destination(on: agent) }
         let file = FileContent(fd: source.fd, byteCount: source.size)
-        try report { () throws(TunnelError) in try agent.upload(remote, streaming: file, mode: mode, owner: owner, group: group) }
+        // As scp: a new file gets the local file's mode, an existing one keeps its own.
+        let mode = self.mode ?? (exists ? nil : localMode())
+        try report { () throws(TunnelError) in try agent.upload(target, streaming: file, mode: mode, owner: owner, group: group) }
         agent.close()
+    }
+
+    /// As with scp: a REMOTE ending in "/" or naming a directory means inside it, under the
+    /// local file's name. Also says whether the target exists already.
+    private func destination(on agent: TunnelConnection) throws(TunnelError) -> (String, Bool) {
+        let name = local == "-" ? "stdin" : String(local.split(separator: "/").last ?? "stdin")
+        var target = remote.hasSuffix("/") ? remote + name : remote
+        if !remote.hasSuffix("/"), try agent.stat(remote, followLinks: true)?.type == "dir" {
+            target = remote + "/" + name
+        }
+        return (target, try agent.stat(target, followLinks: true) != nil)
+    }
+
+    /// The local file's permission bits, as scp keeps them; nil (the agent's default) for
+    /// stdin and pipes.
+    private func localMode() -> String? {
+        guard local != "-" else { return nil }
+        var info = Glibc.stat()
+        guard stat(local, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        return String(info.st_mode & 0o7777, radix: 8)
     }
 }
 
@@ -246,16 +278,14 @@ struct DownloadCommand: ParsableCommand {
 
     func run() throws {
         let agent = try via.connect()
-        let content = try report { () throws(TunnelError) in try agent.download(remote) }
-        agent.close()
-        guard let local, local != "-" else { return try writeOut(content) }
+        guard let local, local != "-" else { return try stream(from: agent, to: 1, name: "standard output") }
         var info = Glibc.stat()
         if stat(local, &info) == 0 && info.st_mode & S_IFMT != S_IFREG {
             // A device or fifo (/dev/full, a pipe): written directly, every error reported.
             let fd = open(local, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw localFailure(local) }
             defer { close(fd) }
-            return try writeOut(content, to: fd, name: local)
+            return try stream(from: agent, to: fd, name: local)
         }
         // A temporary beside the destination, renamed into place only when complete.
         var template = Array((local + ".tunnel-XXXXXX").utf8CString)
@@ -263,7 +293,7 @@ struct DownloadCommand: ParsableCommand {
         guard fd >= 0 else { throw localFailure(local) }
         let temporary = String(cString: template)
         do {
-            try writeOut(content, to: fd, name: local)
+            try stream(from: agent, to: fd, name: local)
             guard fsync(fd) == 0 else { throw localFailure(local) }
             _ = fchmod(fd, 0o666 & ~currentUmask())
             guard close(fd) == 0 else { throw localFailure(local) }
@@ -273,12 +303,36 @@ struct DownloadCommand: ParsableCommand {
             throw error
         }
     }
+
+    /// The download, written to `fd` as it arrives (memory stays bounded whatever the size).
+    private func stream(from agent: TunnelConnection, to fd: Int32, name: String) throws {
+        var failedWrite: Int32 = 0
+        do {
+            try agent.download(remote) { piece in
+                var done = 0
+                while done < piece.count {
+                    let written = Glibc.write(fd, piece.baseAddress! + done, piece.count - done)
+                    if written < 0 && errno == EINTR { continue }
+                    if written <= 0 { failedWrite = written < 0 ? errno : EIO; return false }
+                    done += written
+                }
+                return true
+            }
+        } catch {
+            // The local error is the cause; the abandoned connection only follows from it.
+            if failedWrite != 0 { throw localFailure("writing \(name)", failedWrite) }
+            writeError("tunnel: \(error)\n")
+            throw ExitCode(exitStatus(for: error))
+        }
+        agent.close()
+    }
 }
 
 struct UserCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "user", abstract: "Print a user's entry (name or uid; default: the agent's own user).")
     @OptionGroup var via: Via
     @Flag(help: "Include the shadow password hash (needs root on the host).") var passwordHash = false
+    @Flag(help: "Print one JSON object.") var json = false
     @Argument var user: String?
 
     func run() throws {
@@ -289,6 +343,13 @@ struct UserCommand: ParsableCommand {
             return try agent.queryUser(name ?? "", passwordHash: passwordHash)
         }
         agent.close()
+        if json {
+            var fields = [("name", jsonString(entry.name)), ("uid", "\(entry.uid)"), ("group", jsonString(entry.group)),
+                          ("gid", "\(entry.gid)"), ("groups", jsonArray(entry.groups)), ("gecos", jsonString(entry.gecos)),
+                          ("home", jsonString(entry.home)), ("shell", jsonString(entry.shell))]
+            if let hash = entry.passwordHash { fields.append(("password_hash", jsonString(hash))) }
+            return print(jsonObject(fields))
+        }
         var lines = ["name=\(entry.name)", "uid=\(entry.uid)", "group=\(entry.group)", "gid=\(entry.gid)",
                      "groups=\(entry.groups.joined(separator: ","))", "gecos=\(entry.gecos)",
                      "home=\(entry.home)", "shell=\(entry.shell)"]
@@ -300,6 +361,7 @@ struct UserCommand: ParsableCommand {
 struct GroupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "group", abstract: "Print a group's entry (name or gid; default: the agent's own group).")
     @OptionGroup var via: Via
+    @Flag(help: "Print one JSON object.") var json = false
     @Argument var group: String?
 
     func run() throws {
@@ -310,6 +372,10 @@ struct GroupCommand: ParsableCommand {
             return try agent.queryGroup(name ?? "")
         }
         agent.close()
+        if json {
+            return print(jsonObject([("name", jsonString(entry.name)), ("gid", "\(entry.gid)"),
+                                     ("members", jsonArray(entry.members))]))
+        }
         print(["name=\(entry.name)", "gid=\(entry.gid)", "members=\(entry.members.joined(separator: ","))"].joined(separator: "\n"))
     }
 }
@@ -327,6 +393,33 @@ struct GetenvCommand: ParsableCommand {
         print(value)
     }
 }
+
+/// A JSON object with keys in the given order (stable for scripts); values are already JSON.
+func jsonObject(_ fields: [(String, String)]) -> String {
+    "{" + fields.map { "\(jsonString($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+}
+
+func jsonString(_ text: String) -> String {
+    var result = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case "\n": result += "\\n"
+        case "\r": result += "\\r"
+        case "\t": result += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                result += "\\u00" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return result + "\""
+}
+
+func jsonArray(_ values: [String]) -> String { "[" + values.map(jsonString).joined(separator: ", ") + "]" }
 
 /// Python's repr quoting of a simple name, as the agent's OSError messages use it.
 func pythonQuoted(_ text: String) -> String { text.contains("'") ? "\"\(text)\"" : "'\(text)'" }

@@ -1,6 +1,7 @@
 """The `tunnel` command-line client (built by `swift build`) against the static agent."""
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,68 @@ def test_errors_have_documented_statuses(tmp_path):
     # tunnel's own failures are 255, never a status a remote command could also have.
     assert tunnel("getenv", "--via", "/nonexistent/agent", "HOME").returncode == 255
     assert tunnel("run", "--", "sh", "-c", "exit 3").returncode == 3
+
+
+def test_upload_like_scp(tmp_path):
+    source = tmp_path / "script.sh"
+    source.write_bytes(b"#!/bin/sh\n")
+    source.chmod(0o751)
+    (tmp_path / "into").mkdir()
+    # A directory, or a trailing slash: inside it, under the local name, with the local mode.
+    assert tunnel("upload", str(source), str(tmp_path / "into")).returncode == 0
+    assert tunnel("upload", str(source), str(tmp_path / "into") + "/copy/").returncode == 1   # no such dir
+    assert (tmp_path / "into" / "script.sh").read_bytes() == b"#!/bin/sh\n"
+    assert os.stat(tmp_path / "into" / "script.sh").st_mode & 0o7777 == 0o751
+    # An existing file keeps its mode unless --mode says otherwise.
+    existing = tmp_path / "existing"
+    existing.write_bytes(b"old")
+    existing.chmod(0o640)
+    assert tunnel("upload", str(source), str(existing)).returncode == 0
+    assert os.stat(existing).st_mode & 0o7777 == 0o640
+    assert tunnel("upload", "--mode", "600", str(source), str(existing)).returncode == 0
+    assert os.stat(existing).st_mode & 0o7777 == 0o600
+
+
+def peak_rss_kib(command):
+    """Runs `command`; its VmHWM, read from /proc while it runs (rusage would count the
+    spawning Python's pages as well)."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=dict(os.environ, TUNNEL_VIA=str(AGENT)))
+    peak = 0
+    while process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.01)
+    assert process.returncode == 0, process.stderr.read()
+    return peak
+
+
+def test_a_gibibyte_each_way_in_bounded_memory(tmp_path):
+    """Downloads were held whole (537 MB of RSS for 300 MB)."""
+    source = tmp_path / "big"
+    with open(source, "wb") as handle:
+        handle.truncate(1 << 30)
+    assert peak_rss_kib([str(TUNNEL), "upload", str(source), str(tmp_path / "up")]) < 32 * 1024
+    assert os.path.getsize(tmp_path / "up") == 1 << 30
+    assert peak_rss_kib([str(TUNNEL), "download", str(tmp_path / "up"), str(tmp_path / "down")]) < 32 * 1024
+    assert os.path.getsize(tmp_path / "down") == 1 << 30
+
+
+def test_json_output_and_version(tmp_path):
+    import json
+    (tmp_path / "f").write_bytes(b"abc")
+    info = json.loads(tunnel("stat", "--json", "--sha512", str(tmp_path / "f")).stdout)
+    assert info["type"] == "file" and info["size"] == 3 and isinstance(info["mode"], str)
+    assert info["sha512"] == __import__("hashlib").sha512(b"abc").hexdigest()
+    assert set(info) == {"type", "mode", "owner", "group", "size", "mtime", "ctime", "sha512"}
+    assert json.loads(tunnel("user", "--json", "root").stdout)["uid"] == 0
+    assert json.loads(tunnel("group", "--json", "root").stdout)["gid"] == 0
+    assert tunnel("--version").stdout.startswith(b"tunnel ")
 
 
 def test_transport_failures_say_what_happened(tmp_path):
