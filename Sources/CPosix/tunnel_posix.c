@@ -60,12 +60,20 @@ void tp_grow_pipe(int fd) {
 // (Unnamed temporaries need none of this; SIGKILL cannot be caught at all.)
 static char temporary_name[NAME_MAX + 1];
 static volatile sig_atomic_t temporary_dirfd = -1;
+// The running command's pid, which is also its process group (0: none).
+static volatile sig_atomic_t running_child = 0;
 
-static void remove_temporary_and_die(int sig) {
+// A signal that ends the agent is passed on to the running command's process group first:
+// the command has a group of its own (so that a vanished client can end it), and would
+// otherwise not get the Ctrl-C a terminal sends to the agent's group.
+static void clean_up_and_die(int sig) {
+    if (running_child > 0) kill(-running_child, sig);
     if (temporary_dirfd >= 0) unlinkat(temporary_dirfd, temporary_name, 0);
     signal(sig, SIG_DFL);
     raise(sig);
 }
+
+void tp_set_running_child(pid_t pid) { running_child = pid; }
 
 /// Every signal whose default action ends the process, except those the agent ignores.
 static const int fatal_signals[] = {
@@ -73,27 +81,33 @@ static const int fatal_signals[] = {
     SIGUSR2, SIGALRM, SIGTERM, SIGSTKFLT, SIGXCPU, SIGVTALRM, SIGPROF, SIGPOLL, SIGPWR, SIGSYS,
 };
 
+/// Installs `clean_up_and_die` for `sig`, unless the agent was started with it ignored
+/// (nohup, CI runners): then it stays ignored.
+static void install_clean_up(int sig) {
+    struct sigaction action, old;
+    if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN) return;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = clean_up_and_die;
+    sigfillset(&action.sa_mask);
+    sigaction(sig, &action, NULL);
+}
+
 void tp_install_signal_dispositions(void) {
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &action, NULL);
     sigaction(SIGXFSZ, &action, NULL);
+    // The signals that usually end a program on purpose reach the running command too.
+    install_clean_up(SIGINT);
+    install_clean_up(SIGTERM);
+    install_clean_up(SIGHUP);
 }
 
 /// Installed with the first named temporary, not at start: most sessions never have one,
 /// and start-up stays 40 system calls shorter.
 static void install_fatal_signal_handlers(void) {
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = remove_temporary_and_die;
-    sigfillset(&action.sa_mask);
-    for (size_t i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++) {
-        struct sigaction old;
-        // A signal the agent was started with ignored stays ignored (nohup, CI runners).
-        if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
-        sigaction(fatal_signals[i], &action, NULL);
-    }
+    for (size_t i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++) install_clean_up(fatal_signals[i]);
 }
 
 static int fatal_handlers_installed = 0;

@@ -4,6 +4,7 @@ exit: no crash, no hang, nothing left behind."""
 import os
 import pwd
 import resource
+import signal
 import subprocess
 import time
 
@@ -199,3 +200,30 @@ def test_address_space_limit_fails_the_request_not_the_agent(limit_mib):
     assert answers[3] == td.PacketAck()
     status, _, stderr = agent.close()
     assert status == 0, stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_that_ends_the_agent_reaches_the_running_command(sig):
+    """Ctrl-C with a local agent (docker exec, --via the binary) signals the agent; the
+    command runs in a process group of its own, so the agent passes the signal on."""
+    marker = f"{700 + os.getpid() % 100}.{int(sig)}3"
+    process = subprocess.Popen(agent_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+    # A shell starts background jobs with SIGINT ignored (POSIX), as a terminal's Ctrl-C
+    # would find them too: for SIGINT, everything runs in the foreground.
+    script = f"sleep {marker}; sleep {marker}" if sig == signal.SIGINT else f"sleep {marker} & sleep {marker}"
+    process.stdin.write(encode(run(["sh", "-c", script])))
+    process.stdin.flush()
+    expected = 2 if sig == signal.SIGINT else 3
+    for _ in range(100):
+        if len(processes_with(marker)) >= expected:
+            break
+        time.sleep(0.02)
+    assert len(processes_with(marker)) >= 2, "the command never started"
+    process.send_signal(sig)
+    assert process.wait(timeout=10) == -sig
+    for _ in range(100):
+        if not processes_with(marker):
+            break
+        time.sleep(0.02)
+    assert processes_with(marker) == []

@@ -65,7 +65,13 @@ int tp_fcntl_int(int fd, int cmd, int arg);
 
 /// SIGPIPE and SIGXFSZ to "ignore" for the agent itself, so that a closed pipe and
 /// RLIMIT_FSIZE are errors (EPIPE, EFBIG) instead of death; children get the defaults back.
+/// SIGINT, SIGTERM and SIGHUP are passed on to the running command's process group (see
+/// `tp_set_running_child`) before they end the agent.
 void tp_install_signal_dispositions(void);
+
+/// The command running now (its pid, also its process group; 0 when none): a signal that
+/// ends the agent is passed on to it.
+void tp_set_running_child(pid_t pid);
 
 /// The named upload temporary to remove if a fatal signal kills the agent: `name` in the
 /// directory `dirfd` (-1: none). The name is copied; the fd must stay open while set. The

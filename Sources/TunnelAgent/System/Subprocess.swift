@@ -62,6 +62,8 @@ func runProcess(_ plan: ProcessPlan) -> ProcessOutcome {
         }
         return .failedToStart(step, Errno(failure.error))
     }
+    tp_set_running_child(pid)
+    defer { tp_set_running_child(0) }
     let stdout = Spool()
     let stderr = Spool()
     var ending = pumpChild(pipes: pipes, stdin: plan.stdin, stdout: stdout, stderr: stderr, watching: plan.answerChannel)
