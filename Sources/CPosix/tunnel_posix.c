@@ -242,12 +242,22 @@ pid_t tp_spawn(const tp_spawn_request *request, tp_spawn_failure *failure) {
         failure->error = errno;
         return -1;
     }
+    // SIGINT, SIGTERM and SIGHUP wait until the child is recorded as the running command, so
+    // that one arriving meanwhile is still passed on to it (the child empties its own mask).
+    sigset_t ending, previous;
+    sigemptyset(&ending);
+    sigaddset(&ending, SIGINT);
+    sigaddset(&ending, SIGTERM);
+    sigaddset(&ending, SIGHUP);
+    sigprocmask(SIG_BLOCK, &ending, &previous);
     pid_t pid = vfork();
     if (pid == 0) {
         close(status_pipe[0]);
         child(request, status_pipe[1]);
     }
     int fork_errno = errno;
+    if (pid > 0) running_child = pid;
+    sigprocmask(SIG_SETMASK, &previous, NULL);
     close(status_pipe[1]);
     if (pid < 0) {
         close(status_pipe[0]);
@@ -262,6 +272,7 @@ pid_t tp_spawn(const tp_spawn_request *request, tp_spawn_failure *failure) {
     if (got == (ssize_t)sizeof message) {
         int ignored;
         while (waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {}
+        running_child = 0;
         failure->step = message[0];
         failure->error = message[1];
         return -1;

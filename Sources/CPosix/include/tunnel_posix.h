@@ -70,7 +70,8 @@ int tp_fcntl_int(int fd, int cmd, int arg);
 void tp_install_signal_dispositions(void);
 
 /// The command running now (its pid, also its process group; 0 when none): a signal that
-/// ends the agent is passed on to it.
+/// ends the agent is passed on to it. `tp_spawn` records it; the caller clears it with 0
+/// once the child has been waited for.
 void tp_set_running_child(pid_t pid);
 
 /// The named upload temporary to remove if a fatal signal kills the agent: `name` in the

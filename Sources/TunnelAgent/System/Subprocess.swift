@@ -62,7 +62,7 @@ func runProcess(_ plan: ProcessPlan) -> ProcessOutcome {
         }
         return .failedToStart(step, Errno(failure.error))
     }
-    tp_set_running_child(pid)
+    // tp_spawn recorded the child as the running command (for signals that end the agent).
     defer { tp_set_running_child(0) }
     let stdout = Spool()
     let stderr = Spool()
