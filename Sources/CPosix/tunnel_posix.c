@@ -221,7 +221,7 @@ static void child(const tp_spawn_request *r, int pipe_fd) {
     umask((mode_t)r->umask_value);
     if (r->set_gid || r->set_uid) {
         // Groups first, then gid, then uid: once the uid is no longer root the other
-        // two would be refused. Only a root agent is asked to set groups (see Process.swift).
+        // two would be refused. Only a root agent is asked to set groups (see Subprocess.swift).
         if (r->set_groups && setgroups((size_t)r->group_count, r->groups) < 0)
             report_and_exit(pipe_fd, TP_STEP_PREEXEC, errno);
         if (r->set_gid && setresgid(r->gid, r->gid, r->gid) < 0) report_and_exit(pipe_fd, TP_STEP_PREEXEC, errno);
