@@ -154,6 +154,8 @@ public final class FileContent: WirePayload {
     public let fd: Int32
     public let byteCount: UInt64
     public private(set) var failure: String?
+    /// Told the number of bytes sent so far, after each piece (a progress display).
+    public var progress: ((UInt64) -> Void)?
 
     public init(fd: Int32, byteCount: UInt64) {
         self.fd = fd
@@ -173,6 +175,7 @@ public final class FileContent: WirePayload {
             }
             chunk.withUnsafeBytes { writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
             remaining -= UInt64(got)
+            progress?(byteCount - remaining)
         }
     }
 }

@@ -41,6 +41,9 @@ struct Via: ParsableArguments {
         valueName: "command"))
     var via: String?
 
+    @Flag(name: .shortAndLong, help: "No progress display on the terminal.")
+    var quiet = false
+
     var command: [String] {
         let text = via ?? (getenv("TUNNEL_VIA").map { String(cString: $0) }) ?? "tunnel-dispatcher"
         return text.split(separator: " ").map(String.init)
@@ -243,8 +246,11 @@ struct UploadCommand: ParsableCommand {
         let agent = try via.connect()
         let (target, exists) = try report { () throws(TunnelError) in try destination(on: agent) }
         let file = FileContent(fd: source.fd, byteCount: source.size)
+        let progress = Progress(total: source.size, quiet: via.quiet)
+        file.progress = progress.update
         // As scp: a new file gets the local file's mode, an existing one keeps its own.
         let mode = self.mode ?? (exists ? nil : localMode())
+        defer { progress.finish() }
         try report { () throws(TunnelError) in try agent.upload(target, streaming: file, mode: mode, owner: owner, group: group) }
         agent.close()
     }
@@ -307,8 +313,14 @@ struct DownloadCommand: ParsableCommand {
     /// The download, written to `fd` as it arrives (memory stays bounded whatever the size).
     private func stream(from agent: TunnelConnection, to fd: Int32, name: String) throws {
         var failedWrite: Int32 = 0
+        // The size is known once the answer starts; a Stat first would cost a round trip.
+        let progress = Progress(total: nil, quiet: via.quiet || fd == 1 && isatty(1) == 1)
+        var received: UInt64 = 0
+        defer { progress.finish() }
         do {
             try agent.download(remote) { piece in
+                received += UInt64(piece.count)
+                progress.update(received)
                 var done = 0
                 while done < piece.count {
                     let written = Glibc.write(fd, piece.baseAddress! + done, piece.count - done)
@@ -391,6 +403,56 @@ struct GetenvCommand: ParsableCommand {
         agent.close()
         guard let value else { throw ExitCode(1) }
         print(value)
+    }
+}
+
+/// Bytes, rate and time left on stderr, for transfers of a few megabytes and more, when
+/// stderr is a terminal (never into a log or a pipe) and not `--quiet`.
+final class Progress {
+    private let total: UInt64?
+    private let enabled: Bool
+    private let started = Progress.now()
+    private lazy var lastShown = started
+    private var shown = false
+
+    init(total: UInt64?, quiet: Bool) {
+        self.total = total
+        enabled = !quiet && isatty(2) == 1 && (total ?? UInt64.max) >= 4 << 20
+    }
+
+    func update(_ done: UInt64) {
+        guard enabled, total != nil || done >= 4 << 20 else { return }
+        let now = Progress.now()
+        guard now - lastShown >= 0.1 || done == total else { return }
+        lastShown = now
+        shown = true
+        let elapsed = max(now - started, 0.001)
+        let rate = Double(done) / elapsed
+        var line = "\r  \(Progress.megabytes(done))"
+        if let total {
+            line += " / \(Progress.megabytes(total))"
+            let left = rate > 0 ? Int(Double(total - min(done, total)) / rate) : 0
+            line += "  \(Progress.megabytes(UInt64(rate)))/s  ETA \(left / 60):" + (left % 60 < 10 ? "0" : "") + "\(left % 60)"
+        } else {
+            line += "  \(Progress.megabytes(UInt64(rate)))/s"
+        }
+        writeError(line + "   ")
+    }
+
+    /// Ends the line, if one was shown.
+    func finish() {
+        if shown { writeError("\n") }
+    }
+
+    private static func megabytes(_ bytes: UInt64) -> String {
+        let tenths = bytes * 10 / 1_000_000
+        return "\(tenths / 10).\(tenths % 10) MB"
+    }
+
+    private static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }
 

@@ -92,6 +92,39 @@ def test_a_gibibyte_each_way_in_bounded_memory(tmp_path):
     assert os.path.getsize(tmp_path / "down") == 1 << 30
 
 
+def test_progress_only_on_a_terminal(tmp_path):
+    import pty
+    source = tmp_path / "big"
+    with open(source, "wb") as handle:
+        handle.truncate(256 << 20)
+
+    def stderr_of(*args, terminal):
+        controller, terminal_end = pty.openpty()
+        process = subprocess.Popen([str(TUNNEL), *args], stdout=subprocess.DEVNULL,
+                                   stderr=terminal_end if terminal else subprocess.PIPE,
+                                   env=dict(os.environ, TUNNEL_VIA=str(AGENT)))
+        os.close(terminal_end)
+        if not terminal:
+            output = process.stderr.read()
+        else:
+            output = b""
+            while True:
+                try:
+                    chunk = os.read(controller, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                output += chunk
+        assert process.wait(timeout=60) == 0
+        os.close(controller)
+        return output
+    shown = stderr_of("upload", str(source), str(tmp_path / "a"), terminal=True)
+    assert b"MB / 268.4 MB" in shown and b"ETA" in shown
+    assert stderr_of("upload", "--quiet", str(source), str(tmp_path / "b"), terminal=True) == b""
+    assert stderr_of("upload", str(source), str(tmp_path / "c"), terminal=False) == b""
+
+
 def test_json_output_and_version(tmp_path):
     import json
     (tmp_path / "f").write_bytes(b"abc")
