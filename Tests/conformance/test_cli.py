@@ -135,6 +135,9 @@ def test_json_output_and_version(tmp_path):
     assert json.loads(tunnel("user", "--json", "root").stdout)["uid"] == 0
     assert json.loads(tunnel("group", "--json", "root").stdout)["gid"] == 0
     assert tunnel("--version").stdout.startswith(b"tunnel ")
+    for shell in ("bash", "zsh", "fish"):
+        completion = tunnel("--generate-completion-script", shell)
+        assert completion.returncode == 0 and b"upload" in completion.stdout
 
 
 def test_transport_failures_say_what_happened(tmp_path):
