@@ -91,17 +91,10 @@ public final class TunnelConnection {
     /// not grow with the file's size. When `consume` returns false (a local write failed),
     /// the rest cannot be skipped cheaply, so the connection is abandoned.
     public func download(_ path: String, to consume: (UnsafeRawBufferPointer) -> Bool) throws(TunnelError) {
-        guard !closed else { throw .transport("the connection is closed") }
-        if let broken { throw broken }
+        try checkUsable()
         var output = transport.output
         Download(file: path).encode(to: &output)
-        transport.output.flush()
-        if let failure = transport.output.failure {
-            // Usually the transport has ended: say how, as a failed read would.
-            let explained = explain(.io(failure))
-            broken = explained
-            throw explained
-        }
+        try send()
         var input = transport.input
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
         defer { chunk.deallocate() }
@@ -164,21 +157,30 @@ public final class TunnelConnection {
     private func request<Request: Packet, Answer: DecodablePacket>(
         _ packet: Request, expecting: Answer.Type
     ) throws(TunnelError) -> Answer {
-        guard !closed else { throw .transport("the connection is closed") }
-        if let broken { throw broken }
+        try checkUsable()
         var output = transport.output
         packet.encode(to: &output)
         return try answer(expecting: Answer.self)
     }
 
-    private func answer<Answer: DecodablePacket>(expecting: Answer.Type) throws(TunnelError) -> Answer {
+    private func checkUsable() throws(TunnelError) {
+        guard !closed else { throw .transport("the connection is closed") }
+        if let broken { throw broken }
+    }
+
+    /// Sends the buffered request. A failed write usually means the transport has ended:
+    /// it is explained as a failed read would be.
+    private func send() throws(TunnelError) {
         transport.output.flush()
         if let failure = transport.output.failure {
-            // Usually the transport has ended: say how, as a failed read would.
             let explained = explain(.io(failure))
             broken = explained
             throw explained
         }
+    }
+
+    private func answer<Answer: DecodablePacket>(expecting: Answer.Type) throws(TunnelError) -> Answer {
+        try send()
         var input = transport.input
         let decoded: Result<Answer, TunnelError>
         do throws(WireError) {
