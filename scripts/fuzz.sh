@@ -43,6 +43,7 @@ prepare_root() {
     if ! mountpoint -q "$root" 2>/dev/null; then
         mkdir -p "$root"
         mount -t tmpfs -o size=64m,nr_inodes=20000 tunnel-fuzz "$root"
+        echo yes > "$build/.mounted-here-$$"
     fi
     mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/scratch" "$root/corpus" "$root/seeds" "$root/artifacts"
     mkdir -p "$root$(dirname "$root")"
@@ -58,8 +59,9 @@ prepare_root() {
     echo "$root"
 }
 
-# The session target's tmpfs goes when this script ends, however it ends.
-trap 'mountpoint -q "$PWD/$build/root" 2>/dev/null && umount -l "$PWD/$build/root"' EXIT
+# The session target's tmpfs goes when this script ends, however it ends; only if this run
+# mounted it (another run may still be fuzzing in it).
+trap '[ -f "$build/.mounted-here-$$" ] && rm -f "$build/.mounted-here-$$" && umount -l "$PWD/$build/root"' EXIT
 
 status=0
 for target in "${targets[@]}"; do
