@@ -91,17 +91,33 @@ func writeError(_ text: String) {
 /// Writes everything to `fd`; a failed write (ENOSPC, /dev/full, a closed pipe) is a
 /// failure of tunnel, never silent.
 func writeOut(_ bytes: [UInt8], to fd: Int32 = 1, name: String = "standard output") throws {
-    var failure: Int32 = 0
-    bytes.withUnsafeBytes { raw in
-        var done = 0
-        while done < raw.count {
-            let written = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-            if written < 0 && errno == EINTR { continue }
-            if written <= 0 { failure = written < 0 ? errno : EIO; return }
-            done += written
-        }
-    }
+    let failure = bytes.withUnsafeBytes { writeFully($0, to: fd) }
     if failure != 0 { throw localFailure("writing \(name)", failure) }
+}
+
+/// write(2) until every byte is out: 0, or the errno of the write that failed.
+func writeFully(_ bytes: UnsafeRawBufferPointer, to fd: Int32) -> Int32 {
+    var done = 0
+    while done < bytes.count {
+        let written = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+        if written < 0 && errno == EINTR { continue }
+        if written <= 0 { return written < 0 ? errno : EIO }
+        done += written
+    }
+    return 0
+}
+
+/// Reads `fd` to its end, handing each piece to `body`; a read error is a failure of
+/// tunnel, named after `name`.
+func forEachChunk(of fd: Int32, name: String, _ body: ([UInt8]) throws -> Void) throws {
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        if got < 0 && errno == EINTR { continue }
+        if got < 0 { throw localFailure(name) }
+        if got == 0 { return }
+        try body(Array(chunk[0..<got]))
+    }
 }
 
 /// Regular files whose st_size may not be their content's length: /proc says 0, sysfs 4096.
@@ -125,15 +141,10 @@ func uploadSource(_ local: String) throws -> (fd: Int32, size: UInt64) {
     let spool = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
     guard spool >= 0 else { throw localFailure("a temporary file in \(directory)") }
     unlink(String(cString: template))   // unnamed from now on: nothing to clean up
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
     var size: UInt64 = 0
-    while true {
-        let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        if got < 0 && errno == EINTR { continue }
-        if got < 0 { throw localFailure(local) }
-        if got == 0 { break }
-        try writeOut(Array(chunk[0..<got]), to: spool, name: "a temporary file in \(directory)")
-        size += UInt64(got)
+    try forEachChunk(of: fd, name: local) { piece in
+        try writeOut(piece, to: spool, name: "a temporary file in \(directory)")
+        size += UInt64(piece.count)
     }
     lseek(spool, 0, SEEK_SET)
     return (spool, size)
@@ -188,14 +199,8 @@ struct Run: ParsableCommand {
     /// This program's stdin, whole (what `--stdin` sends).
     private func readStandardInput() throws -> [UInt8] {
         var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let got = chunk.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
-            if got < 0 && errno == EINTR { continue }
-            if got < 0 { throw localFailure("reading standard input") }
-            if got == 0 { return result }
-            result.append(contentsOf: chunk[0..<got])
-        }
+        try forEachChunk(of: 0, name: "reading standard input") { result.append(contentsOf: $0) }
+        return result
     }
 }
 
@@ -321,14 +326,8 @@ struct DownloadCommand: ParsableCommand {
             try agent.download(remote) { piece in
                 received += UInt64(piece.count)
                 progress.update(received)
-                var done = 0
-                while done < piece.count {
-                    let written = Glibc.write(fd, piece.baseAddress! + done, piece.count - done)
-                    if written < 0 && errno == EINTR { continue }
-                    if written <= 0 { failedWrite = written < 0 ? errno : EIO; return false }
-                    done += written
-                }
-                return true
+                failedWrite = writeFully(piece, to: fd)
+                return failedWrite == 0
             }
         } catch {
             // The local error is the cause; the abandoned connection only follows from it.

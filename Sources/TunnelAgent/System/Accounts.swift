@@ -24,9 +24,10 @@ enum ShadowLookup {
     case failed(Errno)
 }
 
-/// User and group lookups with the reference's semantics. The static agent's libc (musl)
-/// reads /etc/passwd, /etc/group and /etc/shadow itself; when those miss, `getent` (if the
-/// host has one) is asked, so that NSS-only users (LDAP, SSSD, systemd) are not invisible.
+/// User and group lookups with the reference's semantics. /etc/passwd and /etc/shadow are
+/// read by the static agent's libc (musl), /etc/group by GroupFile; when those miss,
+/// `getent` (if the host has one) is asked, so that NSS-only users (LDAP, SSSD, systemd) are
+/// not invisible.
 enum Accounts {
     static func user(id: UInt32) -> UserRecord? {
         filesUser(id: id) ?? getentUser(id: id)
@@ -166,12 +167,14 @@ enum NSSConfiguration {
         var lines = LineReader(SystemPath("/etc/nsswitch.conf")!)
         while let line = lines.next() {
             let words = whitespaceSeparatedWords(line)
-            guard let first = words.first, equal(line, first, label) else { continue }
+            guard let first = words.first, field(line, first, equals: label) else { continue }
             for word in words.dropFirst() {
                 let lead = line[word.lowerBound]
                 if lead == UInt8(ascii: "#") { break }
                 if lead == UInt8(ascii: "[") { continue }
-                if !equal(line, word, Array("files".utf8)) && !equal(line, word, Array("compat".utf8)) { return true }
+                if !field(line, word, equals: Array("files".utf8)) && !field(line, word, equals: Array("compat".utf8)) {
+                    return true
+                }
             }
             return false
         }
@@ -191,10 +194,6 @@ enum NSSConfiguration {
             }
         }
         return words
-    }
-
-    private static func equal(_ line: UnsafeRawBufferPointer, _ range: Range<Int>, _ bytes: [UInt8]) -> Bool {
-        range.count == bytes.count && bytes.indices.allSatisfy { line[range.lowerBound + $0] == bytes[$0] }
     }
 }
 

@@ -85,7 +85,6 @@ enum Getent {
     }
 
     private static func decimalID(_ text: String) -> UInt32? {
-        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-        return UInt32(text)
+        Array(text.utf8).withUnsafeBytes { TunnelAgent.decimalID($0, 0..<$0.count) }
     }
 }

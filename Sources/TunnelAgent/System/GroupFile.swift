@@ -52,16 +52,6 @@ enum GroupFile {
         let gid: UInt32?
         let members: Range<Int>
 
-        func field(_ range: Range<Int>, equals bytes: [UInt8]) -> Bool {
-            guard range.count == bytes.count else { return false }
-            var index = 0
-            while index < bytes.count {
-                if line[range.lowerBound + index] != bytes[index] { return false }
-                index += 1
-            }
-            return true
-        }
-
         func text(_ range: Range<Int>) -> String {
             String(decoding: UnsafeRawBufferPointer(rebasing: line[range]), as: UTF8.self)
         }
@@ -72,7 +62,7 @@ enum GroupFile {
             while start <= members.upperBound {
                 var stop = start
                 while stop < members.upperBound && line[stop] != UInt8(ascii: ",") { stop += 1 }
-                if field(start..<stop, equals: member) { return true }
+                if field(line, start..<stop, equals: member) { return true }
                 start = stop + 1
             }
             return false
@@ -116,26 +106,12 @@ enum GroupFile {
         guard let first = colon(in: line, after: 0), first > 0,
               let second = colon(in: line, after: first + 1),
               let third = colon(in: line, after: second + 1) else { return nil }
-        return Entry(line: line, name: 0..<first, gid: decimal(line, second + 1..<third),
+        return Entry(line: line, name: 0..<first, gid: decimalID(line, second + 1..<third),
                      members: third + 1..<line.count)
     }
 
     private static func colon(in line: UnsafeRawBufferPointer, after start: Int) -> Int? {
         guard start < line.count, let found = memchr(line.baseAddress! + start, 0x3A, line.count - start) else { return nil }
         return line.baseAddress!.distance(to: UnsafeRawPointer(found))
-    }
-
-    private static func decimal(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) -> UInt32? {
-        guard !range.isEmpty else { return nil }
-        var value: UInt32 = 0
-        for index in range {
-            let digit = line[index]
-            guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { return nil }
-            let (times, overflowA) = value.multipliedReportingOverflow(by: 10)
-            let (plus, overflowB) = times.addingReportingOverflow(UInt32(digit - UInt8(ascii: "0")))
-            guard !overflowA, !overflowB else { return nil }
-            value = plus
-        }
-        return value
     }
 }

@@ -54,3 +54,31 @@ struct LineReader: ~Copyable {
         }
     }
 }
+
+// Helpers for the fields of such lines, taken as ranges of the line's bytes.
+
+/// Whether `range` of `line` holds exactly `bytes`.
+func field(_ line: UnsafeRawBufferPointer, _ range: Range<Int>, equals bytes: [UInt8]) -> Bool {
+    guard range.count == bytes.count else { return false }
+    var index = 0
+    while index < bytes.count {
+        if line[range.lowerBound + index] != bytes[index] { return false }
+        index += 1
+    }
+    return true
+}
+
+/// `range` of `line` as a decimal id: ASCII digits only, within UInt32.
+func decimalID(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) -> UInt32? {
+    guard !range.isEmpty else { return nil }
+    var value: UInt32 = 0
+    for index in range {
+        let digit = line[index]
+        guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { return nil }
+        let (times, overflowA) = value.multipliedReportingOverflow(by: 10)
+        let (plus, overflowB) = times.addingReportingOverflow(UInt32(digit - UInt8(ascii: "0")))
+        guard !overflowA, !overflowB else { return nil }
+        value = plus
+    }
+    return value
+}

@@ -3,8 +3,9 @@ import TunnelWire
 
 /// A new file while an upload writes it, in the directory of the file it will replace.
 /// Unnamed (O_TMPFILE) where the filesystem allows and it can be named later (as root, or
-/// with /proc): then it gets a name only for the instant between `linkat` and `rename`, and
-/// nothing is left behind, not even by SIGKILL. Elsewhere it has a short random name from
+/// with /proc): then it gets a name only for the single system call between `linkat` and
+/// `rename` of a replacement (a new file is linked to its own name directly), the one moment
+/// SIGKILL can leave it behind. Elsewhere it has a short random name from
 /// the start (so that a 255-byte target name still fits), removed on release and by the
 /// handler of any fatal signal that can be caught.
 final class Temporary {
