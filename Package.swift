@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "TunnelHash"),
         .target(name: "TunnelAgent", dependencies: ["TunnelWire", "TunnelHash", "CPosix"]),
         .executableTarget(name: "tunnel-dispatcher", dependencies: ["TunnelAgent", "CPosix"]),
-        .target(name: "TunnelClient", dependencies: ["TunnelWire"]),
+        .target(name: "TunnelClient", dependencies: ["TunnelWire"], exclude: ["Bootstrap/bootstrap.sh"]),
         .executableTarget(name: "tunnel", dependencies: [
             "TunnelClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

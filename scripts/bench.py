@@ -486,7 +486,8 @@ def main():
 
 try:
     if sshd_available():
-        with local_sshd() as ssh:
+        with local_sshd() as server:
+            ssh = server.command()
             SSH.extend(ssh)
             main()
     else:

@@ -6,7 +6,8 @@
 #                     qemu-user-static to run the result
 #   setup.sh test     everything the tests use (adds openssh-server, acl for getfacl/setfacl,
 #                     strace to count an upload's sync calls, busybox-static for the
-#                     session fuzzer's confined root)
+#                     session fuzzer's confined root and the bootstrap's chroot; sudo, tcsh,
+#                     podman and runc for the launch tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,7 +64,7 @@ for what in "$@"; do
         musl) apt_install musl-tools ;;
         python) python_env ;;
         aarch64) aarch64_root ;;
-        test) apt_install musl-tools openssh-server acl strace busybox-static; aarch64_root; python_env ;;
+        test) apt_install musl-tools openssh-server acl strace busybox-static sudo tcsh podman runc; aarch64_root; python_env ;;
         *) echo "setup.sh: unknown part '$what'" >&2; exit 2 ;;
     esac
 done

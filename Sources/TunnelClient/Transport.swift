@@ -97,6 +97,24 @@ final class FDReader: WireReader {
         }
     }
 
+    /// One line, without its newline (at most `maximum` bytes of it); nil when the stream
+    /// ends before its first byte.
+    /// Byte by byte from the buffer: what follows the line stays for the protocol.
+    func readLine(maximum: Int) throws(WireError) -> [UInt8]? {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            do throws(WireError) {
+                try withUnsafeMutableBytes(of: &byte) { (raw) throws(WireError) in try read(into: raw) }
+            } catch .truncated where line.isEmpty {
+                return nil
+            }
+            if byte == UInt8(ascii: "\n") { return line }
+            guard line.count < maximum else { return line }   // not a line of the snippet's
+            line.append(byte)
+        }
+    }
+
     func close() {
         if fd >= 0 { Glibc.close(fd) }
         fd = -1

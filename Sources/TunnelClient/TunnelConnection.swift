@@ -18,9 +18,31 @@ public final class TunnelConnection {
     /// Set once the stream can no longer be trusted (a protocol error, an unexpected answer).
     private var broken: TunnelError?
 
+    /// What the bootstrap did (nil for a `.command` route, where the agent was already there).
+    public let bootstrap: BootstrapReport?
+
     /// Starts `command` and checks that an agent answers at its other end.
-    public init(command: [String]) throws(TunnelError) {
-        transport = try Transport(command: command)
+    public convenience init(command: [String]) throws(TunnelError) {
+        try self.init(route: .command(command))
+    }
+
+    /// Reaches the target by `route`. Through ssh or a container engine, the agent is
+    /// bootstrapped first: the target's cached copy, or `agents` (default: the ones found
+    /// beside this program, see `AgentBinaries.locate`) sent over the same connection.
+    /// `log` hears each step (`tunnel -v`).
+    public init(route: Route, agents: AgentBinaries? = nil, log: (String) -> Void = { _ in }) throws(TunnelError) {
+        var snippet: [String] = []
+        var binaries = agents
+        if route.bootstraps {
+            if binaries == nil { binaries = try AgentBinaries.locate() }
+            snippet = Bootstrap.snippetCommand(agents: binaries!, sudo: route.sudo)
+        }
+        transport = try Transport(command: try route.transportCommand(snippet: snippet))
+        if let binaries {
+            bootstrap = try Bootstrap.perform(over: transport, agents: binaries, route: route, log: log)
+        } else {
+            bootstrap = nil
+        }
         do throws(TunnelError) {
             _ = try request(CheckAlive(), expecting: Ack.self)
         } catch {

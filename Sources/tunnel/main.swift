@@ -6,52 +6,130 @@ import TunnelClient
 import TunnelWire
 
 /// `tunnel`: one request to a tunnel agent from the shell, e.g.
-///     tunnel --via "ssh web1 /tmp/tunnel-dispatcher" run -- systemctl restart nginx
-///     tunnel --via "docker exec -i box /tunnel-dispatcher" upload nginx.conf /etc/nginx/nginx.conf --mode 644
+///     tunnel --ssh web1 run -- systemctl restart nginx
+///     tunnel --docker box upload nginx.conf /etc/nginx/nginx.conf --mode 644
 struct Tunnel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tunnel",
-        abstract: "Send requests to a tunnel-dispatcher agent over any transport command.",
+        abstract: "Send requests to a tunnel-dispatcher agent over ssh, docker exec or any command.",
         discussion: """
+        Reaching the target (before or after the subcommand):
+          --ssh [user@]host[:port]   the system's ssh; the agent is started from the target's
+                                     cache, or sent over the same connection when missing
+          --docker container         the same through 'docker exec -i' (--engine podman)
+          --sudo                     the agent runs as root (sudo -n over ssh)
+          --via 'command'            a command that starts an agent already there
+
         Exit status:
           run          the remote command's own status; 128+N when it was killed by signal N;
                        127 when the program does not exist, 126 when it cannot be executed
           others       0 on success; 1 for an error on the target (a missing file, permission)
           all          2 for a usage error or a value the agent rejected (a bad mode, an
                        unknown user); 255 when tunnel itself failed: the transport (its own
-                       message and status are passed on), the protocol, or local I/O such as
-                       a full disk at the destination
+                       message and status are passed on), the bootstrap, the protocol, or
+                       local I/O such as a full disk at the destination
 
         Examples:
-          tunnel --via "ssh web1 /tmp/tunnel-dispatcher" run -- systemctl restart nginx
-          tunnel run --user www-data --cwd /srv -- ls -l
-          tunnel upload nginx.conf /etc/nginx/nginx.conf --mode 644
-          some-command | tunnel upload - /srv/data.json
-          tunnel download /etc/hostname ./hostname
+          tunnel --ssh web1 ping
+          tunnel --ssh deploy@web1:2222 --sudo run -- systemctl restart nginx
+          tunnel --docker box --engine podman run --user www-data --cwd /srv -- ls -l
+          tunnel --ssh web1 upload nginx.conf /etc/nginx/nginx.conf --mode 644
+          some-command | tunnel --ssh web1 upload - /srv/data.json
+          tunnel --via "ssh web1 /usr/local/bin/tunnel-dispatcher" download /etc/hostname ./hostname
+          tunnel installer > install.sh      # for cloud-init, Dockerfiles, provisioners
         """,
         version: "tunnel 0.2.0",
-        subcommands: [Run.self, StatCommand.self, UploadCommand.self, DownloadCommand.self,
-                      UserCommand.self, GroupCommand.self, GetenvCommand.self])
+        subcommands: [Ping.self, Run.self, StatCommand.self, UploadCommand.self, DownloadCommand.self,
+                      UserCommand.self, GroupCommand.self, GetenvCommand.self, InstallerCommand.self])
 }
 
-/// How to reach the agent; shared by every subcommand.
-struct Via: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "The transport command, split on spaces (no shell). Default: $TUNNEL_VIA, else tunnel-dispatcher on PATH.",
+/// How to reach the agent; shared by every subcommand, and accepted before it too
+/// (`tunnel --ssh web1 run -- uptime`, see `movingTargetOptions`).
+struct TargetOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("ssh to the host (the system's ssh and its config) and start the agent there, sending it when it is not cached.",
+                               valueName: "[user@]host[:port]"))
+    var ssh: String?
+
+    @Option(name: .customLong("ssh-option"), help: ArgumentHelp("An option for ssh, as 'ssh -o' takes it (repeatable), e.g. IdentityFile=~/.ssh/deploy.",
+                                                                valueName: "option"))
+    var sshOptions: [String] = []
+
+    @Option(help: ArgumentHelp("'docker exec -i' into the container and start the agent there, sending it when it is not cached.",
+                               valueName: "container"))
+    var docker: String?
+
+    @Option(help: ArgumentHelp("The container engine for --docker: docker, podman, ... Default: $TUNNEL_ENGINE, else docker.",
+                               valueName: "program"))
+    var engine: String?
+
+    @Flag(help: "Run the agent as root: through 'sudo -n' over ssh, as --user root in a container.")
+    var sudo = false
+
+    @Option(help: ArgumentHelp(
+        "A command that starts an agent already on the target, split on spaces (no shell). Default: $TUNNEL_VIA, else tunnel-dispatcher on PATH.",
         valueName: "command"))
     var via: String?
+
+    @Flag(name: .shortAndLong, help: "Say how the agent was reached (cached or sent, and where it runs).")
+    var verbose = false
 
     @Flag(name: .shortAndLong, help: "No progress display on the terminal.")
     var quiet = false
 
-    var command: [String] {
-        let text = via ?? (getenv("TUNNEL_VIA").map { String(cString: $0) }) ?? "tunnel-dispatcher"
-        return text.split(separator: " ").map(String.init)
+    /// The options that take a value, and the flags: what `movingTargetOptions` moves.
+    static let valued: Set = ["--ssh", "--ssh-option", "--docker", "--engine", "--via"]
+    static let flags: Set = ["--sudo", "--verbose", "-v", "--quiet", "-q"]
+
+    func validate() throws {
+        if [ssh, docker, via].compactMap({ $0 }).count > 1 {
+            throw ValidationError("--ssh, --docker and --via are alternatives: give one")
+        }
+        if sudo && ssh == nil && docker == nil { throw ValidationError("--sudo needs --ssh or --docker") }
+        if !sshOptions.isEmpty && ssh == nil { throw ValidationError("--ssh-option needs --ssh") }
+        if engine != nil && docker == nil { throw ValidationError("--engine needs --docker") }
+    }
+
+    var route: Route {
+        if let ssh { return .ssh(destination: ssh, options: sshOptions, sudo: sudo) }
+        if let docker {
+            let engine = self.engine ?? environment("TUNNEL_ENGINE") ?? "docker"
+            return .container(engine: engine, name: docker, sudo: sudo)
+        }
+        let text = via ?? environment("TUNNEL_VIA") ?? "tunnel-dispatcher"
+        return .command(text.split(separator: " ").map(String.init))
     }
 
     func connect() throws -> TunnelConnection {
-        try report { () throws(TunnelError) in try TunnelConnection(command: command) }
+        try report { () throws(TunnelError) in
+            try TunnelConnection(route: route, log: { if verbose { writeError("tunnel: \($0)\n") } })
+        }
     }
+}
+
+func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+
+/// `tunnel --ssh web1 -v run -- uptime` → `tunnel run --ssh web1 -v -- uptime`: the options
+/// of TargetOptions given before the subcommand are moved after its name, where the parser
+/// takes them (it has no options of the root command shared with subcommands).
+func movingTargetOptions(_ arguments: [String]) -> [String] {
+    var moved: [String] = []
+    var index = 0
+    while index < arguments.count {
+        let word = arguments[index]
+        let name = String(word.split(separator: "=", maxSplits: 1).first ?? "")
+        if TargetOptions.valued.contains(name) {
+            let takesNext = !word.contains("=") && index + 1 < arguments.count
+            moved += takesNext ? [word, arguments[index + 1]] : [word]
+            index += takesNext ? 2 : 1
+        } else if TargetOptions.flags.contains(word) {
+            moved.append(word)
+            index += 1
+        } else {
+            break
+        }
+    }
+    guard !moved.isEmpty, index < arguments.count else { return arguments }
+    return [arguments[index]] + moved + arguments[(index + 1)...]
 }
 
 /// tunnel's own failures (transport, protocol, local I/O), as ssh reports its own: 255.
@@ -150,9 +228,20 @@ func uploadSource(_ local: String) throws -> (fd: Int32, size: UInt64) {
     return (spool, size)
 }
 
+struct Ping: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check that the agent answers (one CheckAlive round trip): prints ok.")
+    @OptionGroup var target: TargetOptions
+
+    func run() throws {
+        let agent = try target.connect()
+        agent.close()
+        print("ok")
+    }
+}
+
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run a command (argv, never a shell) and relay its output and status.")
-    @OptionGroup var via: Via
+    @OptionGroup var target: TargetOptions
     @Flag(help: "Send this program's stdin to the command (default: /dev/null).") var stdin = false
     @Option(help: "Run as this user (name or uid).") var user: String?
     @Option(help: "Run with this group (name or gid).") var group: String?
@@ -176,7 +265,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let input = stdin ? try readStandardInput() : nil
-        let agent = try via.connect()
+        let agent = try target.connect()
         let result: ProcessCompleted<[UInt8]>
         do {
             result = try agent.run(argv, stdin: input, captureOutput: !noCapture, user: user, group: group, umask: umask, cwd: cwd)
@@ -206,7 +295,7 @@ struct Run: ParsableCommand {
 
 struct StatCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stat", abstract: "Print a file's metadata as key=value lines (exit 1 when missing).")
-    @OptionGroup var via: Via
+    @OptionGroup var target: TargetOptions
     @Flag(help: "Follow a final symlink.") var follow = false
     @Flag(help: "Include the SHA-512 of a regular file.") var sha512 = false
     @Flag(help: "Print one JSON object: type, mode (octal string), owner, group, size, mtime and ctime (ns), sha512 (hex).")
@@ -214,7 +303,7 @@ struct StatCommand: ParsableCommand {
     @Argument var path: String
 
     func run() throws {
-        let agent = try via.connect()
+        let agent = try target.connect()
         let result = try report { () throws(TunnelError) in try agent.stat(path, followLinks: follow, sha512: sha512) }
         agent.close()
         guard let result else {
@@ -238,7 +327,7 @@ struct StatCommand: ParsableCommand {
 
 struct UploadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "upload", abstract: "Replace a remote file with a local one (- for stdin); streamed, atomic.")
-    @OptionGroup var via: Via
+    @OptionGroup var target: TargetOptions
     @Option(help: "Octal mode (default: a new file gets the local file's mode, an existing one keeps its own).") var mode: String?
     @Option(help: "Owner (name or uid).") var owner: String?
     @Option(help: "Group (name or gid).") var group: String?
@@ -248,15 +337,15 @@ struct UploadCommand: ParsableCommand {
     func run() throws {
         let source = try uploadSource(local)
         defer { close(source.fd) }
-        let agent = try via.connect()
-        let (target, exists) = try report { () throws(TunnelError) in try destination(on: agent) }
+        let agent = try target.connect()
+        let (path, exists) = try report { () throws(TunnelError) in try destination(on: agent) }
         let file = FileContent(fd: source.fd, byteCount: source.size)
-        let progress = Progress(total: source.size, quiet: via.quiet)
+        let progress = Progress(total: source.size, quiet: target.quiet)
         file.progress = progress.update
         // As scp: a new file gets the local file's mode, an existing one keeps its own.
         let mode = self.mode ?? (exists ? nil : localMode())
         defer { progress.finish() }
-        try report { () throws(TunnelError) in try agent.upload(target, streaming: file, mode: mode, owner: owner, group: group) }
+        try report { () throws(TunnelError) in try agent.upload(path, streaming: file, mode: mode, owner: owner, group: group) }
         agent.close()
     }
 
@@ -283,12 +372,12 @@ struct UploadCommand: ParsableCommand {
 
 struct DownloadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "download", abstract: "Write a remote file to a local path, or to stdout.")
-    @OptionGroup var via: Via
+    @OptionGroup var target: TargetOptions
     @Argument var remote: String
     @Argument var local: String?
 
     func run() throws {
-        let agent = try via.connect()
+        let agent = try target.connect()
         guard let local, local != "-" else { return try stream(from: agent, to: 1, name: "standard output") }
         var info = Glibc.stat()
         if stat(local, &info) == 0 && info.st_mode & S_IFMT != S_IFREG {
@@ -319,7 +408,7 @@ struct DownloadCommand: ParsableCommand {
     private func stream(from agent: TunnelConnection, to fd: Int32, name: String) throws {
         var failedWrite: Int32 = 0
         // The size is known once the answer starts; a Stat first would cost a round trip.
-        let progress = Progress(total: nil, quiet: via.quiet || fd == 1 && isatty(1) == 1)
+        let progress = Progress(total: nil, quiet: target.quiet || fd == 1 && isatty(1) == 1)
         var received: UInt64 = 0
         defer { progress.finish() }
         do {
@@ -341,13 +430,13 @@ struct DownloadCommand: ParsableCommand {
 
 struct UserCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "user", abstract: "Print a user's entry (name or uid; default: the agent's own user).")
-    @OptionGroup var via: Via
+    @OptionGroup var target: TargetOptions
     @Flag(help: "Include the shadow password hash (needs root on the host).") var passwordHash = false
     @Flag(help: "Print one JSON object.") var json = false
     @Argument var user: String?
 
     func run() throws {
-        let agent = try via.connect()
+        let agent = try target.connect()
         let entry = try report { () throws(TunnelError) in
             var name = user
             if name == nil { name = try agent.resolveUser(nil) }
@@ -371,12 +460,12 @@ struct UserCommand: ParsableCommand {
 
 struct GroupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "group", abstract: "Print a group's entry (name or gid; default: the agent's own group).")
-    @OptionGroup var via: Via
+    @OptionGroup var target: TargetOptions
     @Flag(help: "Print one JSON object.") var json = false
     @Argument var group: String?
 
     func run() throws {
-        let agent = try via.connect()
+        let agent = try target.connect()
         let entry = try report { () throws(TunnelError) in
             var name = group
             if name == nil { name = try agent.resolveGroup(nil) }
@@ -393,11 +482,11 @@ struct GroupCommand: ParsableCommand {
 
 struct GetenvCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "getenv", abstract: "Print the agent's environment variable (exit 1 when unset).")
-    @OptionGroup var via: Via
+    @OptionGroup var target: TargetOptions
     @Argument var key: String
 
     func run() throws {
-        let agent = try via.connect()
+        let agent = try target.connect()
         let value = try report { () throws(TunnelError) in try agent.getenv(key) }
         agent.close()
         guard let value else { throw ExitCode(1) }
@@ -494,7 +583,7 @@ func currentUmask() -> mode_t {
 
 // Usage errors exit 2 (ArgumentParser's default is 64), as the exit-status table says.
 do {
-    var command = try Tunnel.parseAsRoot()
+    var command = try Tunnel.parseAsRoot(movingTargetOptions(Array(CommandLine.arguments.dropFirst())))
     try command.run()
 } catch {
     if Tunnel.exitCode(for: error) == .validationFailure {

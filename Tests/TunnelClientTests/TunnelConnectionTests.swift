@@ -1,5 +1,5 @@
 import Foundation
-import TunnelClient
+@testable import TunnelClient
 import TunnelWire
 import XCTest
 
@@ -121,5 +121,31 @@ final class TunnelConnectionTests: XCTestCase {
             default: XCTFail("\(error)")
             }
         }
+    }
+}
+
+final class BootstrapPartsTests: XCTestCase {
+    func testSHA256MatchesTheStandardVectors() {
+        XCTAssertEqual(SHA256.hex([]), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        // 56 bytes: the padding spills into a second block.
+        XCTAssertEqual(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+    }
+
+    func testSSHDestinations() throws {
+        func split(_ text: String) throws -> [String?] { let (host, port) = try Route.splitPort(text); return [host, port] }
+        XCTAssertEqual(try split("web1"), ["web1", nil])
+        XCTAssertEqual(try split("deploy@web1:2222"), ["deploy@web1", "2222"])
+        XCTAssertEqual(try split("[::1]:2222"), ["::1", "2222"])
+        XCTAssertEqual(try split("fe80::1"), ["fe80::1", nil])
+        XCTAssertThrowsError(try split("web1:ssh"))
+        XCTAssertThrowsError(try split("-oProxyCommand=evil"))
+    }
+
+    func testTheSSHCommandQuotesEachWordOnce() throws {
+        let command = try Route.ssh(destination: "web1:22", options: ["BatchMode=yes"], sudo: false)
+            .transportCommand(snippet: ["sh", "-c", "echo $HOME", "a b"])
+        XCTAssertEqual(command, ["ssh", "-p", "22", "-o", "BatchMode=yes", "web1", "--", "'sh' '-c' 'echo $HOME' 'a b'"])
     }
 }

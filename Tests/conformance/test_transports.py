@@ -18,8 +18,8 @@ def ssh_command():
     """An sshd of our own on 127.0.0.1 (root login by key only); yields the ssh argv prefix."""
     if not available():
         pytest.skip("needs root and openssh-server")
-    with local_sshd() as command:
-        yield command
+    with local_sshd() as server:
+        yield server.command()
 
 
 def test_session_over_ssh(ssh_command, tmp_path):

@@ -1,0 +1,96 @@
+import TunnelWire
+
+/// What a bootstrap did: which agent runs where, and whether it had to be sent.
+public struct BootstrapReport: Sendable, Equatable {
+    public let architecture: String
+    /// Where the agent runs from on the target (its cache).
+    public let path: String
+    /// The agent's size when it was sent; 0 when a cached copy was used.
+    public let sentBytes: Int
+}
+
+/// The client's half of bootstrap.sh: read its lines, send the agent it asks for, and return
+/// once it has become the agent, with the protocol starting on the same pipe.
+enum Bootstrap {
+    static let marker = "tunnel-bootstrap "
+
+    /// `sh -c SNIPPET tunnel-bootstrap SUDO HASH SIZE HASH SIZE` (x86_64, then aarch64).
+    static func snippetCommand(agents: AgentBinaries, sudo: Bool) -> [String] {
+        var command = ["sh", "-c", bootstrapScript, "tunnel-bootstrap", sudo ? "1" : "0"]
+        for architecture in AgentBinaries.architectures {
+            let agent = agents.agents[architecture]
+            command += [agent?.sha256 ?? "-", String(agent?.content.count ?? 0)]
+        }
+        return command
+    }
+
+    static func perform(over transport: Transport, agents: AgentBinaries, route: Route,
+                        log: (String) -> Void) throws(TunnelError) -> BootstrapReport {
+        var sent = 0
+        while true {
+            let words = try nextLine(from: transport, route: route).split(separator: " ", maxSplits: 3).map(String.init)
+            switch (words.count >= 3 ? words[1] : "", words.count) {
+            case ("send", 4):
+                guard let agent = agents.agents[words[2]], String(agent.content.count) == words[3] else {
+                    throw fail(transport, "the target asked for an agent tunnel does not have: \(words.dropFirst().joined(separator: " "))")
+                }
+                log("sending the \(words[2]) agent (\(agent.content.count) bytes, from \(agent.path))")
+                agent.content.withUnsafeBytes { transport.output.write($0) }
+                transport.output.flush()
+                sent = agent.content.count
+                // A failed write shows as the snippet's end (or its error line), read next.
+            case ("start", 4):
+                log("\(sent == 0 ? "starting the cached" : "started the") \(words[2]) agent: \(words[3])")
+                return BootstrapReport(architecture: words[2], path: words[3], sentBytes: sent)
+            case ("error", _):
+                throw fail(transport, "on the target: " + words.dropFirst(2).joined(separator: " "))
+            default:
+                throw fail(transport, "the bootstrap snippet said something unexpected: \(words.joined(separator: " "))")
+            }
+        }
+    }
+
+    /// One line of the snippet's. Anything else first means the login shell's startup files
+    /// print to stdout, which would corrupt the protocol too.
+    private static func nextLine(from transport: Transport, route: Route) throws(TunnelError) -> String {
+        let line: [UInt8]?
+        do throws(WireError) {
+            line = try transport.input.readLine(maximum: 4096)
+        } catch {
+            throw fail(transport, "reading from '\(transport.command[0])': \(error.message)")
+        }
+        guard let line else { throw ended(transport, route: route) }
+        let text = String(decoding: line, as: UTF8.self)
+        guard text.hasPrefix(marker) else {
+            let shown = text.count > 80 ? String(text.prefix(80)) + "…" : text
+            throw fail(transport, "the remote shell printed text before the agent started: \"\(shown)\" "
+                       + "(your shell's startup files print text to standard output; make them quiet "
+                       + "when the shell is not interactive)")
+        }
+        return text
+    }
+
+    /// The transport ended before the snippet said a word: what that means for each route.
+    /// The command's own message has already reached stderr, which it shares with us.
+    private static func ended(_ transport: Transport, route: Route) -> TunnelError {
+        let status = transport.finish(flushing: false)
+        let how = status < 0 ? "was killed by signal \(-status)" : "ended with status \(status)"
+        switch route {
+        case .ssh(let destination, _, _) where status == 255:
+            return .transport("ssh could not reach \(destination) (status 255; ssh's own message is above)")
+        case .ssh:
+            return .transport("ssh \(how) before the bootstrap started: the account's login shell must be "
+                              + "a POSIX shell (sh, bash, dash, busybox ash); csh and tcsh cannot run it")
+        case .container(let engine, let name, _):
+            return .transport("'\(engine) exec' \(how) before the bootstrap started (is '\(name)' running, and "
+                              + "does it have /bin/sh? Without a shell, copy the agent in and use --via)")
+        case .command:
+            return .transport("'\(transport.command[0])' \(how) before the bootstrap started")
+        }
+    }
+
+    private static func fail(_ transport: Transport, _ message: String) -> TunnelError {
+        _ = transport.finish(flushing: false)
+        return .transport("bootstrap: " + message)
+    }
+}
