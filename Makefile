@@ -1,6 +1,11 @@
 # tunnel-dispatcher: the static agent, its tests, demo and benchmarks.
-#   make          dist/tunnel-dispatcher (Embedded Swift, fully static against musl)
-#   make aarch64  dist/tunnel-dispatcher-aarch64 (the same for arm64 Linux)
+#   make          both agents, the tunnel client and the fora connector's wheel, in dist/:
+#                   tunnel-dispatcher, tunnel-dispatcher-aarch64  the agents (Embedded Swift,
+#                                 fully static against musl)
+#                   tunnel        the client, a release build with the Swift stdlib linked in
+#                   fora_tunnel_dispatcher-*.whl  fora's tunnel-ssh connector, both agents inside
+#   make static   dist/tunnel-dispatcher alone; make aarch64: dist/tunnel-dispatcher-aarch64
+#   make install  PREFIX/bin/tunnel and PREFIX/libexec/tunnel-dispatcher/ (PREFIX=/usr/local)
 #   make demo     build it and run a short live session through a pipe
 #   make test     every test: swift test, end-to-end, conformance against the reference
 #   make bench    side-by-side benchmarks against the Python reference
@@ -13,10 +18,19 @@ STATIC_INPUTS := $(wildcard Sources/CPosix/*.c Sources/CPosix/include/*) \
 	$(shell find Sources/TunnelWire Sources/TunnelHash Sources/TunnelAgent Sources/tunnel-dispatcher -name '*.swift') \
 	scripts/build-static.sh
 
-.PHONY: all static aarch64 demo test test-sanitize fuzz bench clean setup
-all: static
+PREFIX := /usr/local
+CLIENT_INPUTS := Package.swift $(shell find Sources/TunnelWire Sources/TunnelClient Sources/tunnel -name '*.swift')
+WHEEL_INPUTS := scripts/build-wheel.py packaging/fora/fora_tunnel_dispatcher/__init__.py \
+	Sources/TunnelClient/Bootstrap/bootstrap.sh $(DIST)/tunnel-dispatcher $(DIST)/tunnel-dispatcher-aarch64
+WHEEL_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' packaging/fora/fora_tunnel_dispatcher/__init__.py)
+WHEEL := $(DIST)/fora_tunnel_dispatcher-$(WHEEL_VERSION)-py3-none-any.whl
+
+.PHONY: all static aarch64 client wheel install demo test test-sanitize fuzz bench clean setup
+all: static aarch64 client wheel
 static: $(DIST)/tunnel-dispatcher
 aarch64: $(DIST)/tunnel-dispatcher-aarch64
+client: $(DIST)/tunnel
+wheel: $(WHEEL)
 
 # See scripts/build-static.sh: swiftc per module in Embedded mode, clang + lld against musl.
 $(DIST)/tunnel-dispatcher: $(STATIC_INPUTS)
@@ -24,6 +38,23 @@ $(DIST)/tunnel-dispatcher: $(STATIC_INPUTS)
 
 $(DIST)/tunnel-dispatcher-aarch64: $(STATIC_INPUTS)
 	scripts/build-static.sh aarch64
+
+# The client runs where no Swift toolchain is installed: its stdlib is linked in (glibc and
+# libstdc++ stay shared, as on any Linux desktop or CI runner); stripped, about 15 MB.
+$(DIST)/tunnel: $(CLIENT_INPUTS)
+	@mkdir -p .build $(DIST)
+	swift build -c release --static-swift-stdlib --product tunnel > .build/tunnel-release.log 2>&1 \
+		|| { tail -n 30 .build/tunnel-release.log; exit 1; }
+	install -m 755 -s .build/release/tunnel $@
+
+$(WHEEL): $(WHEEL_INPUTS)
+	python3 scripts/build-wheel.py $(DIST)
+
+# tunnel finds the agents in ../libexec/tunnel-dispatcher/ from its own folder.
+install: $(DIST)/tunnel $(DIST)/tunnel-dispatcher $(DIST)/tunnel-dispatcher-aarch64
+	install -D -m 755 $(DIST)/tunnel $(DESTDIR)$(PREFIX)/bin/tunnel
+	install -D -m 755 $(DIST)/tunnel-dispatcher $(DESTDIR)$(PREFIX)/libexec/tunnel-dispatcher/tunnel-dispatcher-x86_64
+	install -D -m 755 $(DIST)/tunnel-dispatcher-aarch64 $(DESTDIR)$(PREFIX)/libexec/tunnel-dispatcher/tunnel-dispatcher-aarch64
 
 clean:
 	rm -rf $(BUILD) $(DIST) .build-fuzz .build-asan .build-ubsan
@@ -35,13 +66,11 @@ PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
 setup:
 	@scripts/setup.sh test
 
-test: setup static aarch64
+test: setup static aarch64 client
 	@# The full log goes to a file; failures and the per-suite summaries are shown.
 	@mkdir -p .build && swift test > .build/swift-test.log 2>&1; status=$$?; \
 		grep -E "error:|failed|Executed .* tests" .build/swift-test.log | tail -n 20; \
 		exit $$status
-	@# The command-line client, for Tests/conformance/test_cli.py.
-	@swift build --product tunnel > .build/tunnel-build.log 2>&1 || { tail -n 30 .build/tunnel-build.log; exit 1; }
 	$(PYTEST) -q Tests/conformance
 	@echo "The aarch64 agent under qemu-user, against the reference:"
 	TUNNEL_AGENT=$(CURDIR)/scripts/run-aarch64.sh $(PYTEST) -q Tests/conformance/test_conformance.py

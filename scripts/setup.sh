@@ -7,7 +7,8 @@
 #   setup.sh test     everything the tests use (adds openssh-server, acl for getfacl/setfacl,
 #                     strace to count an upload's sync calls, busybox-static for the
 #                     session fuzzer's confined root and the bootstrap's chroot; sudo, tcsh,
-#                     podman and runc for the launch tests)
+#                     podman and runc for the launch tests; fora's sdist for its own tests, and
+#                     python-is-python3, as fora's own ssh connector runs `python` on the host)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +38,18 @@ python_env() {
     fi
 }
 
+# fora's own tests (its sdist), which test_fora_connector.py runs through the tunnel-ssh connector.
+fora_sdist() {
+    [ -f .build/fora-2.1.7/test/test_connection.py ] && return 0
+    python_env
+    local download
+    download=$(mktemp -d)
+    .venv/bin/pip download -q --disable-pip-version-check --no-deps --no-binary :all: 'fora==2.1.7' -d "$download"
+    mkdir -p .build
+    tar -C .build -xzf "$download"/fora-2.1.7.tar.gz
+    rm -rf "$download"
+}
+
 aarch64_root() {
     local root=.build-static/aarch64-root
     [ -f "$root/.ready" ] && return 0
@@ -64,7 +77,7 @@ for what in "$@"; do
         musl) apt_install musl-tools ;;
         python) python_env ;;
         aarch64) aarch64_root ;;
-        test) apt_install musl-tools openssh-server acl strace busybox-static sudo tcsh podman runc; aarch64_root; python_env ;;
+        test) apt_install musl-tools openssh-server acl strace busybox-static sudo tcsh podman runc python-is-python3; aarch64_root; python_env; fora_sdist ;;
         *) echo "setup.sh: unknown part '$what'" >&2; exit 2 ;;
     esac
 done

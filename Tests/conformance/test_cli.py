@@ -8,8 +8,8 @@ import pytest
 
 from harness import AGENT, ROOT
 
-TUNNEL = Path(os.environ.get("TUNNEL_CLI", ROOT / ".build" / "debug" / "tunnel"))
-pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `swift build` first")
+TUNNEL = Path(os.environ.get("TUNNEL_CLI", ROOT / "dist" / "tunnel"))
+pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
 
 
 def tunnel(*args, stdin=b""):

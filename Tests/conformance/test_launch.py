@@ -18,14 +18,14 @@ import pytest
 from harness import ROOT
 from local_sshd import available as sshd_available, local_sshd
 
-TUNNEL = Path(os.environ.get("TUNNEL_CLI", ROOT / ".build" / "debug" / "tunnel"))
+TUNNEL = Path(os.environ.get("TUNNEL_CLI", ROOT / "dist" / "tunnel"))
 DIST = ROOT / "dist"
 AGENTS = {"x86_64": DIST / "tunnel-dispatcher", "aarch64": DIST / "tunnel-dispatcher-aarch64"}
 USER = "tunnel-boot"          # an ordinary account with a home
 CHROOTED = "tunnel-chroot"    # an account jailed in a folder that holds only busybox
 CHROOT = Path("/srv/tunnel-test-chroot")   # every component root-owned, as sshd demands
 
-pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `swift build --product tunnel` first")
+pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
 
 
 def sha256(path):
@@ -493,3 +493,18 @@ def test_the_client_carries_the_current_snippet():
     check = subprocess.run([os.environ.get("PYTHON", "python3"), str(ROOT / "scripts/generate-bootstrap.py"), "--check"],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+
+
+def test_tunnel_finds_the_agents_beside_it_and_where_make_install_puts_them(tmp_path):
+    environment = {key: value for key, value in os.environ.items() if key != "TUNNEL_AGENT_DIR"}
+    beside = subprocess.run([str(TUNNEL), "installer", "--arch", "x86_64"], capture_output=True, env=environment)
+    assert beside.returncode == 0 and sha256(AGENTS["x86_64"]).encode() in beside.stdout, beside.stderr
+    prefix = tmp_path / "prefix"
+    install = subprocess.run(["make", "-s", "-C", str(ROOT), "install", f"PREFIX={prefix}"], capture_output=True, text=True)
+    assert install.returncode == 0, install.stdout + install.stderr
+    installed = subprocess.run([str(prefix / "bin/tunnel"), "installer"], capture_output=True, env=environment)
+    assert installed.returncode == 0, installed.stderr
+    assert all(sha256(agent).encode() in installed.stdout for agent in AGENTS.values())
+    (prefix / "libexec/tunnel-dispatcher/tunnel-dispatcher-aarch64").unlink()
+    missing = subprocess.run([str(prefix / "bin/tunnel"), "installer"], capture_output=True, env=environment)
+    assert missing.returncode == 255 and b"no aarch64 agent" in missing.stderr
