@@ -343,6 +343,7 @@ def small_files_synchronous(command):
 
 
 SSH = []   # the ssh argv prefix while the bench's own sshd runs
+SSH_SERVER = []   # and that server (local_sshd.Server)
 
 
 def small_files_over_ssh(command):
@@ -481,14 +482,78 @@ def main():
     openssl = tool_sha512_rate("openssl")
     if openssl:
         print(f"  openssl speed -evp sha512 (16 KiB):   {openssl / 1e9:.2f} GB/s")
+    if SSH:
+        reaching_a_host()
     print(f"\nbinary size: {os.path.getsize(AGENT)} bytes")
+
+
+# --- reaching a host (issue 10) ---------------------------------------------------------------
+
+TUNNEL = os.path.join(os.path.dirname(AGENT), "tunnel")
+
+
+def fora_ssh_connector_round_trip(server):
+    """fora's own ssh connector: its command (python3 on the host, the dispatcher inline as
+    base64), then CheckAlive and Exit, as its open() and close() do."""
+    import fora
+    from fora.connectors.ssh import SshConnector
+
+    class Args:
+        debug = False
+
+    class Host:
+        ssh_opts = ["-i", str(server.key), "-p", str(server.port), "-o", "BatchMode=yes",
+                    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+
+    fora.args = Args()
+    command = SshConnector("ssh://root@127.0.0.1", Host()).command()
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    connection = td.Connection(process.stdout, process.stdin)
+    connection.write_packet(td.PacketCheckAlive())
+    assert isinstance(td.receive_packet(connection), td.PacketAck)
+    connection.write_packet(td.PacketExit())
+    process.stdin.close()
+    process.wait()
+
+
+def reaching_a_host():
+    """`ssh host true` beside `tunnel --ssh host ping` (cached, and with an empty cache) and
+    fora's own ssh connector, through the bench's sshd on 127.0.0.1."""
+    if not os.path.exists(TUNNEL):
+        print(f"\nreaching a host: skipped ({TUNNEL} missing: make client)")
+        return
+    server = SSH_SERVER[0]
+    ping = [TUNNEL, "--ssh", f"root@127.0.0.1:{server.port}", *[word for option in server.options
+                                                                 for word in ("--ssh-option", option)], "-v", "ping"]
+    environment = dict(os.environ, TUNNEL_AGENT_DIR=os.path.dirname(AGENT))
+    first = subprocess.run(ping, capture_output=True, text=True, env=environment, check=True)
+    cached_copy = first.stderr.strip().split("agent: ")[-1]
+
+    def cached():
+        subprocess.run(ping, capture_output=True, env=environment, check=True)
+
+    def empty_cache():
+        os.unlink(cached_copy)
+        subprocess.run(ping, capture_output=True, env=environment, check=True)
+
+    count = 5 if QUICK else 20
+    rows = [("ssh host true", lambda: subprocess.run([*SSH, "true"], check=True)),
+            ("tunnel --ssh host ping, cached", cached),
+            ("tunnel --ssh host ping, empty cache", empty_cache),
+            ("fora's ssh connector, open + close", lambda: fora_ssh_connector_round_trip(server))]
+    print(f"\nreaching a host through sshd on 127.0.0.1 (median of {count})")
+    baseline = None
+    for name, action in rows:
+        seconds = statistics.median(timed(action) for _ in range(count))
+        baseline = baseline or seconds
+        print(f"  {name:38} {fmt_time(seconds):>10}   {seconds / baseline:.2f}x ssh", flush=True)
 
 
 try:
     if sshd_available():
         with local_sshd() as server:
-            ssh = server.command()
-            SSH.extend(ssh)
+            SSH.extend(server.command())
+            SSH_SERVER.append(server)
             main()
     else:
         main()

@@ -35,7 +35,7 @@ public final class TunnelConnection {
         var binaries = agents
         if route.bootstraps {
             if binaries == nil { binaries = try AgentBinaries.locate() }
-            snippet = Bootstrap.snippetCommand(agents: binaries!, sudo: route.sudo)
+            snippet = Bootstrap.snippetCommand(agents: binaries!, sudo: route.runsSudo)
         }
         transport = try Transport(command: try route.transportCommand(snippet: snippet))
         if let binaries {

@@ -62,7 +62,7 @@ struct TargetOptions: ParsableArguments {
                                valueName: "program"))
     var engine: String?
 
-    @Flag(help: "Run the agent as root: through 'sudo -n' over ssh, as --user root in a container.")
+    @Flag(help: "Run the agent as root: through 'sudo -n' over ssh, as --user 0 in a container.")
     var sudo = false
 
     @Option(help: ArgumentHelp(

@@ -398,8 +398,9 @@ def podman():
     shutil.copy("/bin/busybox", images["busybox"] / "bin/busybox")
     for applet in ("sh", "uname", "head", "mkdir", "chmod", "mv", "rm", "rmdir", "id", "sha256sum", "wc", "cat"):
         (images["busybox"] / "bin" / applet).symlink_to("busybox")
-    for name in ("tmp", "root"):
-        (images["busybox"] / name).mkdir(mode=0o1777 if name == "tmp" else 0o700)
+    for name, mode in (("tmp", 0o1777), ("root", 0o700)):
+        (images["busybox"] / name).mkdir()
+        os.chmod(images["busybox"] / name, mode)
     images["agent-only"].mkdir()
     shutil.copy(AGENTS["x86_64"], images["agent-only"] / "tunnel-dispatcher")
     started = []
@@ -407,10 +408,12 @@ def podman():
         for name, root in images.items():
             subprocess.run(f"tar -C {root} -cf {folder}/{name}.tar . && {ENGINE} import -q {folder}/{name}.tar "
                            f"localhost/tunnel-{name}:test", shell=True, check=True, capture_output=True)
-            command = ["/bin/sh", "-c", "sleep 600"] if name == "busybox" else ["/tunnel-dispatcher"]
+            # The busybox container runs as an ordinary user, as hardened images do.
+            command = ["--user", "1000:1000", f"localhost/tunnel-{name}:test", "/bin/sh", "-c", "sleep 600"] \
+                if name == "busybox" else [f"localhost/tunnel-{name}:test", "/tunnel-dispatcher"]
             box = f"tunnel-test-{name}-{os.getpid()}"
-            run = subprocess.run([ENGINE, "run", "-d", "-i", "--name", box, "--network", "none",
-                                  f"localhost/tunnel-{name}:test", *command], capture_output=True)
+            run = subprocess.run([ENGINE, "run", "-d", "-i", "--name", box, "--network", "none", *command],
+                                 capture_output=True)
             if run.returncode != 0:
                 pytest.skip(f"podman cannot start a container here: {run.stderr.decode().strip()}")
             started.append(box)
@@ -428,19 +431,21 @@ def test_docker_exec_route_with_podman(podman):
     box = podman["busybox"]
     first = tunnel("--docker", box, "--engine", "podman", "-v", "ping")
     assert (first.returncode, first.stdout) == (0, b"ok\n"), first.stderr
-    # No /etc/passwd in this image: HOME is /.
-    assert b"sending the x86_64 agent" in first.stderr and b"agent: /.cache/tunnel-dispatcher/" in first.stderr
+    # No /etc/passwd in this image: HOME is /, which uid 1000 cannot write.
+    assert b"sending the x86_64 agent" in first.stderr and b"agent: /tmp/tunnel-dispatcher-1000/" in first.stderr
     env = dict(os.environ, TUNNEL_ENGINE="podman", TUNNEL_AGENT_DIR=str(DIST))
-    second = subprocess.run([str(TUNNEL), "-v", "--docker", box, "run", "--", "uname", "-m"],
+    second = subprocess.run([str(TUNNEL), "-v", "--docker", box, "run", "--", "id", "-u"],
                             capture_output=True, env=env, timeout=60)
-    assert (second.returncode, second.stdout) == (0, b"x86_64\n"), second.stderr
+    assert (second.returncode, second.stdout) == (0, b"1000\n"), second.stderr
     assert b"starting the cached" in second.stderr
+    root = tunnel("--docker", box, "--engine", "podman", "--sudo", "run", "--", "id", "-u")
+    assert (root.returncode, root.stdout) == (0, b"0\n"), root.stderr
 
 
 def test_a_container_without_a_shell_is_named(podman):
     result = tunnel("--docker", podman["agent-only"], "--engine", "podman", "ping")
     assert result.returncode == 255
-    assert b"does it have /bin/sh? Without a shell, copy the agent in and use --via" in result.stderr, result.stderr
+    assert b"has no sh to run the bootstrap: copy the agent in and use --via" in result.stderr, result.stderr
     # As the message says: the agent is there, --via reaches it.
     via = tunnel("--via", f"podman exec -i {podman['agent-only']} /tunnel-dispatcher", "ping")
     assert (via.returncode, via.stdout) == (0, b"ok\n"), via.stderr

@@ -81,9 +81,12 @@ enum Bootstrap {
         case .ssh:
             return .transport("ssh \(how) before the bootstrap started: the account's login shell must be "
                               + "a POSIX shell (sh, bash, dash, busybox ash); csh and tcsh cannot run it")
-        case .container(let engine, let name, _):
-            return .transport("'\(engine) exec' \(how) before the bootstrap started (is '\(name)' running, and "
-                              + "does it have /bin/sh? Without a shell, copy the agent in and use --via)")
+        case .container(_, let name, _) where status == 127:
+            // docker and podman: 127 is "the command was not found" in the container.
+            return .transport("'\(name)' has no sh to run the bootstrap: copy the agent in and use --via "
+                              + "(see docs/usage.md)")
+        case .container(let engine, _, _):
+            return .transport("'\(engine) exec' \(how) before the bootstrap started (its message is above)")
         case .command:
             return .transport("'\(transport.command[0])' \(how) before the bootstrap started")
         }

@@ -5,7 +5,8 @@ public enum Route: Sendable, Equatable {
     /// ssh (the system's, so ~/.ssh/config, agents, ProxyJump and ControlMaster apply) to
     /// `[user@]host[:port]`; each option is passed as `-o OPTION`. The agent is bootstrapped.
     case ssh(destination: String, options: [String], sudo: Bool)
-    /// `ENGINE exec -i CONTAINER` (docker, podman); `sudo` runs it as root (`--user root`).
+    /// `ENGINE exec -i CONTAINER` (docker, podman); `sudo` runs it as root (`--user 0`: an
+    /// image may have no passwd file to look "root" up in).
     case container(engine: String, name: String, sudo: Bool)
 
     /// Whether the agent is sent ahead through the bootstrap snippet.
@@ -14,11 +15,10 @@ public enum Route: Sendable, Equatable {
         return true
     }
 
-    var sudo: Bool {
-        switch self {
-        case .command: return false
-        case .ssh(_, _, let sudo), .container(_, _, let sudo): return sudo
-        }
+    /// Whether the snippet must `exec sudo -n` the agent (a container escalates with --user).
+    var runsSudo: Bool {
+        if case .ssh(_, _, let sudo) = self { return sudo }
+        return false
     }
 
     /// The argv that starts the transport; `snippet` is the shell snippet and its arguments.
@@ -36,7 +36,7 @@ public enum Route: Sendable, Equatable {
             command += [host, "--", snippet.map { "'" + $0 + "'" }.joined(separator: " ")]
             return command
         case .container(let engine, let name, let sudo):
-            return [engine, "exec", "-i"] + (sudo ? ["--user", "root"] : []) + [name] + snippet
+            return [engine, "exec", "-i"] + (sudo ? ["--user", "0"] : []) + [name] + snippet
         }
     }
 
