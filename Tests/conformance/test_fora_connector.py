@@ -144,3 +144,25 @@ def test_a_real_deploy_into_a_chroot_without_python(sshd, jail, connector_site, 
     again = subprocess.run([str(fora), "inventory.py", "deploy.py"], cwd=tmp_path, capture_output=True, text=True,
                            env=dict(os.environ, PYTHONPATH=str(connector_site)), timeout=300)
     assert again.returncode == 0, again.stdout[-3000:]
+
+
+def test_the_connector_takes_the_same_urls_and_host_variables_as_foras_ssh_connector(connector_site):
+    sys.path.insert(0, str(connector_site))
+    try:
+        from fora_tunnel_dispatcher import TunnelSshConnector
+    finally:
+        sys.path.pop(0)
+
+    class Host:
+        ssh_host = "web1"
+        ssh_port = 2222
+        ssh_opts = ["-o", "BatchMode=yes"]
+
+    assert TunnelSshConnector("tunnel-ssh:web1", Host()).ssh_url() == "ssh://web1"
+    assert TunnelSshConnector("tunnel-ssh://deploy@web1:22", Host()).ssh_url() == "ssh://deploy@web1:22"
+    from_variables = TunnelSshConnector(None, Host())
+    assert from_variables.ssh_url() == "ssh://web1:2222"
+    command = from_variables.command()
+    assert command[:4] == ["ssh", "-o", "BatchMode=yes", "ssh://web1:2222"]
+    assert command[4].startswith("'sh' '-c' '") and "python" not in command[4]
+    assert TunnelSshConnector.extract_hostname("tunnel-ssh://root@web1:22") == "web1"
