@@ -533,7 +533,8 @@ def reaching_a_host():
         subprocess.run(ping, capture_output=True, env=environment, check=True)
 
     def empty_cache():
-        os.unlink(cached_copy)
+        if os.path.exists(cached_copy):
+            os.unlink(cached_copy)
         subprocess.run(ping, capture_output=True, env=environment, check=True)
 
     count = 5 if QUICK else 20

@@ -22,16 +22,17 @@ public enum Agent {
         var debug = false
         var durable = false
         for argument in arguments {
-            switch argument {
-            case "--version":
+            if argument.isSameText(as: "--version") {
                 print("tunnel-dispatcher \(version)")
                 return 0
-            case "--help", "-h":
+            } else if argument.isSameText(as: "--help") || argument.isSameText(as: "-h") {
                 print(usage, terminator: "")
                 return 0
-            case "--debug": debug = true
-            case "--durable": durable = true
-            default:
+            } else if argument.isSameText(as: "--debug") {
+                debug = true
+            } else if argument.isSameText(as: "--durable") {
+                durable = true
+            } else {
                 // The reference ignores unknown arguments; so do we, but say so.
                 writeToStderr("tunnel-dispatcher: ignoring unknown argument '\(argument)'\n")
             }

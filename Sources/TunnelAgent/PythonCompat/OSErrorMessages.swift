@@ -33,15 +33,19 @@ func octalFormatMessage(_ value: String) -> String {
 /// Python's `repr()` of a string: single quotes unless the text holds `'` and no `"`;
 /// backslash escapes for `\`, the quote, `\n`, `\r`, `\t` and non-printable code points.
 public func pythonRepr(_ text: String) -> String {
-    let quote: Unicode.Scalar = (text.contains("'") && !text.contains("\"")) ? "\"" : "'"
-    var result = String(Character(quote))
+    // Bytes and scalars, never Characters: see CodePointEquality.swift.
+    let quote: Unicode.Scalar = (text.utf8.contains(UInt8(ascii: "'")) && !text.utf8.contains(UInt8(ascii: "\""))) ? "\"" : "'"
+    var result = ""
+    result.unicodeScalars.append(quote)
     for scalar in text.unicodeScalars {
         switch scalar {
         case "\\": result += "\\\\"
         case "\n": result += "\\n"
         case "\r": result += "\\r"
         case "\t": result += "\\t"
-        case quote: result += "\\" + String(Character(quote))
+        case quote:
+            result += "\\"
+            result.unicodeScalars.append(quote)
         default:
             if isPythonPrintable(scalar.value) {
                 result.unicodeScalars.append(scalar)

@@ -66,7 +66,7 @@ enum Accounts {
     // getent answers a number with the entry of that id, so each answer is checked to be
     // the one asked for.
     private static func getentUser(named name: String) -> UserRecord? {
-        Getent.user(key: name).flatMap { $0.name == name ? $0 : nil }
+        Getent.user(key: name).flatMap { $0.name.isSameText(as: name) ? $0 : nil }
     }
 
     private static func getentUser(id: UInt32) -> UserRecord? {
@@ -74,7 +74,7 @@ enum Accounts {
     }
 
     private static func getentGroup(named name: String) -> GroupRecord? {
-        Getent.group(key: name).flatMap { $0.name == name ? $0 : nil }
+        Getent.group(key: name).flatMap { $0.name.isSameText(as: name) ? $0 : nil }
     }
 
     private static func getentGroup(id: UInt32) -> GroupRecord? {

@@ -58,7 +58,7 @@ enum Getent {
     /// `getent DATABASE KEY`'s output when it succeeded.
     private static func run(database: String, key: String) -> [UInt8]? {
         // A key that could be read as an option or that could not be one line of output.
-        guard !key.isEmpty, !key.hasPrefix("-"), !key.utf8.contains(where: { $0 == 0 || $0 == 10 || $0 == 58 }),
+        guard !key.isEmpty, key.utf8.first != UInt8(ascii: "-"), !key.utf8.contains(where: { $0 == 0 || $0 == 10 || $0 == 58 }),
               let getent = findProgram() else { return nil }
         let plan = ProcessPlan(command: [getent, database, key], stdin: nil, captureOutput: true, cwd: nil)
         guard case .exited(let status, let stdout, _) = runProcess(plan), status == 0 else { return nil }
