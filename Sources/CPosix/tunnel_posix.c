@@ -2,6 +2,7 @@
 // setresuid, initgroups.
 #define _GNU_SOURCE
 #include "tunnel_posix.h"
+#include <dirent.h>
 #include <grp.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -33,8 +34,8 @@ int tp_link_unnamed_at(int fd, int dirfd, const char *name) {
     return linkat(AT_FDCWD, proc_path, dirfd, name, AT_SYMLINK_FOLLOW);
 }
 
-int tp_rename_noreplace_at(int dirfd, const char *from, const char *to) {
-    return (int)syscall(SYS_renameat2, dirfd, from, dirfd, to, 1U /* RENAME_NOREPLACE */);
+int tp_rename_noreplace_at(int from_dirfd, const char *from, int to_dirfd, const char *to) {
+    return (int)syscall(SYS_renameat2, from_dirfd, from, to_dirfd, to, 1U /* RENAME_NOREPLACE */);
 }
 
 void tp_start_writeback(int fd) {
@@ -42,11 +43,35 @@ void tp_start_writeback(int fd) {
 }
 
 const int TP_O_PATH = O_PATH;
+const long TP_UTIME_OMIT = UTIME_OMIT;
 const int TP_O_NOFOLLOW = O_NOFOLLOW;
 const int TP_O_DIRECTORY = O_DIRECTORY;
 const int TP_AT_SYMLINK_NOFOLLOW = AT_SYMLINK_NOFOLLOW;
 
 int tp_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+void *tp_dir_open(int fd) {
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0) return NULL;
+    DIR *dir = fdopendir(copy);
+    if (dir == NULL) close(copy);
+    return dir;
+}
+
+int tp_dir_next(void *dir, const char **name, unsigned char *type) {
+    while (1) {
+        errno = 0;
+        struct dirent *entry = readdir((DIR *)dir);
+        if (entry == NULL) return errno == 0 ? 0 : -1;
+        const char *n = entry->d_name;
+        if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'))) continue;
+        *name = n;
+        *type = entry->d_type;
+        return 1;
+    }
+}
+
+void tp_dir_close(void *dir) { closedir((DIR *)dir); }
 
 int tp_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
 
@@ -207,6 +232,41 @@ static int move_to(int fd, int target) {
     return dup2(fd, target) < 0 ? -1 : 0;
 }
 
+/// execvp, but with `envp` and the PATH given (the child's own, not the agent's): each
+/// folder in turn, as execvp does; EACCES is remembered, ENOENT and ENOTDIR go on.
+static void exec_with_environment(const tp_spawn_request *r) {
+    const char *file = r->argv[0];
+    char *const *argv = (char *const *)r->argv;
+    char *const *envp = (char *const *)r->envp;
+    if (strchr(file, '/') != NULL || r->search_path == NULL) {
+        execve(file, argv, envp);
+        return;
+    }
+    size_t file_length = strlen(file);
+    char candidate[4096];
+    int saw_eacces = 0;
+    const char *folder = r->search_path;
+    while (1) {
+        const char *end = strchr(folder, ':');
+        size_t length = end ? (size_t)(end - folder) : strlen(folder);
+        if (length + 1 + file_length + 1 <= sizeof candidate) {
+            // An empty entry is the current folder, as in execvp.
+            size_t at = 0;
+            if (length == 0) candidate[at++] = '.';
+            memcpy(candidate + at, folder, length);
+            at += length;
+            candidate[at++] = '/';
+            memcpy(candidate + at, file, file_length + 1);
+            execve(candidate, argv, envp);
+            if (errno == EACCES) saw_eacces = 1;
+            else if (errno != ENOENT && errno != ENOTDIR) return;
+        }
+        if (end == NULL) break;
+        folder = end + 1;
+    }
+    errno = saw_eacces ? EACCES : ENOENT;
+}
+
 static void child(const tp_spawn_request *r, int pipe_fd) {
     reset_signals();
     // A process group of its own, so that everything the command starts can be ended with
@@ -229,7 +289,8 @@ static void child(const tp_spawn_request *r, int pipe_fd) {
     }
     if (r->cwd != NULL && chdir(r->cwd) < 0) report_and_exit(pipe_fd, TP_STEP_PREEXEC, errno);
     cloexec_from_3();
-    execvp(r->argv[0], (char *const *)r->argv);
+    if (r->envp != NULL) exec_with_environment(r);
+    else execvp(r->argv[0], (char *const *)r->argv);
     report_and_exit(pipe_fd, TP_STEP_EXEC, errno);
 }
 

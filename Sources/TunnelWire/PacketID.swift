@@ -8,12 +8,23 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
     case upload, downloadResult, download
     case userEntry, queryUser, groupEntry, queryGroup
     case environVar, getenv
+    // Extensions: fora's client never sends them (docs/protocol.md, "Extensions").
+    case hello = 23, helloResult, runEx, output, runFinished, input, closeInput, signal
+    case listDir, dirEntries, makeDir, remove, rename, setMetadata, symlink, readLink, linkTarget, statPath
+
+    /// The extension requests an agent may serve (what HelloResult lists).
+    public static let extensionRequests: [PacketID] = [
+        .hello, .runEx, .input, .closeInput, .signal, .listDir, .makeDir, .remove, .rename,
+        .setMetadata, .symlink, .readLink, .statPath,
+    ]
 
     /// Requests travel client → agent, everything else agent → client.
     public var isRequest: Bool {
         switch self {
         case .checkAlive, .exit, .processRun, .stat, .resolveUser, .resolveGroup,
-             .upload, .download, .queryUser, .queryGroup, .getenv:
+             .upload, .download, .queryUser, .queryGroup, .getenv,
+             .hello, .runEx, .input, .closeInput, .signal, .listDir, .makeDir, .remove, .rename,
+             .setMetadata, .symlink, .readLink, .statPath:
             return true
         default:
             return false
@@ -46,6 +57,24 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
         case .queryGroup: return "PacketQueryGroup"
         case .environVar: return "PacketEnvironVar"
         case .getenv: return "PacketGetenv"
+        case .hello: return "Hello"
+        case .helloResult: return "HelloResult"
+        case .runEx: return "RunEx"
+        case .output: return "Output"
+        case .runFinished: return "RunFinished"
+        case .input: return "Input"
+        case .closeInput: return "CloseInput"
+        case .signal: return "Signal"
+        case .listDir: return "ListDir"
+        case .dirEntries: return "DirEntries"
+        case .makeDir: return "MakeDir"
+        case .remove: return "Remove"
+        case .rename: return "Rename"
+        case .setMetadata: return "SetMetadata"
+        case .symlink: return "Symlink"
+        case .readLink: return "ReadLink"
+        case .linkTarget: return "LinkTarget"
+        case .statPath: return "StatPath"
         }
     }
 }

@@ -20,6 +20,8 @@ public enum WireError: Error, Equatable {
     /// The answer being sent could not be completed (see `WireWriter.abandon`), or the
     /// stream it goes to is broken; the text says why.
     case abandoned(String)
+    /// A request other than Input, CloseInput, Signal or Exit while a RunEx was running.
+    case unexpectedDuringRun(PacketID)
 
     /// The text the agent prints before "Aborting." — the reference's wording where it has one.
     public var message: String {
@@ -38,6 +40,8 @@ public enum WireError: Error, Equatable {
             return "I/O error on the data stream (errno \(code))"
         case .abandoned(let reason):
             return reason
+        case .unexpectedDuringRun(let id):
+            return "Received '\(id.name)' while a RunEx was running (only Input, CloseInput, Signal and Exit may come then)"
         }
     }
 }

@@ -117,9 +117,20 @@ extension WireReader {
     /// A `list[str]`; the count is checked against the cap before anything is read, the
     /// strings' total as they arrive (those beyond it are skipped, the field reported).
     public mutating func readStringList(field: String) throws(WireError) -> [String] {
+        try readList(field: field) { (reader, length) throws(WireError) in try reader.readString(field: field, length: length) }
+    }
+
+    /// A `list[bytes]`, within the same caps as `list[str]`.
+    public mutating func readBytesList(field: String) throws(WireError) -> [[UInt8]] {
+        try readList(field: field) { (reader, length) throws(WireError) in try reader.readBytes(length: length) }
+    }
+
+    private mutating func readList<Element>(
+        field: String, _ element: (inout Self, UInt64) throws(WireError) -> Element
+    ) throws(WireError) -> [Element] {
         let count = try readU64()
         guard count <= limits.maxListCount else { throw .listTooLong(field: field, count: count) }
-        var result: [String] = []
+        var result: [Element] = []
         var total: UInt64 = 0
         for _ in 0..<count {
             let length = try readU64()
@@ -130,7 +141,7 @@ extension WireReader {
                 continue
             }
             total += length
-            result.append(try readString(field: field, length: length))
+            result.append(try element(&self, length))
         }
         return result
     }

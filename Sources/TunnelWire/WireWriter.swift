@@ -62,6 +62,22 @@ extension WireWriter {
         writeU64(UInt64(values.count))
         for value in values { writeString(value) }
     }
+
+    /// A `bytes` field held in memory (the extensions' paths and names).
+    public mutating func writeBytes(_ value: [UInt8]) {
+        writeU64(UInt64(value.count))
+        value.withUnsafeBytes { write($0) }
+    }
+
+    public mutating func writeOptionalBytes(_ value: [UInt8]?) {
+        writeBool(value != nil)
+        if let value { writeBytes(value) }
+    }
+
+    public mutating func writeBytesList(_ values: [[UInt8]]) {
+        writeU64(UInt64(values.count))
+        for value in values { writeBytes(value) }
+    }
 }
 
 /// Collects bytes in memory (tests, and the client's request encoding).

@@ -44,13 +44,15 @@ int tp_open_unnamed_at(int dirfd, unsigned int mode);
 /// needs CAP_DAC_READ_SEARCH, else through /proc/self/fd. -1 with errno.
 int tp_link_unnamed_at(int fd, int dirfd, const char *name);
 /// `renameat2(RENAME_NOREPLACE)` within one directory: fails with EEXIST rather than replace.
-int tp_rename_noreplace_at(int dirfd, const char *from, const char *to);
+int tp_rename_noreplace_at(int from_dirfd, const char *from, int to_dirfd, const char *to);
 
 /// `sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)`: start writeback, do not wait.
 void tp_start_writeback(int fd);
 
 /// Flags that need _GNU_SOURCE, which the header must not define (see above).
 extern const int TP_O_PATH;
+/// utimensat's "leave this time as it is".
+extern const long TP_UTIME_OMIT;
 extern const int TP_O_NOFOLLOW;
 extern const int TP_O_DIRECTORY;
 extern const int TP_AT_SYMLINK_NOFOLLOW;
@@ -140,7 +142,15 @@ typedef struct {
     const gid_t *groups;
     int group_count;
     int fail_preexec_errno;       ///< non-zero: fail the umask step with this errno (umask out of C range)
+    const char *const *envp;      ///< NULL: the agent's environment; else NULL-terminated "K=V"
+    const char *search_path;      ///< with envp: the PATH that argv[0] is looked up on (NULL: none)
 } tp_spawn_request;
+
+/// A directory stream on a duplicate of `fd` (which stays open): NULL with errno on failure.
+void *tp_dir_open(int fd);
+/// The next entry but "." and "..": 1 with its name and d_type, 0 at the end, -1 with errno.
+int tp_dir_next(void *dir, const char **name, unsigned char *type);
+void tp_dir_close(void *dir);
 
 /// vforks and execs as described in `request` (the child only makes syscalls and execs,
 /// so sharing the agent's memory until exec is safe and saves copying page tables). Returns the child's pid, or -1 with

@@ -26,11 +26,11 @@ enum ProcessRunHandler: RequestHandler {
             // Nobody will read it; sending it ends the session.
             throw .osError(.brokenPipe, path: nil)
         case .failedToStart(.changingDirectory, let error):
-            throw .osError(error, path: plan.cwd)
+            throw .osError(error, path: plan.cwdName)
         case .failedToStart(.preparing, _):
             throw .processError("Exception occurred in preexec_fn.")
         case .failedToStart(.executing, let error):
-            throw .osError(error, path: plan.command[0])
+            throw .osError(error, path: plan.programName)
         case .failedToStart(.settingUp, let error):
             throw .osError(error, path: nil)
         }
@@ -44,7 +44,21 @@ enum ProcessRunHandler: RequestHandler {
         if let stdinFailure = request.stdin?.failure { throw .osError(stdinFailure, path: nil) }
         var plan = ProcessPlan(command: request.command, stdin: request.stdin,
                                captureOutput: request.captureOutput, cwd: request.cwd)
-        if let umask = request.umask {
+        try applyIdentity(to: &plan, user: request.user, group: request.group, umask: request.umask)
+        if let cwd = request.cwd {
+            let path = try systemPath(cwd, field: "cwd")
+            // Python's os.path.isdir: stat, following links.
+            guard (try? path.status(followingLinks: true))?.kind == .directory else {
+                throw .invalidField("cwd", "The directory does not exist")
+            }
+        }
+        return plan
+    }
+
+    /// umask, user and group, validated in the reference's order (RunEx shares them).
+    static func applyIdentity(to plan: inout ProcessPlan, user: String?, group: String?,
+                              umask: String?) throws(Refusal) {
+        if let umask {
             switch PythonInt(parsing: umask, octal: true) {
             case .invalid:
                 throw .invalidField("umask", octalFormatMessage(umask))
@@ -55,22 +69,14 @@ enum ProcessRunHandler: RequestHandler {
                 plan.umaskOverflow = true
             }
         }
-        if let user = request.user {
+        if let user {
             let record = try resolveUserField(user, field: "user")
             plan.uid = record.uid
             plan.gid = record.gid
             plan.userName = record.name
         }
-        if let group = request.group {
+        if let group {
             plan.gid = try resolveGroupField(group).gid
         }
-        if let cwd = request.cwd {
-            let path = try systemPath(cwd, field: "cwd")
-            // Python's os.path.isdir: stat, following links.
-            guard (try? path.status(followingLinks: true))?.kind == .directory else {
-                throw .invalidField("cwd", "The directory does not exist")
-            }
-        }
-        return plan
     }
 }

@@ -23,13 +23,7 @@ enum UploadHandler: RequestHandler {
     static func answer(_ request: Upload<FileReplacement>, in context: SessionContext) throws(Refusal) -> Answer {
         _ = try systemPath(request.file, field: "file")
         var metadata = RequestedMetadata()
-        if let text = request.mode {
-            guard case .value(let value) = PythonInt(parsing: text, octal: true),
-                  value >= 0, value <= Int64(UInt32.max) else {
-                throw .invalidField("mode", octalFormatMessage(text))
-            }
-            metadata.mode = UInt32(value)
-        }
+        if let text = request.mode { metadata.mode = try modeField(text) }
         if let owner = request.owner {
             let user = try resolveUserField(owner, field: "owner")
             metadata.uid = user.uid

@@ -16,6 +16,13 @@ enum Answer {
     case groupEntry(GroupEntry)
     case environVar(EnvironVar)
     case refused(Refusal)
+    // Extensions
+    case helloResult(HelloResult)
+    /// Supervised by the session itself (Session/RunSupervisor.swift): Output… RunFinished.
+    case runEx(RunExPlan)
+    /// DirEntries chunks, written as the directory is read.
+    case directoryListing(DirectoryListing)
+    case linkTarget(LinkTarget)
     /// Durable mode: PendingUploads answers it, in order, when its group completes.
     case uploadPending
 }
@@ -63,6 +70,20 @@ extension RequestHandler where Request: DecodablePacket {
     static func read(from input: inout InputStream, in context: SessionContext) throws(WireError) -> Request {
         try Request.decodeFields(from: &input)
     }
+}
+
+/// A `mode` field: octal as Python's int(text, 8) reads it, or Upload's InvalidField.
+func modeField(_ text: String) throws(Refusal) -> UInt32 {
+    guard case .value(let value) = PythonInt(parsing: text, octal: true), value >= 0, value <= Int64(UInt32.max) else {
+        throw .invalidField("mode", octalFormatMessage(text))
+    }
+    return UInt32(value)
+}
+
+/// An extension's `bytes` path as the kernel takes it, or the InvalidField a NUL byte earns.
+func systemPath(bytes: [UInt8], field: String) throws(Refusal) -> SystemPath {
+    guard let path = SystemPath(bytes: bytes) else { throw .invalidField(field, nulByteMessage) }
+    return path
 }
 
 /// A path field as the kernel takes it, or the InvalidField a NUL byte earns.

@@ -32,6 +32,9 @@ public final class InputStream: WireReader {
         allocatorCanProvide(byteCount)
     }
 
+    /// Whether bytes are buffered already (the next packet may be readable without waiting).
+    var hasBufferedBytes: Bool { end > start }
+
     /// The invalid field reported while reading the last request, if any; cleared.
     func takeInvalidField() -> InvalidField? {
         defer { invalidField = nil }

@@ -1,3 +1,4 @@
+import CPosix
 import TunnelWire
 
 /// Buffered writer on the session's output (the agent's stdout). It never ends the process
@@ -40,6 +41,19 @@ public final class OutputStream: WireWriter {
         guard used > 0, failure == nil else { return }
         writeOut(UnsafeRawBufferPointer(start: buffer.baseAddress, count: used))
         used = 0
+    }
+
+    /// Writes what a non-blocking channel takes now and keeps the rest (a streamed run
+    /// never waits on a client that does not read).
+    func flushAvailable() {
+        guard used > 0, failure == nil else { return }
+        do throws(Errno) {
+            let written = try retryingInterrupts { CPosix.write(fd, buffer.baseAddress, used) }
+            memmove(buffer.baseAddress!, buffer.baseAddress! + written, used - written)
+            used -= written
+        } catch {
+            if error != Errno(EAGAIN) { failure = .abandoned("Cannot write to the data stream: " + error.strerror) }
+        }
     }
 
     private func writeOut(_ bytes: UnsafeRawBufferPointer) {

@@ -61,6 +61,20 @@ public final class Session {
         case .queryUser: try serve(QueryUserHandler.self, id)
         case .queryGroup: try serve(QueryGroupHandler.self, id)
         case .getenv: try serve(GetenvHandler.self, id)
+        case .hello: try serve(HelloHandler.self, id)
+        case .runEx: try serve(RunExHandler.self, id)
+        case .listDir: try serve(ListDirHandler.self, id)
+        case .makeDir: try serve(MakeDirHandler.self, id)
+        case .remove: try serve(RemoveHandler.self, id)
+        case .rename: try serve(RenameHandler.self, id)
+        case .setMetadata: try serve(SetMetadataHandler.self, id)
+        case .symlink: try serve(SymlinkHandler.self, id)
+        case .readLink: try serve(ReadLinkHandler.self, id)
+        case .statPath: try serve(StatPathHandler.self, id)
+        // A streamed run's controls that arrive after it ended: read, and not answered.
+        case .input: _ = try Input.decodeFields(from: &input)
+        case .closeInput: break
+        case .signal: _ = try Signal.decodeFields(from: &input)
         default:
             // `run` handles Exit and responses; nothing else reaches here.
             throw .wrongDirection(id)
@@ -68,20 +82,33 @@ public final class Session {
     }
 
     /// Reads one request, gets its answer (an invalid field read is the answer), sends it.
+    /// Generic only in what must be: the rest is shared, since every handler's copy of
+    /// this function lands in the static binary.
     private func serve<Handler: RequestHandler>(_: Handler.Type, _ id: PacketID) throws(WireError) {
         let request = try Handler.read(from: &input, in: context)
+        let context = self.context
+        try deliver(id) { () throws(Refusal) in try Handler.answer(request, in: context) }
+    }
+
+    private func deliver(_ id: PacketID, _ answering: () throws(Refusal) -> Answer) throws(WireError) {
         log("received packet \(id.name)")
         let answer: Answer
         if let invalid = input.takeInvalidField() {
             answer = .refused(.invalidField(invalid.field, invalid.errorMessage))
         } else {
             do throws(Refusal) {
-                answer = try Handler.answer(request, in: context)
+                answer = try answering()
             } catch {
                 answer = .refused(error)
             }
         }
-        if case .uploadPending = answer {} else {
+        switch answer {
+        case .uploadPending:
+            break
+        case .runEx(let plan):
+            context.pendingUploads.complete()
+            if try RunSupervisor(plan, input: input, output: output).run() == .exitRequested { throw .endOfStream }
+        default:
             // Answers keep their order: pending uploads are answered first.
             context.pendingUploads.complete()
             reply(answer)
@@ -95,7 +122,7 @@ public final class Session {
 
     /// Encodes the answer into the output buffer: the session's single reply point (the
     /// pending uploads of durable mode answer through it too).
-    private static func encode(_ answer: Answer, to stream: OutputStream) {
+    static func encode(_ answer: Answer, to stream: OutputStream) {
         var output = stream
         switch answer {
         case .ok: Ok().encode(to: &output)
@@ -115,8 +142,11 @@ public final class Session {
                                msg: error.pythonMessage(path: path)).encode(to: &output)
         case .refused(.processError(let message)):
             ProcessError(message: message).encode(to: &output)
-        case .uploadPending:
-            break
+        case .helloResult(let result): result.encode(to: &output)
+        case .directoryListing(let listing): listing.encode(to: &output)
+        case .linkTarget(let target): target.encode(to: &output)
+        case .uploadPending, .runEx:
+            break   // answered elsewhere: PendingUploads, RunSupervisor
         }
     }
 

@@ -29,6 +29,9 @@ enum ShadowLookup {
 /// `getent` (if the host has one) is asked, so that NSS-only users (LDAP, SSSD, systemd) are
 /// not invisible.
 enum Accounts {
+    /// The user the agent runs as.
+    static func agentUser() -> UserRecord? { user(id: geteuid()) }
+
     static func user(id: UInt32) -> UserRecord? {
         filesUser(id: id) ?? getentUser(id: id)
     }

@@ -15,6 +15,8 @@ public struct Errno: Error, Equatable {
     static let isDirectory = Errno(EISDIR)
     static let fileTooLarge = Errno(EFBIG)
     static let brokenPipe = Errno(EPIPE)
+    static let invalidArgument = Errno(EINVAL)
+    static let notPermitted = Errno(EPERM)
 }
 
 /// Calls `body` until it does not fail with EINTR: the one place in the agent that retries

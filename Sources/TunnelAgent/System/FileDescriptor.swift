@@ -51,6 +51,11 @@ struct FileDescriptor: ~Copyable {
         try open(path, TP_O_PATH | TP_O_DIRECTORY)
     }
 
+    /// A directory to read the entries of (following a final symlink, as `ls` does).
+    static func openDirectoryForListing(_ path: SystemPath) throws(Errno) -> FileDescriptor {
+        try open(path, O_RDONLY | TP_O_DIRECTORY | O_NONBLOCK)
+    }
+
     /// `openat(self, ".", O_TMPFILE | O_RDWR, mode)`: an unnamed file in this directory,
     /// given its mode as `open(O_CREAT)` would give it (umask, default ACLs).
     func openUnnamedFile(mode: UInt32) throws(Errno) -> FileDescriptor {
@@ -222,10 +227,17 @@ struct FileDescriptor: ~Copyable {
 
     /// `renameat(self, from, self, to)`, or with RENAME_NOREPLACE when not `replacing`.
     func rename(_ from: SystemPath, to: SystemPath, replacing: Bool = true) throws(Errno) {
+        try rename(from, to: to, in: self, replacing: replacing)
+    }
+
+    /// `renameat2(self, from, directory, to)`: into another directory.
+    func rename(_ from: SystemPath, to: SystemPath, in directory: borrowing FileDescriptor,
+                replacing: Bool) throws(Errno) {
         try from.withCString { (source) throws(Errno) in
             try to.withCString { (target) throws(Errno) in
                 try succeedOrThrow {
-                    replacing ? renameat(rawValue, source, rawValue, target) : tp_rename_noreplace_at(rawValue, source, target)
+                    replacing ? renameat(rawValue, source, directory.rawValue, target)
+                              : tp_rename_noreplace_at(rawValue, source, directory.rawValue, target)
                 }
             }
         }
@@ -234,6 +246,67 @@ struct FileDescriptor: ~Copyable {
     /// `unlinkat(self, name, 0)`.
     func removeFile(_ name: SystemPath) throws(Errno) {
         try name.withCString { (path) throws(Errno) in try succeedOrThrow { unlinkat(rawValue, path, 0) } }
+    }
+
+    /// `unlinkat(self, name, AT_REMOVEDIR)`: an empty directory.
+    func removeDirectory(_ name: SystemPath) throws(Errno) {
+        try name.withCString { (path) throws(Errno) in try succeedOrThrow { unlinkat(rawValue, path, AT_REMOVEDIR) } }
+    }
+
+    /// `mkdirat(self, name, mode)` (the umask applies, as to any mkdir).
+    func makeDirectory(_ name: SystemPath, mode: UInt32) throws(Errno) {
+        try name.withCString { (path) throws(Errno) in try succeedOrThrow { mkdirat(rawValue, path, mode_t(mode)) } }
+    }
+
+    /// `symlinkat(target, self, name)`.
+    func makeSymlink(_ name: SystemPath, to target: SystemPath) throws(Errno) {
+        try target.withCString { (destination) throws(Errno) in
+            try name.withCString { (path) throws(Errno) in try succeedOrThrow { symlinkat(destination, rawValue, path) } }
+        }
+    }
+
+    /// `readlinkat(self, name)`: a symlink's target, whole however long.
+    func linkTarget(_ name: SystemPath) throws(Errno) -> [UInt8] {
+        try name.withCString { (path) throws(Errno) in
+            var size = 256
+            while true {
+                var buffer = [UInt8](repeating: 0, count: size)
+                let got = try retryingInterrupts {
+                    buffer.withUnsafeMutableBytes { readlinkat(rawValue, path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), size) }
+                }
+                if got < size { return Array(buffer[0..<got]) }
+                size *= 2
+            }
+        }
+    }
+
+    /// `fchmodat`; on a symlink itself (not `followingLinks`) Linux answers EOPNOTSUPP.
+    func setPermissions(of name: SystemPath, _ mode: UInt32, followingLinks: Bool) throws(Errno) {
+        try name.withCString { (path) throws(Errno) in
+            try succeedOrThrow { fchmodat(rawValue, path, mode_t(mode), followingLinks ? 0 : TP_AT_SYMLINK_NOFOLLOW) }
+        }
+    }
+
+    /// `fchownat`; nil leaves that id as it is.
+    func setOwner(of name: SystemPath, uid: UInt32?, gid: UInt32?, followingLinks: Bool) throws(Errno) {
+        try name.withCString { (path) throws(Errno) in
+            try succeedOrThrow {
+                fchownat(rawValue, path, uid ?? UInt32.max, gid ?? UInt32.max, followingLinks ? 0 : TP_AT_SYMLINK_NOFOLLOW)
+            }
+        }
+    }
+
+    /// `utimensat`: the modification time in nanoseconds since the epoch; atime untouched.
+    func setModificationTime(of name: SystemPath, _ nanoseconds: Int64, followingLinks: Bool) throws(Errno) {
+        var times = [timespec(tv_sec: 0, tv_nsec: Int(TP_UTIME_OMIT)),
+                     timespec(tv_sec: time_t(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))]
+        if times[1].tv_nsec < 0 {
+            times[1].tv_sec -= 1
+            times[1].tv_nsec += 1_000_000_000
+        }
+        try name.withCString { (path) throws(Errno) in
+            try succeedOrThrow { utimensat(rawValue, path, &times, followingLinks ? 0 : TP_AT_SYMLINK_NOFOLLOW) }
+        }
     }
 }
 

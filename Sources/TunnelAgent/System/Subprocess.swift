@@ -2,10 +2,12 @@ import CPosix
 
 /// Everything decided before the fork.
 struct ProcessPlan {
-    var command: [String]
+    /// argv, as bytes: ProcessRun's are text, RunEx's any bytes but NUL.
+    var argv: [[UInt8]]
     var stdin: Spool?
     var captureOutput: Bool
-    var cwd: String?
+    /// Where the child starts (bytes: RunEx's may be any); nil: where the agent is.
+    var cwd: [UInt8]?
     var umask: UInt32 = 0o077
     /// The umask was beyond the C type: the child fails where Python's os.umask would.
     var umaskOverflow = false
@@ -16,6 +18,26 @@ struct ProcessPlan {
     /// hang-up, the client is gone: the command and its process group are killed rather
     /// than left running for nobody.
     var answerChannel: Int32?
+    /// nil: the agent's own environment; else `KEY=VALUE` entries, with argv[0] looked up
+    /// on `searchPath` (the new environment's PATH).
+    var environment: [[UInt8]]?
+    var searchPath: [UInt8]?
+
+    init(command: [String], stdin: Spool?, captureOutput: Bool, cwd: String?) {
+        self.init(argv: command.map { Array($0.utf8) }, stdin: stdin, captureOutput: captureOutput,
+                  cwd: cwd.map { Array($0.utf8) })
+    }
+
+    init(argv: [[UInt8]], stdin: Spool?, captureOutput: Bool, cwd: [UInt8]?) {
+        self.argv = argv
+        self.stdin = stdin
+        self.captureOutput = captureOutput
+        self.cwd = cwd
+    }
+
+    /// The program and the working directory, as error messages name them.
+    var programName: String { String(decoding: argv[0], as: UTF8.self) }
+    var cwdName: String? { cwd.map { String(decoding: $0, as: UTF8.self) } }
 }
 
 /// The step of the child's set-up that failed (CPosix `TP_STEP_*`).
@@ -41,13 +63,20 @@ enum ProcessOutcome {
     case clientGone
 }
 
-/// Runs `plan` to its end: spawn, feed stdin, drain both outputs, wait.
-func runProcess(_ plan: ProcessPlan) -> ProcessOutcome {
+/// A started child: its pid (and process group) and the agent's ends of its pipes.
+struct StartedChild {
+    let pid: pid_t
+    let pipes: ChildPipes
+}
+
+/// Spawns `plan`'s child with pipes for stdin (when `feedingStdin`) and both outputs (when
+/// capturing). The caller must `finishedWithChild()` once it has reaped it.
+func startChild(_ plan: ProcessPlan, feedingStdin: Bool) -> Result<StartedChild, SpawnFailure> {
     let pipes = ChildPipes()
     do throws(Errno) {
-        try pipes.open(feedingStdin: plan.stdin != nil, capturing: plan.captureOutput)
+        try pipes.open(feedingStdin: feedingStdin, capturing: plan.captureOutput)
     } catch {
-        return .failedToStart(.settingUp, error)
+        return .failure(SpawnFailure(step: .settingUp, error: error))
     }
     var failure = tp_spawn_failure()
     let pid = spawn(plan, pipes: pipes, failure: &failure)
@@ -60,10 +89,34 @@ func runProcess(_ plan: ProcessPlan) -> ProcessOutcome {
         case Int32(TP_STEP_EXEC): step = .executing
         default: step = .settingUp
         }
-        return .failedToStart(step, Errno(failure.error))
+        return .failure(SpawnFailure(step: step, error: Errno(failure.error)))
     }
-    // tp_spawn recorded the child as the running command (for signals that end the agent).
-    defer { tp_set_running_child(0) }
+    return .success(StartedChild(pid: pid, pipes: pipes))
+}
+
+struct SpawnFailure: Error {
+    let step: SpawnStep
+    let error: Errno
+}
+
+/// tp_spawn recorded the child as the running command (for signals that end the agent).
+func finishedWithChild() { tp_set_running_child(0) }
+
+/// Kills the child's whole process group: whatever the command started goes with it.
+func killProcessGroup(of pid: pid_t, _ signal: Int32 = SIGKILL) {
+    _ = kill(-pid, signal)
+    if signal == SIGKILL { _ = kill(pid, SIGKILL) }
+}
+
+/// Runs `plan` to its end: spawn, feed stdin, drain both outputs, wait.
+func runProcess(_ plan: ProcessPlan) -> ProcessOutcome {
+    let pid: pid_t
+    let pipes: ChildPipes
+    switch startChild(plan, feedingStdin: plan.stdin != nil) {
+    case .failure(let failure): return .failedToStart(failure.step, failure.error)
+    case .success(let child): (pid, pipes) = (child.pid, child.pipes)
+    }
+    defer { finishedWithChild() }
     let stdout = Spool()
     let stderr = Spool()
     var ending = pumpChild(pipes: pipes, stdin: plan.stdin, stdout: stdout, stderr: stderr, watching: plan.answerChannel)
@@ -72,9 +125,7 @@ func runProcess(_ plan: ProcessPlan) -> ProcessOutcome {
     }
     if ending != .finished {
         pipes.closeAll()
-        // The whole group: whatever the command started goes with it.
-        _ = kill(-pid, SIGKILL)
-        _ = kill(pid, SIGKILL)
+        killProcessGroup(of: pid)
     }
     var status: Int32 = 0
     _ = try? retryingInterrupts { waitpid(pid, &status, 0) }
@@ -105,18 +156,28 @@ private let answerChannelClosed = Int16(POLLERR | POLLHUP | POLLNVAL)
 
 /// Builds the C request (argv and strings as C strings that live across the call).
 private func spawn(_ plan: ProcessPlan, pipes: ChildPipes, failure: inout tp_spawn_failure) -> pid_t {
-    let cArguments = plan.command.map { strdup($0) }
-    defer { for argument in cArguments { free(argument) } }
+    let cArguments = plan.argv.map(cString)
+    let cEnvironment = plan.environment?.map(cString)
+    let cSearchPath = plan.searchPath.map(cString)
+    let cCwd = plan.cwd.map(cString)
+    defer {
+        for argument in cArguments + (cEnvironment ?? []) { argument.deallocate() }
+        cSearchPath?.deallocate()
+        cCwd?.deallocate()
+    }
     let argv = cArguments.map { UnsafePointer<CChar>($0) } + [nil]
+    let envp = cEnvironment.map { $0.map { UnsafePointer<CChar>($0) } + [nil] } ?? []
     return argv.withUnsafeBufferPointer { argvBuffer in
-        withOptionalCString(plan.cwd) { cwd in
+        envp.withUnsafeBufferPointer { envpBuffer in
             supplementaryGroups(plan).withUnsafeBufferPointer { groups in
                 var request = tp_spawn_request()
                 request.argv = argvBuffer.baseAddress
+                request.envp = plan.environment == nil ? nil : envpBuffer.baseAddress
+                request.search_path = UnsafePointer(cSearchPath)
                 request.stdin_fd = pipes.childStdin?.rawValue ?? -1
                 request.stdout_fd = pipes.childStdout?.rawValue ?? 2
                 request.stderr_fd = pipes.childStderr?.rawValue ?? 2
-                request.cwd = cwd
+                request.cwd = UnsafePointer(cCwd)
                 request.umask_value = plan.umask
                 request.fail_preexec_errno = plan.umaskOverflow ? EOVERFLOW : 0
                 request.set_gid = plan.gid != nil ? 1 : 0
@@ -130,6 +191,16 @@ private func spawn(_ plan: ProcessPlan, pipes: ChildPipes, failure: inout tp_spa
             }
         }
     }
+}
+
+/// A NUL-terminated copy of `bytes` (callers rejected NUL bytes inside), to deallocate.
+private func cString(_ bytes: [UInt8]) -> UnsafeMutablePointer<CChar> {
+    let copy = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+    bytes.withUnsafeBufferPointer { source in
+        for index in 0..<source.count { copy[index] = CChar(bitPattern: source[index]) }
+    }
+    copy[bytes.count] = 0
+    return copy
 }
 
 /// The supplementary groups the child gets when it switches identity: the target user's
@@ -149,14 +220,9 @@ private func supplementaryGroups(_ plan: ProcessPlan) -> [gid_t] {
     }
 }
 
-private func withOptionalCString<T>(_ text: String?, _ body: (UnsafePointer<CChar>?) -> T) -> T {
-    guard let text else { return body(nil) }
-    return text.withCString { body($0) }
-}
-
 /// The fds between agent and child. The child's ends are passed to tp_spawn and closed in
 /// the agent right after; uncaptured output goes to the agent's own stderr, never fd 1.
-private final class ChildPipes {
+final class ChildPipes {
     var childStdin: FileDescriptor?
     /// nil: the agent's stderr.
     var childStdout: FileDescriptor?

@@ -21,6 +21,9 @@ struct SystemPath: Equatable {
     static let root = SystemPath(validBytes: [UInt8(ascii: "/")])
 
     var isEmpty: Bool { bytes.isEmpty }
+
+    /// For messages: the bytes as UTF-8, with U+FFFD where they are not.
+    var text: String { String(decoding: bytes, as: UTF8.self) }
     var isAbsolute: Bool { bytes.first == UInt8(ascii: "/") }
 
     /// The directory part and the last component, as `open(2)` splits them: "a/b" gives

@@ -1,0 +1,99 @@
+import TunnelWire
+
+/// ListDir → DirEntries…, MakeDir → Ok, Remove → Ok (extensions, see docs/protocol.md).
+/// Paths are bytes; a failure is the originals' OSError naming the path.
+enum ListDirHandler: RequestHandler {
+    static func answer(_ request: ListDir, in context: SessionContext) throws(Refusal) -> Answer {
+        let path = try systemPath(bytes: request.path, field: "path")
+        do throws(Errno) {
+            // As `ls` does: a symlink to a directory lists the directory.
+            let directory = try FileDescriptor.openDirectoryForListing(path)
+            return .directoryListing(DirectoryListing(directory, withStatus: request.withStatus, names: context.accountNames))
+        } catch {
+            throw .osError(error, path: path.text)
+        }
+    }
+}
+
+/// A directory being answered: its entries are read as the chunks are written, so a huge
+/// folder never sits in memory whole.
+final class DirectoryListing {
+    private let directory: FileDescriptor
+    private let withStatus: Bool
+    private let names: AccountNames
+    private static let chunkSize = 512
+
+    init(_ directory: consuming FileDescriptor, withStatus: Bool, names: AccountNames) {
+        self.directory = directory
+        self.withStatus = withStatus
+        self.names = names
+    }
+
+    /// DirEntries packets, the last one marked. A read error mid-way (EIO) ends the listing
+    /// early: the answer has begun and cannot become an OSError any more.
+    func encode<W: WireWriter>(to writer: inout W) {
+        guard let stream = try? DirectoryStream(directory) else {
+            DirEntries(entries: [], last: true).encode(to: &writer)
+            return
+        }
+        var chunk: [DirEntry] = []
+        while true {
+            // try? flattens: nil at the end, and on a read error.
+            if let next = try? stream.next() {
+                chunk.append(entry(next.name, kind: next.kind))
+                if chunk.count < Self.chunkSize { continue }
+                DirEntries(entries: chunk, last: false).encode(to: &writer)
+                chunk.removeAll(keepingCapacity: true)
+            } else {
+                DirEntries(entries: chunk, last: true).encode(to: &writer)
+                return
+            }
+        }
+    }
+
+    private func entry(_ name: SystemPath, kind: FileKind?) -> DirEntry {
+        guard withStatus || kind == nil else { return DirEntry(name: name.bytes, type: kind!.name) }
+        guard let status = try? directory.status(of: name, followingLinks: false) else {
+            // Vanished meanwhile.
+            return DirEntry(name: name.bytes, type: (kind ?? .other).name)
+        }
+        let result = withStatus ? StatResult(type: status.kind.name, mode: UInt64(status.permissions),
+                                             owner: names.user(status.uid), group: names.group(status.gid),
+                                             size: status.size, mtime: status.modificationTime,
+                                             ctime: status.changeTime, sha512sum: nil) : nil
+        return DirEntry(name: name.bytes, type: status.kind.name, status: result)
+    }
+}
+
+enum MakeDirHandler: RequestHandler {
+    static func answer(_ request: MakeDir, in context: SessionContext) throws(Refusal) -> Answer {
+        let path = try systemPath(bytes: request.path, field: "path")
+        let mode = try request.mode.map(modeField) ?? 0o755
+        do throws(Errno) {
+            try makeDirectory(path, mode: mode, parents: request.parents)
+        } catch {
+            throw .osError(error, path: path.text)
+        }
+        return .ok
+    }
+}
+
+enum RemoveHandler: RequestHandler {
+    static func answer(_ request: Remove, in context: SessionContext) throws(Refusal) -> Answer {
+        let path = try systemPath(bytes: request.path, field: "path")
+        let (parent, name) = path.split()
+        do throws(Errno) {
+            // "/", "dir/", "." and "..": no name of their own to remove (rm refuses them too).
+            guard !name.isEmpty, !name.isDotOrDotDot else { throw Errno.invalidArgument }
+            let directory = try FileDescriptor.openDirectory(parent)
+            if request.recursive {
+                try removeTree(name, in: directory)
+            } else {
+                try removeEntry(name, in: directory)
+            }
+        } catch {
+            throw .osError(error, path: path.text)
+        }
+        return .ok
+    }
+}

@@ -1,0 +1,97 @@
+import CPosix
+
+/// The entries of an open directory, without "." and "..", read as `readdir` gives them.
+final class DirectoryStream {
+    private let stream: UnsafeMutableRawPointer
+
+    /// Reads `directory` (a descriptor open for reading, not O_PATH), which stays open.
+    init(_ directory: borrowing FileDescriptor) throws(Errno) {
+        guard let stream = tp_dir_open(directory.rawValue) else { throw Errno.current }
+        self.stream = stream
+    }
+
+    deinit { tp_dir_close(stream) }
+
+    /// The next name and its type when the file system tells it (else nil: ask fstatat).
+    func next() throws(Errno) -> (name: SystemPath, kind: FileKind?)? {
+        var name: UnsafePointer<CChar>? = nil
+        var type: UInt8 = 0
+        let result = tp_dir_next(stream, &name, &type)
+        if result < 0 { throw Errno.current }
+        guard result == 1, let name else { return nil }
+        let bytes = UnsafeRawBufferPointer(start: name, count: strlen(name))
+        return (SystemPath(validBytes: bytes), Self.kind(of: type))
+    }
+
+    /// `d_type`, as the file type bits would say it (Linux's fixed DT_* values; the header
+    /// that names them is not one the shim exposes).
+    private static func kind(of type: UInt8) -> FileKind? {
+        switch type {
+        case 4: return .directory
+        case 8: return .regular
+        case 10: return .symlink
+        case 2: return .characterDevice
+        case 6: return .blockDevice
+        case 1: return .fifo
+        case 12: return .socket
+        default: return nil
+        }
+    }
+}
+
+/// Removes `name` in `parent` and, when it is a directory, everything below it. Never
+/// follows a symlink: each directory is opened with O_NOFOLLOW relative to its parent's
+/// descriptor, so a symlink swapped in meanwhile is removed, not entered.
+func removeTree(_ name: SystemPath, in parent: borrowing FileDescriptor) throws(Errno) {
+    let directory: FileDescriptor
+    do throws(Errno) {
+        directory = try parent.open(name, O_RDONLY | TP_O_DIRECTORY | TP_O_NOFOLLOW | O_NONBLOCK)
+    } catch where error == Errno(ENOTDIR) || error == Errno(ELOOP) {
+        return try parent.removeFile(name)
+    }
+    let entries = try DirectoryStream(directory)
+    while let entry = try entries.next() {
+        if entry.kind == .directory || entry.kind == nil {
+            try removeTree(entry.name, in: directory)
+        } else {
+            try directory.removeFile(entry.name)
+        }
+    }
+    try parent.removeDirectory(name)
+}
+
+/// A file, a symlink or an empty directory named `name` in `parent`.
+func removeEntry(_ name: SystemPath, in parent: borrowing FileDescriptor) throws(Errno) {
+    do throws(Errno) {
+        try parent.removeFile(name)
+    } catch where error == .isDirectory || error == .notPermitted {
+        // unlink of a directory: EISDIR on Linux (EPERM per POSIX).
+        guard try parent.status(of: name, followingLinks: false).kind == .directory else { throw error }
+        try parent.removeDirectory(name)
+    }
+}
+
+/// mkdir, then the exact mode (mkdir's own is masked by the umask). With `parents`, the
+/// missing ones first (755), and an existing directory is no error, as `mkdir -p`.
+func makeDirectory(_ path: SystemPath, mode: UInt32, parents: Bool) throws(Errno) {
+    let (parent, name) = path.split()
+    if name.isEmpty || name.isDotOrDotDot {
+        // "a/b/" or "a/..": the directory part alone is what is asked for.
+        guard parents, !parent.isEmpty, parent != path else { throw Errno.exists }
+        return try makeDirectory(parent, mode: mode, parents: true)
+    }
+    let directory: FileDescriptor
+    do throws(Errno) {
+        directory = try FileDescriptor.openDirectory(parent)
+    } catch where parents && error == .noEntry {
+        try makeDirectory(parent, mode: 0o755, parents: true)
+        directory = try FileDescriptor.openDirectory(parent)
+    }
+    do throws(Errno) {
+        try directory.makeDirectory(name, mode: 0o700)
+    } catch where parents && error == .exists {
+        guard try directory.status(of: name, followingLinks: true).kind == .directory else { throw error }
+        return
+    }
+    try directory.setPermissions(of: name, mode, followingLinks: false)
+}
