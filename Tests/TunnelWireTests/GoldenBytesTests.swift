@@ -3,11 +3,15 @@ import TunnelWire
 import XCTest
 
 /// Every packet against the exact bytes the reference's own encoder produced
-/// (golden/packets.txt, written by scripts/generate-golden.py), in both directions.
+/// (golden/packets.txt, written by scripts/generate-golden.py), in both directions; the
+/// extensions against golden/extensions.txt (scripts/generate-golden-extensions.py, whose
+/// Python encoder was written from docs/protocol.md apart from this codec).
 final class GoldenBytesTests: XCTestCase {
     static let golden: [String: [UInt8]] = {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("golden/packets.txt")
-        let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("golden")
+        let text = ["packets.txt", "extensions.txt"].map {
+            (try? String(contentsOf: folder.appendingPathComponent($0), encoding: .utf8)) ?? ""
+        }.joined()
         var result: [String: [UInt8]] = [:]
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", omittingEmptySubsequences: false)
@@ -55,6 +59,36 @@ final class GoldenBytesTests: XCTestCase {
         sample("environVar", EnvironVar(value: "/usr/bin")),
         sample("environVarUnset", EnvironVar(value: nil)),
         sample("getenv", Getenv(key: "PATH")),
+        // Extensions
+        sample("hello", Hello()),
+        sample("helloResult", HelloResult(version: "0.1.0", extensions: [25, 31])),
+        sample("runEx", RunEx(command: [Array("sh".utf8), Array("-c".utf8), Array("echo ".utf8) + [0xff]],
+                              environment: .login, setEnvironment: [Array("A=1".utf8), Array("B".utf8)],
+                              user: "www-data", group: nil, umask: "022", cwd: Array("/srv".utf8),
+                              timeoutMilliseconds: 1500, graceMilliseconds: 250, stream: true, stdin: Array("in".utf8))),
+        sample("runExMinimal", RunEx<[UInt8]>(command: [Array("true".utf8)])),
+        sample("output", Output(stream: .stderr, data: Array("err\n".utf8))),
+        sample("runFinished", RunFinished<[UInt8]>(returncode: -15, timedOut: true)),
+        sample("runFinishedCaptured", RunFinished(returncode: 3, timedOut: false, stdout: Array("out".utf8), stderr: [])),
+        sample("input", Input(data: [0] + Array("data".utf8))),
+        sample("closeInput", CloseInput()),
+        sample("signal", Signal(number: 2)),
+        sample("listDir", ListDir(path: Array("/etc".utf8), withStatus: true)),
+        sample("dirEntries", DirEntries(entries: [
+            DirEntry(name: [UInt8(ascii: "a"), 0xff], type: "file"),
+            DirEntry(name: Array("sub".utf8), type: "dir",
+                     status: StatResult(type: "dir", mode: 0o755, owner: "root", group: "root", size: 4096,
+                                        mtime: 1, ctime: 2, sha512sum: nil)),
+        ], last: true)),
+        sample("makeDir", MakeDir(path: Array("/srv/a/b".utf8), mode: "750", parents: true)),
+        sample("remove", Remove(path: Array("/srv/a".utf8), recursive: true)),
+        sample("rename", Rename(source: Array("/srv/a".utf8), target: Array("/srv/b".utf8), noReplace: true)),
+        sample("setMetadata", SetMetadata(path: Array("/srv/b".utf8), followLinks: false, mode: nil, owner: "root",
+                                          group: "0", mtime: -1)),
+        sample("symlink", Symlink(target: Array("../target".utf8), path: Array("/srv/link".utf8))),
+        sample("readLink", ReadLink(path: Array("/srv/link".utf8))),
+        sample("linkTarget", LinkTarget(target: Array("../target".utf8))),
+        sample("statPath", StatPath(path: Array("/srv/".utf8) + [0xfe], followLinks: true, sha512sum: true)),
     ]
 
     /// (name, our encoding, "decoding the golden bytes gives this packet back")
@@ -100,6 +134,6 @@ final class GoldenBytesTests: XCTestCase {
 
     func testRequestDirection() {
         let requests = PacketID.allCases.filter(\.isRequest).map(\.rawValue)
-        XCTAssertEqual(requests, [2, 3, 8, 10, 12, 13, 14, 16, 18, 20, 22])
+        XCTAssertEqual(requests, [2, 3, 8, 10, 12, 13, 14, 16, 18, 20, 22, 23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40])
     }
 }

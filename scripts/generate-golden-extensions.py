@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Writes Tests/TunnelWireTests/golden/extensions.txt: the extension packets (ids 23 and
+up), one line per sample, `<name> <hex bytes>`, encoded by Tests/conformance/extensions.py,
+a Python encoder written from docs/protocol.md independently of the Swift codec. Commit the
+output; the Swift tests compare against it in both directions."""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "Tests" / "conformance"))
+import extensions as x  # noqa: E402
+
+
+def stat_fields(kind, mode, owner, group, size, mtime, ctime, digest=None):
+    return (x.text(kind) + x.u64(mode) + x.text(owner) + x.text(group) + x.u64(size) + x.u64(mtime) + x.u64(ctime)
+            + x.optional(digest, x.blob))
+
+
+SAMPLES = [
+    ("hello", x.hello()),
+    ("helloResult", x.packet(x.HELLO_RESULT, x.text("0.1.0"), x.u64(2), x.u32(25), x.u32(31))),
+    ("runEx", x.run_ex(["sh", "-c", b"echo \xff"], environment=x.LOGIN_ENV, set_environment=["A=1", "B"],
+                       user="www-data", group=None, umask="022", cwd=b"/srv", timeout_ms=1500, grace_ms=250,
+                       stream=True, stdin=b"in")),
+    ("runExMinimal", x.run_ex(["true"])),
+    ("output", x.packet(x.OUTPUT, x.u8(2), x.blob(b"err\n"))),
+    ("runFinished", x.packet(x.RUN_FINISHED, x.i32(-15), x.boolean(True), x.optional(None, x.blob),
+                             x.optional(None, x.blob))),
+    ("runFinishedCaptured", x.packet(x.RUN_FINISHED, x.i32(3), x.boolean(False), x.optional(b"out", x.blob),
+                                     x.optional(b"", x.blob))),
+    ("input", x.input_data(b"\x00data")),
+    ("closeInput", x.close_input()),
+    ("signal", x.signal(2)),
+    ("listDir", x.list_dir(b"/etc", with_status=True)),
+    ("dirEntries", x.packet(x.DIR_ENTRIES, x.u64(2),
+                            x.blob(b"a\xff"), x.text("file"), x.boolean(False),
+                            x.blob(b"sub"), x.text("dir"), x.boolean(True),
+                            stat_fields("dir", 0o755, "root", "root", 4096, 1, 2),
+                            x.boolean(True))),
+    ("makeDir", x.make_dir(b"/srv/a/b", mode="750", parents=True)),
+    ("remove", x.remove(b"/srv/a", recursive=True)),
+    ("rename", x.rename(b"/srv/a", b"/srv/b", no_replace=True)),
+    ("setMetadata", x.set_metadata(b"/srv/b", follow=False, mode=None, owner="root", group="0",
+                                   mtime=-1)),
+    ("symlink", x.symlink(b"../target", b"/srv/link")),
+    ("readLink", x.read_link(b"/srv/link")),
+    ("linkTarget", x.packet(x.LINK_TARGET, x.blob(b"../target"))),
+    ("statPath", x.stat_path(b"/srv/\xfe", follow=True, sha512=True)),
+]
+
+lines = [f"{name} {data.hex()}" for name, data in SAMPLES]
+target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "Tests/TunnelWireTests/golden/extensions.txt"
+target.write_text("\n".join(lines) + "\n")
