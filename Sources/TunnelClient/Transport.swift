@@ -59,7 +59,7 @@ final class Transport {
 
 /// Reads the agent's answers from a pipe, through a buffer.
 final class FDReader: WireReader {
-    private var fd: Int32
+    private(set) var fd: Int32
     private var buffer = [UInt8](repeating: 0, count: 256 * 1024)
     private var start = 0
     private var end = 0
@@ -71,6 +71,8 @@ final class FDReader: WireReader {
     func reportInvalid(field: String, reason: String) {
         if invalidField == nil { invalidField = (field, reason) }
     }
+
+    var hasBufferedBytes: Bool { end > start }
 
     func takeInvalidField() -> (field: String, reason: String)? {
         defer { invalidField = nil }

@@ -11,12 +11,12 @@ import TunnelWire
 ///     try agent.upload("/etc/motd", content: Array("hello\n".utf8), mode: "644")
 ///     _ = agent.close()
 public final class TunnelConnection {
-    private let transport: Transport
-    private var closed = false
+    let transport: Transport
+    var closed = false
     /// Whether any answer arrived: garbage before the first one is a chatty remote shell.
-    private var answered = false
+    var answered = false
     /// Set once the stream can no longer be trusted (a protocol error, an unexpected answer).
-    private var broken: TunnelError?
+    var broken: TunnelError?
 
     /// What the bootstrap did (nil for a `.command` route, where the agent was already there).
     public let bootstrap: BootstrapReport?
@@ -26,11 +26,21 @@ public final class TunnelConnection {
         try self.init(route: .command(command))
     }
 
+    /// What the agent answered to `Hello`; nil when the connection was opened without it
+    /// (`negotiating: false`, for fora's Python dispatcher, which aborts on it).
+    public private(set) var hello: HelloResult?
+
+    /// Whether the agent serves extension request `id` (see docs/protocol.md, "Extensions").
+    public func serves(_ id: PacketID) -> Bool { hello?.extensions.contains(id.rawValue) ?? false }
+
     /// Reaches the target by `route`. Through ssh or a container engine, the agent is
     /// bootstrapped first: the target's cached copy, or `agents` (default: the ones found
     /// beside this program, see `AgentBinaries.locate`) sent over the same connection.
-    /// `log` hears each step (`tunnel -v`).
-    public init(route: Route, agents: AgentBinaries? = nil, log: (String) -> Void = { _ in }) throws(TunnelError) {
+    /// With `negotiating`, it opens with `Hello`; an agent that does not know it (fora's
+    /// Python dispatcher) ends the session, which is `TunnelError.extensionsUnsupported`: open
+    /// again without. `log` hears each step (`tunnel -v`).
+    public init(route: Route, agents: AgentBinaries? = nil, negotiating: Bool = false,
+                log: (String) -> Void = { _ in }) throws(TunnelError) {
         var snippet: [String] = []
         var binaries = agents
         if route.bootstraps {
@@ -48,6 +58,13 @@ public final class TunnelConnection {
         } catch {
             _ = transport.finish()
             throw error
+        }
+        guard negotiating else { return }
+        do throws(TunnelError) {
+            hello = try request(Hello(), expecting: HelloResult.self)
+        } catch .transport {
+            // It answered CheckAlive and then ended: it does not know the extensions.
+            throw .extensionsUnsupported
         }
     }
 
@@ -176,7 +193,7 @@ public final class TunnelConnection {
 
     // MARK: The exchange
 
-    private func request<Request: Packet, Answer: DecodablePacket>(
+    func request<Request: Packet, Answer: DecodablePacket>(
         _ packet: Request, expecting: Answer.Type
     ) throws(TunnelError) -> Answer {
         try checkUsable()
@@ -185,14 +202,14 @@ public final class TunnelConnection {
         return try answer(expecting: Answer.self)
     }
 
-    private func checkUsable() throws(TunnelError) {
+    func checkUsable() throws(TunnelError) {
         guard !closed else { throw .transport("the connection is closed") }
         if let broken { throw broken }
     }
 
     /// Sends the buffered request. A failed write usually means the transport has ended:
     /// it is explained as a failed read would be.
-    private func send() throws(TunnelError) {
+    func send() throws(TunnelError) {
         transport.output.flush()
         if let failure = transport.output.failure {
             let explained = explain(.io(failure))
@@ -201,7 +218,7 @@ public final class TunnelConnection {
         }
     }
 
-    private func answer<Answer: DecodablePacket>(expecting: Answer.Type) throws(TunnelError) -> Answer {
+    func answer<Answer: DecodablePacket>(expecting: Answer.Type) throws(TunnelError) -> Answer {
         try send()
         var input = transport.input
         let decoded: Result<Answer, TunnelError>
@@ -224,7 +241,7 @@ public final class TunnelConnection {
     /// What a broken stream means for the user: the transport's own end (ssh's status; its
     /// message has already reached our stderr, which the transport shares), or a remote shell
     /// that printed text where the agent's first answer should be.
-    private func explain(_ error: WireError) -> TunnelError {
+    func explain(_ error: WireError) -> TunnelError {
         switch error {
         case .endOfStream, .truncated, .io:
             closed = true
@@ -240,7 +257,7 @@ public final class TunnelConnection {
     }
 
     /// The expected answer, or the error packet the agent sent instead.
-    private static func decodeAnswer<Answer: DecodablePacket>(
+    static func decodeAnswer<Answer: DecodablePacket>(
         from input: inout FDReader, expecting: Answer.Type
     ) throws(WireError) -> Result<Answer, TunnelError> {
         let id = try input.readPacketID()

@@ -16,6 +16,11 @@ public enum TunnelError: Error, Equatable, CustomStringConvertible {
     case invalidAnswer(field: String, reason: String)
     /// Starting or talking to the transport command failed.
     case transport(String)
+    /// The agent ended the session on `Hello`: it is fora's Python dispatcher (or an agent
+    /// before the extensions). Requests of the original 23 packets work without `Hello`.
+    case extensionsUnsupported
+    /// The request needs an extension this agent does not serve.
+    case extensionMissing(PacketID)
 
     public var description: String {
         switch self {
@@ -26,6 +31,11 @@ public enum TunnelError: Error, Equatable, CustomStringConvertible {
         case .unexpectedAnswer(let id): return "unexpected answer \(id.name) from the agent"
         case .invalidAnswer(let field, let reason): return "invalid text in the answer's field '\(field)': \(reason)"
         case .transport(let message): return "transport: \(message)"
+        case .extensionsUnsupported:
+            return "the agent does not know the protocol extensions (it is fora's Python dispatcher, or an older "
+                + "tunnel-dispatcher)"
+        case .extensionMissing(let id):
+            return "the agent does not serve \(id.name), which this needs (an older tunnel-dispatcher?)"
         }
     }
 }

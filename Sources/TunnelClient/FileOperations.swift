@@ -1,0 +1,83 @@
+import TunnelWire
+
+/// The file operations of the protocol extensions (docs/protocol.md, "Extensions"): they need
+/// no program on the target. Paths are bytes, as the kernel takes them; `path("…")` makes
+/// them from text. Each needs a connection opened with `negotiating: true`.
+extension TunnelConnection {
+    /// The names in a folder with their types, and the full status of each when asked.
+    public func listDirectory(_ path: [UInt8], withStatus: Bool = false) throws(TunnelError) -> [DirEntry] {
+        try require(.listDir)
+        var chunk = try request(ListDir(path: path, withStatus: withStatus), expecting: DirEntries.self)
+        var entries = chunk.entries
+        while !chunk.last {
+            chunk = try answer(expecting: DirEntries.self)
+            entries += chunk.entries
+        }
+        return entries
+    }
+
+    /// Visits every entry below `path`, depth first, parents before their contents; `visit`
+    /// gets the entry's path and its entry (with status when asked). Symlinks are not followed.
+    public func walk(_ path: [UInt8], withStatus: Bool = false,
+                     _ visit: ([UInt8], DirEntry) throws(TunnelError) -> Void) throws(TunnelError) {
+        for entry in try listDirectory(path, withStatus: withStatus) {
+            let child = path + (path.last == UInt8(ascii: "/") ? [] : [UInt8(ascii: "/")]) + entry.name
+            try visit(child, entry)
+            if entry.type == "dir" { try walk(child, withStatus: withStatus, visit) }
+        }
+    }
+
+    /// `mkdir`; `mode` (octal text, default 755) is set exactly; `parents` as `mkdir -p`.
+    public func makeDirectory(_ path: [UInt8], mode: String? = nil, parents: Bool = false) throws(TunnelError) {
+        try require(.makeDir)
+        _ = try request(MakeDir(path: path, mode: mode, parents: parents), expecting: Ok.self)
+    }
+
+    /// A file, symlink or empty folder; with `recursive`, a whole tree (never following links out).
+    public func remove(_ path: [UInt8], recursive: Bool = false) throws(TunnelError) {
+        try require(.remove)
+        _ = try request(Remove(path: path, recursive: recursive), expecting: Ok.self)
+    }
+
+    /// `rename(2)`: atomic; with `noReplace`, an existing target is an error.
+    public func rename(_ source: [UInt8], to target: [UInt8], noReplace: Bool = false) throws(TunnelError) {
+        try require(.rename)
+        _ = try request(Rename(source: source, target: target, noReplace: noReplace), expecting: Ok.self)
+    }
+
+    /// Changes what is given; `followLinks: false` acts on a symlink itself.
+    public func setMetadata(_ path: [UInt8], followLinks: Bool = true, mode: String? = nil, owner: String? = nil,
+                            group: String? = nil, mtime: Int64? = nil) throws(TunnelError) {
+        try require(.setMetadata)
+        _ = try request(SetMetadata(path: path, followLinks: followLinks, mode: mode, owner: owner, group: group,
+                                    mtime: mtime), expecting: Ok.self)
+    }
+
+    /// Makes `path` a symlink to `target`.
+    public func symlink(_ path: [UInt8], to target: [UInt8]) throws(TunnelError) {
+        try require(.symlink)
+        _ = try request(Symlink(target: target, path: path), expecting: Ok.self)
+    }
+
+    public func readLink(_ path: [UInt8]) throws(TunnelError) -> [UInt8] {
+        try require(.readLink)
+        return try request(ReadLink(path: path), expecting: LinkTarget.self).target
+    }
+
+    /// The status of a path given as bytes; nil when there is no such file.
+    public func status(_ path: [UInt8], followLinks: Bool = false, sha512: Bool = false) throws(TunnelError) -> StatResult? {
+        try require(.statPath)
+        do throws(TunnelError) {
+            return try request(StatPath(path: path, followLinks: followLinks, sha512sum: sha512), expecting: StatResult.self)
+        } catch .remoteOSError(let error) where error.errno == 2 {
+            return nil
+        }
+    }
+
+    func require(_ id: PacketID) throws(TunnelError) {
+        guard serves(id) else { throw hello == nil ? .extensionsUnsupported : .extensionMissing(id) }
+    }
+}
+
+/// A path as bytes, from text.
+public func path(_ text: String) -> [UInt8] { Array(text.utf8) }

@@ -1,0 +1,109 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import TunnelClient
+import TunnelWire
+
+/// tunnel's own failures (transport, protocol, local I/O), as ssh reports its own: 255.
+let ownFailure: Int32 = 255
+
+/// Runs `body`; a TunnelError becomes a message on stderr and the documented exit status.
+func report<T>(_ body: () throws(TunnelError) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        writeError("tunnel: \(error)\n")
+        throw ExitCode(exitStatus(for: error))
+    }
+}
+
+func exitStatus(for error: TunnelError) -> Int32 {
+    switch error {
+    case .remoteOSError, .processError: return 1
+    // The reference answers some missing files with InvalidField: still an error on the target.
+    case .invalidField(let field) where field.errorMessage.hasPrefix("[Errno "): return 1
+    case .invalidField: return 2
+    default: return ownFailure
+    }
+}
+
+/// A local failure of tunnel itself: the message, then exit 255.
+func localFailure(_ what: String, _ code: Int32 = errno) -> ExitCode {
+    writeError("tunnel: \(what): \(String(cString: strerror(code)))\n")
+    return ExitCode(ownFailure)
+}
+
+func writeError(_ text: String) {
+    var copy = text
+    copy.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+}
+
+/// Writes everything to `fd`; a failed write (ENOSPC, /dev/full, a closed pipe) is a
+/// failure of tunnel, never silent.
+func writeOut(_ bytes: [UInt8], to fd: Int32 = 1, name: String = "standard output") throws {
+    let failure = bytes.withUnsafeBytes { writeFully($0, to: fd) }
+    if failure != 0 { throw localFailure("writing \(name)", failure) }
+}
+
+/// write(2) until every byte is out: 0, or the errno of the write that failed.
+func writeFully(_ bytes: UnsafeRawBufferPointer, to fd: Int32) -> Int32 {
+    var done = 0
+    while done < bytes.count {
+        let written = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+        if written < 0 && errno == EINTR { continue }
+        if written <= 0 { return written < 0 ? errno : EIO }
+        done += written
+    }
+    return 0
+}
+
+/// Reads `fd` to its end, handing each piece to `body`; a read error is a failure of
+/// tunnel, named after `name`.
+func forEachChunk(of fd: Int32, name: String, _ body: ([UInt8]) throws -> Void) throws {
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        if got < 0 && errno == EINTR { continue }
+        if got < 0 { throw localFailure(name) }
+        if got == 0 { return }
+        try body(Array(chunk[0..<got]))
+    }
+}
+
+/// A JSON object with keys in the given order (stable for scripts); values are already JSON.
+func jsonObject(_ fields: [(String, String)]) -> String {
+    "{" + fields.map { "\(jsonString($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+}
+
+func jsonString(_ text: String) -> String {
+    var result = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case "\n": result += "\\n"
+        case "\r": result += "\\r"
+        case "\t": result += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                result += "\\u00" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return result + "\""
+}
+
+func jsonArray(_ values: [String]) -> String { "[" + values.map(jsonString).joined(separator: ", ") + "]" }
+
+/// Python's repr quoting of a simple name, as the agent's OSError messages use it.
+func pythonQuoted(_ text: String) -> String { text.contains("'") ? "\"\(text)\"" : "'\(text)'" }
+
+/// The process umask (read by setting it and setting it back).
+func currentUmask() -> mode_t {
+    let mask = umask(0o022)
+    umask(mask)
+    return mask
+}

@@ -1,0 +1,185 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import TunnelClient
+import TunnelWire
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command (argv, never a shell); its output shows as it is written, then its status.",
+        discussion: """
+        Ctrl-C sends SIGINT to the remote command's process group; a second Ctrl-C sends SIGKILL.
+        Exit status: the command's own; 128+N for signal N; 124 when --timeout ended it;
+        127 when the program does not exist, 126 when it cannot be executed.
+        """)
+    @OptionGroup var target: TargetOptions
+    @Flag(help: "Send this program's stdin to the command as it comes (default: /dev/null).") var stdin = false
+    @Option(help: "Run as this user (name or uid).") var user: String?
+    @Option(help: "Run with this group (name or gid).") var group: String?
+    @Option(help: "Octal umask (default 077).") var umask: String?
+    @Option(help: "Working directory.") var cwd: String?
+    @Option(name: .customLong("env"), help: ArgumentHelp("Set KEY=VALUE, or remove KEY, in the command's environment (repeatable).",
+                                                          valueName: "KEY=VALUE"))
+    var environmentSettings: [String] = []
+    @Flag(help: "A login environment for the user (HOME, USER, LOGNAME, SHELL, PATH as su - sets them), starting in HOME.")
+    var login = false
+    @Flag(help: "Start from an empty environment (then --env adds to it).") var emptyEnv = false
+    @Option(help: ArgumentHelp("End the command after this many seconds: SIGTERM to its process group, SIGKILL 2 s later.",
+                               valueName: "seconds"))
+    var timeout: Double?
+    @Flag(help: "Collect the output and show it at the end, as fora's ProcessRun does.") var noStream = false
+    @Flag(help: "Let the command's output go to the agent's stderr instead of capturing it (ProcessRun).") var noCapture = false
+    /// The remote command: everything after `--` or from the first word that is not an
+    /// option of tunnel's. (Captured as the parser finds it; `validate` rejects a leading
+    /// option tunnel does not know, which would otherwise reach the remote host.)
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
+
+    var argv: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
+
+    func validate() throws {
+        if command.first == "--help" || command.first == "-h" { throw CleanExit.helpRequest(self) }
+        if let first = command.first, first != "--", first.hasPrefix("-") {
+            throw ValidationError("unknown option '\(first)' (the remote command starts after '--')")
+        }
+        if argv.isEmpty { throw ValidationError("missing the command to run") }
+        if login && emptyEnv { throw ValidationError("--login and --empty-env are alternatives") }
+        if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
+    }
+
+    /// Whether the run needs RunEx (the extensions) rather than fora's ProcessRun.
+    private var needsExtensions: Bool {
+        !environmentSettings.isEmpty || login || emptyEnv || timeout != nil
+    }
+
+    func run() throws {
+        if noCapture || (target.compat && !needsExtensions) {
+            return try runWithProcessRun()
+        }
+        let agent = try target.connect(needing: needsExtensions ? "--env, --login, --empty-env and --timeout" : nil)
+        guard agent.serves(.runEx) else { return try runWithProcessRun(on: agent) }
+        var options = RunOptions(argv)
+        options.environment = login ? .login : emptyEnv ? .empty : .agent
+        options.setEnvironment = environmentSettings
+        options.user = user
+        options.group = group
+        options.umask = umask
+        options.cwd = cwd.map { Array($0.utf8) }
+        options.timeout = timeout
+        if noStream {
+            if stdin { options.stdin = try readStandardInput() }
+            let result = try refusalsReported { () throws(TunnelError) in try agent.run(options) }
+            agent.close()
+            try writeOut(result.stdout ?? [], to: 1)
+            try writeOut(result.stderr ?? [], to: 2, name: "standard error")
+            throw ExitCode(status(returncode: result.returncode, timedOut: result.timedOut))
+        }
+        if stdin { options.stdin = [] }   // present: stdin stays open for what follows
+        let streamed = try refusalsReported { () throws(TunnelError) in try agent.startStreamedRun(options) }
+        let (returncode, timedOut) = try relay(streamed, of: agent)
+        agent.close()
+        throw ExitCode(status(returncode: returncode, timedOut: timedOut))
+    }
+
+    /// Output to stdout and stderr as it comes; this program's stdin (with --stdin) to the
+    /// command; Ctrl-C to its process group. One poll loop, so none waits on the other.
+    private func relay(_ run: StreamedRun, of agent: TunnelConnection) throws -> (Int32, Bool) {
+        let interrupts = InterruptCounter()
+        defer { interrupts.restore() }
+        var forwarded = 0
+        var readingStdin = stdin
+        while true {
+            if interrupts.count > forwarded {
+                forwarded = interrupts.count
+                try refusalsReported { () throws(TunnelError) in try run.signal(forwarded == 1 ? SIGINT : SIGKILL) }
+            }
+            if !agent.hasBufferedAnswer {
+                var fds = [pollfd(fd: agent.answerDescriptor, events: Int16(POLLIN), revents: 0)]
+                if readingStdin { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
+                if poll(&fds, nfds_t(fds.count), -1) < 0 { continue }   // EINTR: a Ctrl-C to pass on
+                if readingStdin && fds.count > 1 && fds[1].revents != 0 {
+                    readingStdin = try forwardStandardInput(to: run)
+                }
+                if fds[0].revents == 0 { continue }
+            }
+            switch try refusalsReported({ () throws(TunnelError) in try run.next() }) {
+            case .output(.stdout, let bytes): try writeOut(bytes, to: 1)
+            case .output(.stderr, let bytes): try writeOut(bytes, to: 2, name: "standard error")
+            case .finished(let returncode, let timedOut): return (returncode, timedOut)
+            }
+        }
+    }
+
+    /// One read of this program's stdin, sent on; false once it has ended (then closed there too).
+    private func forwardStandardInput(to run: StreamedRun) throws -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let got = chunk.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
+        if got < 0 && errno == EINTR { return true }
+        if got < 0 { throw localFailure("reading standard input") }
+        try refusalsReported { () throws(TunnelError) in
+            if got == 0 { try run.closeInput() } else { try run.send(Array(chunk[0..<got])) }
+        }
+        return got > 0
+    }
+
+    /// The exit status for a returncode (-N: signal N), as the discussion above says.
+    private func status(returncode: Int32, timedOut: Bool) -> Int32 {
+        if timedOut { return 124 }
+        return returncode < 0 ? 128 - returncode : returncode
+    }
+
+    /// fora's ProcessRun: output captured whole (the reference's way; --no-capture, --compat).
+    private func runWithProcessRun(on connected: TunnelConnection? = nil) throws {
+        let input = stdin ? try readStandardInput() : nil
+        let agent = try connected ?? target.connect()
+        let result = try refusalsReported { () throws(TunnelError) in
+            try agent.run(argv, stdin: input, captureOutput: !noCapture, user: user, group: group, umask: umask, cwd: cwd)
+        }
+        agent.close()
+        try writeOut(result.stdout ?? [], to: 1)
+        try writeOut(result.stderr ?? [], to: 2, name: "standard error")
+        throw ExitCode(status(returncode: result.returncode, timedOut: false))
+    }
+
+    /// A program that could not be started gets the shell's statuses; other errors theirs.
+    private func refusalsReported<T>(_ body: () throws(TunnelError) -> T) throws -> T {
+        do {
+            return try body()
+        } catch .remoteOSError(let error) where error.msg.hasSuffix(": " + pythonQuoted(argv[0])) {
+            writeError("tunnel: remote: \(error.msg)\n")
+            throw ExitCode(error.errno == Int64(ENOENT) ? 127 : 126)
+        } catch {
+            writeError("tunnel: \(error)\n")
+            throw ExitCode(exitStatus(for: error))
+        }
+    }
+
+    /// This program's stdin, whole.
+    private func readStandardInput() throws -> [UInt8] {
+        var result: [UInt8] = []
+        try forEachChunk(of: 0, name: "reading standard input") { result.append(contentsOf: $0) }
+        return result
+    }
+}
+
+/// Counts Ctrl-Cs (SIGINT) while a streamed run is relayed, instead of dying of the first:
+/// the loop passes them on. Not restarted, so that poll returns at once.
+final class InterruptCounter {
+    private var previous = sigaction()
+
+    init() {
+        interruptCount = 0
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in interruptCount += 1 }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGINT, &action, &previous)
+    }
+
+    var count: Int { Int(interruptCount) }
+
+    func restore() { sigaction(SIGINT, &previous, nil) }
+}
+
+/// Written by the signal handler only (a C-compatible global, as a handler must use).
+nonisolated(unsafe) private var interruptCount: Int32 = 0

@@ -1,0 +1,213 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import TunnelClient
+import TunnelWire
+
+/// Regular files whose st_size may not be their content's length: /proc says 0, sysfs 4096.
+/// Copying every small file first costs little and covers both.
+func sizeMayLie(_ fd: Int32, _ info: Glibc.stat) -> Bool {
+    info.st_size <= 65536
+}
+
+/// A local file to upload from, with a size known in advance: a regular file as it is;
+/// anything else (a pipe, `-` for stdin, /proc) copied first into an unnamed temporary file,
+/// in pieces, so that memory stays bounded and the size sent is the size read.
+func uploadSource(_ local: String) throws -> (fd: Int32, size: UInt64) {
+    let fd = local == "-" ? dup(0) : open(local, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw localFailure(local) }
+    var info = Glibc.stat()
+    guard fstat(fd, &info) == 0 else { throw localFailure(local) }
+    if info.st_mode & S_IFMT == S_IFREG && local != "-" && !sizeMayLie(fd, info) { return (fd, UInt64(info.st_size)) }
+    defer { close(fd) }
+    let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+    var template = Array((directory + "/tunnel-upload-XXXXXX").utf8CString)
+    let spool = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    guard spool >= 0 else { throw localFailure("a temporary file in \(directory)") }
+    unlink(String(cString: template))   // unnamed from now on: nothing to clean up
+    var size: UInt64 = 0
+    try forEachChunk(of: fd, name: local) { piece in
+        try writeOut(piece, to: spool, name: "a temporary file in \(directory)")
+        size += UInt64(piece.count)
+    }
+    lseek(spool, 0, SEEK_SET)
+    return (spool, size)
+}
+
+struct UploadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "upload", abstract: "Replace a remote file with a local one (- for stdin); streamed, atomic.")
+    @OptionGroup var target: TargetOptions
+    @Option(help: "Octal mode (default: a new file gets the local file's mode, an existing one keeps its own).") var mode: String?
+    @Option(help: "Owner (name or uid).") var owner: String?
+    @Option(help: "Group (name or gid).") var group: String?
+    @Flag(name: .short, help: "A whole folder: into REMOTE when it is a folder, else as REMOTE (as scp -r). Needs the extensions.")
+    var recursive = false
+    @Argument var local: String
+    @Argument var remote: String
+
+    func run() throws {
+        if recursive {
+            let agent = try target.connect(needing: "upload -r")
+            var destination = Array(remote.utf8)
+            if try report({ () throws(TunnelError) in try agent.status(destination, followLinks: true) })?.type == "dir" {
+                destination += [UInt8(ascii: "/")] + lastComponent(Array(local.utf8))
+            }
+            try uploadTree(LocalPath(local), to: destination, on: agent, quiet: target.quiet)
+            agent.close()
+            return
+        }
+        let source = try uploadSource(local)
+        defer { close(source.fd) }
+        let agent = try target.connect()
+        let (path, exists) = try report { () throws(TunnelError) in try destination(on: agent) }
+        let file = FileContent(fd: source.fd, byteCount: source.size)
+        let progress = Progress(total: source.size, quiet: target.quiet)
+        file.progress = progress.update
+        // As scp: a new file gets the local file's mode, an existing one keeps its own.
+        let mode = self.mode ?? (exists ? nil : localMode())
+        defer { progress.finish() }
+        try report { () throws(TunnelError) in try agent.upload(path, streaming: file, mode: mode, owner: owner, group: group) }
+        agent.close()
+    }
+
+    /// As with scp: a REMOTE ending in "/" or naming a directory means inside it, under the
+    /// local file's name. Also says whether the target exists already.
+    private func destination(on agent: TunnelConnection) throws(TunnelError) -> (String, Bool) {
+        let name = local == "-" ? "stdin" : String(local.split(separator: "/").last ?? "stdin")
+        var target = remote.hasSuffix("/") ? remote + name : remote
+        if !remote.hasSuffix("/"), try agent.stat(remote, followLinks: true)?.type == "dir" {
+            target = remote + "/" + name
+        }
+        return (target, try agent.stat(target, followLinks: true) != nil)
+    }
+
+    /// The local file's permission bits, as scp keeps them; nil (the agent's default) for
+    /// stdin and pipes.
+    private func localMode() -> String? {
+        guard local != "-" else { return nil }
+        var info = Glibc.stat()
+        guard stat(local, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        return String(info.st_mode & 0o7777, radix: 8)
+    }
+}
+
+struct DownloadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "download", abstract: "Write a remote file to a local path, or to stdout.")
+    @OptionGroup var target: TargetOptions
+    @Flag(name: .short, help: "A whole folder: into LOCAL when it is a folder (default .), else as LOCAL (as scp -r). Needs the extensions.")
+    var recursive = false
+    @Argument var remote: String
+    @Argument var local: String?
+
+    func run() throws {
+        if recursive {
+            let agent = try target.connect(needing: "download -r")
+            var destination = LocalPath(local ?? ".")
+            if let info = destination.status(), info.st_mode & S_IFMT == S_IFDIR {
+                destination = destination.appending(lastComponent(Array(remote.utf8)))
+            }
+            try downloadTree(Array(remote.utf8), to: destination, on: agent)
+            agent.close()
+            return
+        }
+        let agent = try target.connect()
+        guard let local, local != "-" else { return try stream(from: agent, to: 1, name: "standard output") }
+        var info = Glibc.stat()
+        if stat(local, &info) == 0 && info.st_mode & S_IFMT != S_IFREG {
+            // A device or fifo (/dev/full, a pipe): written directly, every error reported.
+            let fd = open(local, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw localFailure(local) }
+            defer { close(fd) }
+            return try stream(from: agent, to: fd, name: local)
+        }
+        // A temporary beside the destination, renamed into place only when complete.
+        var template = Array((local + ".tunnel-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw localFailure(local) }
+        let temporary = String(cString: template)
+        do {
+            try stream(from: agent, to: fd, name: local)
+            guard fsync(fd) == 0 else { throw localFailure(local) }
+            _ = fchmod(fd, 0o666 & ~currentUmask())
+            guard close(fd) == 0 else { throw localFailure(local) }
+            guard rename(temporary, local) == 0 else { throw localFailure(local) }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+    }
+
+    /// The download, written to `fd` as it arrives (memory stays bounded whatever the size).
+    private func stream(from agent: TunnelConnection, to fd: Int32, name: String) throws {
+        var failedWrite: Int32 = 0
+        // The size is known once the answer starts; a Stat first would cost a round trip.
+        let progress = Progress(total: nil, quiet: target.quiet || fd == 1 && isatty(1) == 1)
+        var received: UInt64 = 0
+        defer { progress.finish() }
+        do {
+            try agent.download(remote) { piece in
+                received += UInt64(piece.count)
+                progress.update(received)
+                failedWrite = writeFully(piece, to: fd)
+                return failedWrite == 0
+            }
+        } catch {
+            // The local error is the cause; the abandoned connection only follows from it.
+            if failedWrite != 0 { throw localFailure("writing \(name)", failedWrite) }
+            writeError("tunnel: \(error)\n")
+            throw ExitCode(exitStatus(for: error))
+        }
+        agent.close()
+    }
+}
+
+/// Bytes, rate and time left on stderr, for transfers of a few megabytes and more, when
+/// stderr is a terminal (never into a log or a pipe) and not `--quiet`.
+final class Progress {
+    private let total: UInt64?
+    private let enabled: Bool
+    private let started = Progress.now()
+    private lazy var lastShown = started
+    private var shown = false
+
+    init(total: UInt64?, quiet: Bool) {
+        self.total = total
+        enabled = !quiet && isatty(2) == 1 && (total ?? UInt64.max) >= 4 << 20
+    }
+
+    func update(_ done: UInt64) {
+        guard enabled, total != nil || done >= 4 << 20 else { return }
+        let now = Progress.now()
+        guard now - lastShown >= 0.1 || done == total else { return }
+        lastShown = now
+        shown = true
+        let elapsed = max(now - started, 0.001)
+        let rate = Double(done) / elapsed
+        var line = "\r  \(Progress.megabytes(done))"
+        if let total {
+            line += " / \(Progress.megabytes(total))"
+            let left = rate > 0 ? Int(Double(total - min(done, total)) / rate) : 0
+            line += "  \(Progress.megabytes(UInt64(rate)))/s  ETA \(left / 60):" + (left % 60 < 10 ? "0" : "") + "\(left % 60)"
+        } else {
+            line += "  \(Progress.megabytes(UInt64(rate)))/s"
+        }
+        writeError(line + "   ")
+    }
+
+    /// Ends the line, if one was shown.
+    func finish() {
+        if shown { writeError("\n") }
+    }
+
+    private static func megabytes(_ bytes: UInt64) -> String {
+        let tenths = bytes * 10 / 1_000_000
+        return "\(tenths / 10).\(tenths % 10) MB"
+    }
+
+    private static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+}
