@@ -160,7 +160,7 @@ def test_options_never_reach_the_remote_command():
     assert b"--user" in tunnel("run", "--help").stdout
     unknown = tunnel("run", "-u", "x", "--", "true")
     assert unknown.returncode == 2 and b"unknown option '-u'" in unknown.stderr
-    assert tunnel("run", "--timeout", "5", "--", "true").returncode == 2
+    assert tunnel("run", "--deadline", "5", "--", "true").returncode == 2
     # After the first word that is not an option, everything is the command's.
     assert tunnel("run", "echo", "x", "--help").stdout == b"x --help\n"
     assert tunnel("run", "--", "echo", "-u").stdout == b"-u\n"
