@@ -513,3 +513,22 @@ def test_tunnel_finds_the_agents_beside_it_and_where_make_install_puts_them(tmp_
     (prefix / "libexec/tunnel-dispatcher/tunnel-dispatcher-aarch64").unlink()
     missing = subprocess.run([str(prefix / "bin/tunnel"), "installer"], capture_output=True, env=environment)
     assert missing.returncode == 255 and b"no aarch64 agent" in missing.stderr
+
+
+def test_a_container_holding_only_the_agent_is_managed_through_the_extensions(podman):
+    """No shell, no coreutils: the agent's own file operations and RunEx do everything."""
+    via = ["--via", f"podman exec -i {podman['agent-only']} /tunnel-dispatcher"]
+    assert tunnel(*via, "mkdir", "-p", "/tree/a/b").returncode == 0
+    assert tunnel(*via, "upload", "-", "/tree/a/b/file", stdin=b"content").returncode == 0
+    assert tunnel(*via, "ls", "/tree/a").stdout == b"b\n"
+    assert tunnel(*via, "mv", "/tree/a", "/tree/z").returncode == 0
+    assert tunnel(*via, "chmod", "700", "/tree/z/b").returncode == 0
+    listing = tunnel(*via, "ls", "-l", "/tree/z").stdout.decode()
+    # No passwd in the image: owners are numbers.
+    assert listing.startswith("drwx------ 0 0 ") and listing.endswith(" b\n")
+    assert tunnel(*via, "download", "/tree/z/b/file").stdout == b"content"
+    # The one program there is the agent itself: its output streams back.
+    version = tunnel(*via, "run", "--", "/tunnel-dispatcher", "--version")
+    assert version.returncode == 0 and version.stdout.startswith(b"tunnel-dispatcher ")
+    assert tunnel(*via, "rm", "-r", "/tree").returncode == 0
+    assert b"tree" not in tunnel(*via, "ls", "/").stdout.split(b"\n")   # what podman adds stays: dev, etc, proc...
