@@ -482,9 +482,96 @@ def main():
     openssl = tool_sha512_rate("openssl")
     if openssl:
         print(f"  openssl speed -evp sha512 (16 KiB):   {openssl / 1e9:.2f} GB/s")
+    streaming_runs()
     if SSH:
         reaching_a_host()
     print(f"\nbinary size: {os.path.getsize(AGENT)} bytes")
+
+
+# --- streamed runs (the extensions, issue 12) ----------------------------------------------
+
+SIGNAL_WAITER_C = r"""
+#include <signal.h>
+#include <unistd.h>
+static void got(int sig) { (void)sig; write(1, "got\n", 4); _exit(0); }
+int main(void) { signal(SIGINT, got); write(1, "ready\n", 6); for (;;) pause(); }
+"""
+
+
+def streaming_runs():
+    """Time to the first output byte, Signal's round trip to a waiting child, and 1 GiB of
+    streamed output with the agent's peak RSS. The reference has no streaming: its first
+    byte comes with ProcessCompleted."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "conformance"))
+    import extensions as x
+
+    def session():
+        process = subprocess.Popen([AGENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        return process, x.Reader(process.stdout)
+
+    def send(process, data):
+        process.stdin.write(data)
+        process.stdin.flush()
+
+    def finish(process, reader):
+        while reader.answer()[0] != "RunFinished":
+            pass
+        process.stdin.close()
+        process.wait()
+
+    script = ["sh", "-c", "echo a; sleep 2; echo b"]
+    first_bytes = []
+    for _ in range(REPEAT):
+        process, reader = session()
+        start = time.perf_counter()
+        send(process, x.run_ex(script, stream=True))
+        reader.answer()
+        first_bytes.append(time.perf_counter() - start)
+        finish(process, reader)
+    reference = Session(REFERENCE)
+    start = time.perf_counter()
+    reference.request(td.PacketProcessRun(command=script, stdin=None, capture_output=True, user=None, group=None,
+                                          umask=None, cwd=None))
+    reference_first = time.perf_counter() - start
+    reference.finish()
+
+    waiter = os.path.join(WORK, "signal-waiter")
+    with open(waiter + ".c", "w") as handle:
+        handle.write(SIGNAL_WAITER_C)
+    subprocess.run(["cc", "-O2", waiter + ".c", "-o", waiter], check=True)
+    latencies = []
+    for _ in range(20 if QUICK else 100):
+        process, reader = session()
+        send(process, x.run_ex([waiter], stream=True))
+        reader.answer()                      # "ready"
+        start = time.perf_counter()
+        send(process, x.signal(2))
+        reader.answer()                      # "got"
+        latencies.append(time.perf_counter() - start)
+        finish(process, reader)
+
+    size = 1 << 30
+    process, reader = session()
+    start = time.perf_counter()
+    send(process, x.run_ex(["head", "-c", str(size), "/dev/zero"], stream=True))
+    received = 0
+    while True:
+        name, fields = reader.answer()
+        if name == "RunFinished":
+            break
+        received += len(fields["data"])
+    seconds = time.perf_counter() - start
+    with open(f"/proc/{process.pid}/status") as handle:
+        peak = next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:"))
+    process.stdin.close()
+    process.wait()
+    print("\nstreamed runs (RunEx)")
+    print(f"  first output byte of sh -c 'echo a; sleep 2; echo b': agent {fmt_time(statistics.median(first_bytes))}; "
+          f"reference (captured, its only way) {fmt_time(reference_first)}")
+    print(f"  Signal(SIGINT) to a child waiting in pause(), until its answer arrives: median "
+          f"{fmt_time(statistics.median(latencies))}, max {fmt_time(max(latencies))}")
+    print(f"  1 GiB streamed: {fmt_time(seconds)} ({received / seconds / 1e9:.2f} GB/s), agent peak RSS "
+          f"{peak / 1024:.1f} MiB")
 
 
 # --- reaching a host (issue 10) ---------------------------------------------------------------

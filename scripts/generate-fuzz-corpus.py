@@ -58,6 +58,29 @@ requests = [
     td.PacketQueryGroup(group="50"), td.PacketGetenv(key="PATH"), td.PacketGetenv(key="A=B"),
 ]
 
+# The extensions (ids 23 and up), in the session's confined root too.
+sys.path.insert(0, str(ROOT / "Tests" / "conformance"))
+import extensions as x  # noqa: E402
+
+golden += [bytes.fromhex(line.split()[1]) for line in
+           (ROOT / "Tests" / "TunnelWireTests" / "golden" / "extensions.txt").read_text().splitlines() if line.strip()]
+extension_sessions = [
+    x.hello(),
+    x.run_ex(["cat"], stdin=b"abc"), x.run_ex(["echo", b"\xff"], environment=x.EMPTY_ENV, set_environment=["A=1", "A"]),
+    x.run_ex(["cat"], stream=True, stdin=b"") + x.input_data(b"more") + x.close_input(),
+    x.run_ex(["sleep", "1"], stream=True, timeout_ms=5, grace_ms=5) + x.signal(15),
+    x.run_ex(["true"], environment=x.LOGIN_ENV, user="alice"), x.run_ex([]), x.run_ex(["true"], cwd=b"/nonexistent"),
+    x.make_dir(b"/scratch/a/b", mode="750", parents=True) + x.symlink(b"../b", b"/scratch/a/l")
+    + x.list_dir(b"/scratch/a", with_status=True) + x.read_link(b"/scratch/a/l")
+    + x.rename(b"/scratch/a", b"/scratch/z", no_replace=True) + x.set_metadata(b"/scratch/z", mode="700", mtime=-5)
+    + x.stat_path(b"/scratch/z", sha512=True) + x.remove(b"/scratch/z", recursive=True),
+    x.make_dir(b"/scratch/\xff", mode="9"), x.remove(b"/"), x.list_dir(b"/etc/passwd"),
+    x.input_data(b"late") + x.close_input() + x.signal(2),
+]
+for data in extension_sessions:
+    write("decoder", data)
+    write("session", data)
+
 for data in golden:
     write("decoder", data)
 write("decoder", b"".join(golden))
@@ -73,7 +96,7 @@ for cut in (3, 4, 8, 12, len(stat) - 1):
     write("decoder", stat[:cut])
     write("session", stat[:cut])
 for shape in (u32(10) + u64(1 << 62) + b"abc", u32(8) + u64(1 << 40), u32(14) + u64(4) + b"\xff\xfe/x" + u64(1 << 30),
-              u32(10) + u64(2) + b"\xc0\x80\x01\x01", u32(23), u32(0xFFFFFFFF), u32(0), u32(6)):
+              u32(10) + u64(2) + b"\xc0\x80\x01\x01", u32(41), u32(0xFFFFFFFF), u32(0), u32(6)):
     write("decoder", shape)
     write("session", shape)
 
@@ -98,7 +121,7 @@ def escaped(data):
     return "".join("\\x%02x" % byte for byte in data)
 
 
-entries = [f'id_{n}="{escaped(u32(n))}"' for n in range(24)]
+entries = [f'id_{n}="{escaped(u32(n))}"' for n in range(42)]
 entries += [f'len_{n}="{escaped(u64(n))}"' for n in (0, 1, 2, 3, 4, 5, 7, 8, 16, 64, 1 << 20)]
 entries += [f'word_{i}="{word}"' for i, word in enumerate(
     ["/scratch/", "/etc/passwd", "/etc/group", "/tmp", "root", "alice", "staff", "cat", "echo", "true", "644",

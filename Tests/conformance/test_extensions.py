@@ -291,3 +291,19 @@ def test_a_huge_folder_is_listed_in_chunks(agent, tmp_path):
 def test_list_of_a_missing_folder(agent, tmp_path):
     name, fields = agent.ask(x.list_dir(bytes(tmp_path / "missing")))
     assert name == "OSError" and fields["msg"].startswith("[Errno 2] No such file or directory")
+
+
+def test_time_limits_of_any_size(agent):
+    """Found by the session fuzzer: a deadline beyond Int64 trapped the agent."""
+    assert agent.ask(x.run_ex(["true"], timeout_ms=2**64 - 1, grace_ms=2**64 - 1))[1]["returncode"] == 0
+
+
+def test_the_end_of_the_clients_input_ends_the_commands_input():
+    """Found by the session fuzzer: a streamed `cat` whose client closed its side without
+    CloseInput waited forever."""
+    session = Agent()
+    session.send(x.run_ex(["cat"], stream=True, stdin=b"abc"))
+    session.process.stdin.close()
+    assert session.reader.answer() == ("Output", dict(stream=1, data=b"abc"))
+    assert session.reader.answer()[0] == "RunFinished"
+    assert session.process.wait(timeout=30) == 0

@@ -109,7 +109,7 @@ private final class RunLoop {
         // Captured runs get exactly the request's stdin; streamed ones keep it open for Inputs.
         closeStdinWhenDrained = !plan.stream
         if let watch = try? retryingInterrupts({ tp_pidfd_open(child.pid) }) { exitWatch = .some(FileDescriptor(taking: watch)) }
-        if plan.timeoutMilliseconds > 0 { terminateAt = monotonicMilliseconds() + Int64(clamping: plan.timeoutMilliseconds) }
+        if plan.timeoutMilliseconds > 0 { terminateAt = later(monotonicMilliseconds(), by: plan.timeoutMilliseconds) }
         if plan.process.stdin == nil { pipes.toChild = nil }
     }
 
@@ -243,8 +243,11 @@ private final class RunLoop {
         do throws(WireError) {
             id = try input.readPacketID()
         } catch .endOfStream {
-            // The client sends nothing more; it may still be reading the output.
+            // The client sends nothing more (it may still be reading the output), so no
+            // CloseInput can come: the child's stdin ends here, as ssh passes on an EOF.
             watchingInput = false
+            closeStdinWhenDrained = true
+            _ = hasStdinToWrite
             return nil
         }
         switch id {
@@ -287,7 +290,7 @@ private final class RunLoop {
             self.terminateAt = nil
             timedOut = true
             killProcessGroup(of: pid, SIGTERM)
-            killAt = now + Int64(clamping: plan.graceMilliseconds)
+            killAt = later(now, by: plan.graceMilliseconds)
         }
         if let killAt, now >= killAt {
             self.killAt = nil
@@ -319,6 +322,12 @@ private struct RawBytes: WirePayload {
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
     var byteCount: UInt64 { UInt64(bytes.count) }
     func writeContent<W: WireWriter>(to writer: inout W) { writer.write(bytes) }
+}
+
+/// `now` plus a client's count of milliseconds, which may be anything: saturating, never trapping.
+private func later(_ now: Int64, by milliseconds: UInt64) -> Int64 {
+    let (sum, overflow) = now.addingReportingOverflow(Int64(clamping: milliseconds))
+    return overflow ? Int64.max : sum
 }
 
 func monotonicMilliseconds() -> Int64 {
