@@ -1,4 +1,4 @@
-import TunnelWire
+@_exported import TunnelWire
 
 /// A session with a tunnel agent over any transport command, e.g.
 /// `["ssh", "host", "/tmp/tunnel-dispatcher"]` or `["docker", "exec", "-i", "box", "/tunnel-dispatcher"]`.

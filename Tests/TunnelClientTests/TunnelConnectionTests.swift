@@ -149,3 +149,44 @@ final class BootstrapPartsTests: XCTestCase {
         XCTAssertEqual(command, ["ssh", "-p", "22", "-o", "BatchMode=yes", "web1", "--", "'sh' '-c' 'echo $HOME' 'a b'"])
     }
 }
+
+/// The extensions through the library, against the real agent.
+final class ExtensionCallsTests: XCTestCase {
+    func testStreamedRunEventsFileOperationsAndWalk() async throws {
+        let agent = try TunnelConnection(route: .command([TunnelConnectionTests.agent]), negotiating: true)
+        XCTAssertTrue(agent.serves(.runEx))
+        var options = RunOptions(["sh", "-c", "cat; echo err >&2; exit 5"])
+        options.stdin = Array("in ".utf8)
+        let run = try agent.startStreamedRun(options)
+        try run.send(Array("more".utf8))
+        try run.closeInput()
+        var events: [RunEvent] = []
+        for try await event in run.events() { events.append(event) }
+        XCTAssertEqual(events.last, .finished(returncode: 5, timedOut: false))
+        let stdout = events.compactMap { if case .output(.stdout, let bytes) = $0 { return bytes } else { return nil } }
+        XCTAssertEqual(stdout.flatMap { $0 }, Array("in more".utf8))
+
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tunnel-walk-\(UUID().uuidString)").path
+        try agent.makeDirectory(path(root + "/a/b"), parents: true)
+        try agent.symlink(path(root + "/a/link"), to: path("b"))
+        var seen: [String] = []
+        try agent.walk(path(root)) { (visited, entry) throws(TunnelError) in
+            seen.append(String(decoding: visited, as: UTF8.self).replacingOccurrences(of: root, with: "") + " " + entry.type)
+        }
+        XCTAssertEqual(seen.sorted(), ["/a dir", "/a/b dir", "/a/link link"])
+        XCTAssertEqual(try agent.readLink(path(root + "/a/link")), path("b"))
+        try agent.remove(path(root), recursive: true)
+        XCTAssertNil(try agent.status(path(root)))
+        let captured = try agent.run(RunOptions(["sh", "-c", "exec sleep 5"]).with { $0.timeout = 0.2 })
+        XCTAssertTrue(captured.timedOut)
+        agent.close()
+    }
+}
+
+extension RunOptions {
+    func with(_ change: (inout RunOptions) -> Void) -> RunOptions {
+        var copy = self
+        change(&copy)
+        return copy
+    }
+}
