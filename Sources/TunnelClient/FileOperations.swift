@@ -59,6 +59,7 @@ extension TunnelConnection {
         _ = try request(Symlink(target: target, path: path), expecting: Ok.self)
     }
 
+    /// A symlink's target, as bytes.
     public func readLink(_ path: [UInt8]) throws(TunnelError) -> [UInt8] {
         try require(.readLink)
         return try request(ReadLink(path: path), expecting: LinkTarget.self).target

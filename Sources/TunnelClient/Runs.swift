@@ -1,24 +1,36 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import TunnelWire
 
 /// What RunEx runs, and how (docs/protocol.md, "Extensions").
 public struct RunOptions: Sendable {
+    /// argv as bytes; never run through a shell.
     public var command: [[UInt8]]
+    /// Where the environment starts: the agent's, empty, or a login's.
     public var environment: EnvironmentBase = .agent
     /// `KEY=VALUE` sets, `KEY` alone removes, in order, on top of `environment`.
     public var setEnvironment: [String] = []
+    /// Run as this user (name or uid), with its groups.
     public var user: String?
+    /// Run with this group (name or gid).
     public var group: String?
+    /// Octal text; the agent's default is 077.
     public var umask: String?
+    /// The working directory (a login run defaults to HOME).
     public var cwd: [UInt8]?
     /// Seconds; nil for none. Then SIGTERM to the process group, and SIGKILL after `grace`.
     public var timeout: Double?
+    /// Seconds between SIGTERM and SIGKILL when the time limit fires.
     public var grace: Double = 2
     /// Captured runs: all of stdin. Streamed runs: the first bytes; `send` adds more. Absent: /dev/null.
     public var stdin: [UInt8]?
 
+    /// Options for `command`, everything else at its default.
     public init(_ command: [String]) { self.command = command.map { Array($0.utf8) } }
 
     func packet(stream: Bool) -> RunEx<[UInt8]> {
@@ -95,6 +107,7 @@ extension TunnelConnection {
     /// The descriptor answers arrive on, and whether some are buffered already: for a poll
     /// loop that also waits on other things (a terminal's input).
     public var answerDescriptor: Int32 { transport.input.fd }
+    /// Whether an answer is already buffered (then `answerDescriptor` may never poll readable).
     public var hasBufferedAnswer: Bool { transport.input.hasBufferedBytes }
 }
 
@@ -139,9 +152,13 @@ public final class StreamedRun: @unchecked Sendable {
         try locked { () throws(TunnelError) in try connection.sendWithoutAnswer(Signal(number: number)) }
     }
 
-    /// The events as an async sequence, read on a task of their own.
+    /// The events as an async sequence, read on a task of their own. Ending the iteration
+    /// early (a `break`, a cancelled task) ends the transport, and with it the remote command.
     public func events() -> AsyncThrowingStream<RunEvent, Error> {
         AsyncThrowingStream { continuation in
+            continuation.onTermination = { [self] ending in
+                if case .cancelled = ending, !self.finished { self.connection.transport.terminate() }
+            }
             Task.detached { [self] in
                 do {
                     while true {

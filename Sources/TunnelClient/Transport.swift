@@ -28,10 +28,24 @@ final class Transport {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        // The transport starts with default signal dispositions and nothing blocked, whatever
+        // this thread had: `terminate()` must reach it (a Swift concurrency thread may block
+        // signals, and a blocked SIGTERM would be inherited).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var nothing = sigset_t()
+        sigemptyset(&nothing)
+        posix_spawnattr_setsigmask(&attributes, &nothing)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for number in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, number) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let arguments = command.map { strdup($0) } + [nil]
         defer { for argument in arguments { free(argument) } }
         var child: pid_t = 0
-        let result = posix_spawnp(&child, command[0], &actions, nil, arguments, environ)
+        let result = posix_spawnp(&child, command[0], &actions, &attributes, arguments, environ)
         close(toChild[0])
         close(fromChild[1])
         guard result == 0 else {
@@ -43,6 +57,12 @@ final class Transport {
         pid = child
         input = FDReader(fd: fromChild[0])
         output = FDWriter(fd: toChild[1])
+    }
+
+    /// Ends the transport command at once (SIGTERM), from any thread: whatever is waiting on
+    /// it fails as a vanished transport would. For cancellation.
+    func terminate() {
+        _ = kill(pid, SIGTERM)
     }
 
     /// Closes our ends and waits: the agent's exit status (-N for signal N). Without
@@ -83,7 +103,7 @@ final class FDReader: WireReader {
         var done = 0
         while done < destination.count {
             if start == end {
-                let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                let got = buffer.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
                 if got < 0 && errno == EINTR { continue }
                 if got < 0 { throw .io(errno) }
                 if got == 0 { throw .truncated }
@@ -118,7 +138,7 @@ final class FDReader: WireReader {
     }
 
     func close() {
-        if fd >= 0 { Glibc.close(fd) }
+        if fd >= 0 { systemClose(fd) }
         fd = -1
     }
 }
@@ -142,7 +162,7 @@ final class FDWriter: WireWriter {
         var done = 0
         buffer.withUnsafeBytes { raw in
             while done < raw.count {
-                let written = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                let written = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
                 if written < 0 && errno == EINTR { continue }
                 if written < 0 { failure = errno; return }
                 done += written
@@ -161,7 +181,7 @@ final class FDWriter: WireWriter {
     func close(flushing: Bool = true) {
         if flushing { flush() }
         buffer.removeAll()
-        if fd >= 0 { Glibc.close(fd) }
+        if fd >= 0 { systemClose(fd) }
         fd = -1
     }
 }
@@ -171,23 +191,27 @@ final class FDWriter: WireWriter {
 /// rest is not invented: writing stops, `failure` says why, and the caller abandons the
 /// connection so that the agent sees the packet cut short and keeps the old file.
 public final class FileContent: WirePayload {
+    /// The file to read from, at its current offset; the caller keeps it open and closes it.
     public let fd: Int32
+    /// Exactly how many bytes the packet declares and will carry.
     public let byteCount: UInt64
     public private(set) var failure: String?
     /// Told the number of bytes sent so far, after each piece (a progress display).
     public var progress: ((UInt64) -> Void)?
 
+    /// `byteCount` bytes of `fd`, which the caller knows (from fstat) before sending.
     public init(fd: Int32, byteCount: UInt64) {
         self.fd = fd
         self.byteCount = byteCount
     }
 
+    /// Reads and writes the content piece by piece; stops, recording `failure`, if the file ends early.
     public func writeContent<W: WireWriter>(to writer: inout W) {
         var chunk = [UInt8](repeating: 0, count: 256 * 1024)
         var remaining = byteCount
         while remaining > 0 {
             let want = Int(min(remaining, UInt64(chunk.count)))
-            let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, want) }
+            let got = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, want) }
             if got < 0 && errno == EINTR { continue }
             if got <= 0 {
                 failure = got < 0 ? String(cString: strerror(errno)) : "the file shrank while being sent"

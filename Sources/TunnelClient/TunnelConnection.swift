@@ -2,7 +2,9 @@
 
 /// A session with a tunnel agent over any transport command, e.g.
 /// `["ssh", "host", "/tmp/tunnel-dispatcher"]` or `["docker", "exec", "-i", "box", "/tunnel-dispatcher"]`.
-/// One request at a time; every method sends one request and waits for its answer.
+/// One request at a time; every method sends one request and waits for its answer. A
+/// connection is not `Sendable`: use it from one task at a time (`perform` runs it off the
+/// caller's task, with cancellation).
 /// Opening a connection sets SIGPIPE to "ignore" in this process, so that an agent that
 /// vanishes is an error (`.transport`) and not the death of the host program.
 ///
@@ -110,6 +112,7 @@ public final class TunnelConnection {
     /// Replaces `path` with the content of `file`, streamed: memory does not grow with its size.
     public func upload(_ path: String, streaming file: FileContent, mode: String? = nil, owner: String? = nil,
                        group: String? = nil) throws(TunnelError) {
+        try checkUsable()
         var output = transport.output
         Upload(file: path, content: file, mode: mode, owner: owner, group: group).encode(to: &output)
         if let failure = file.failure {
@@ -174,14 +177,17 @@ public final class TunnelConnection {
         try request(ResolveUser(user: user), expecting: ResolveResult.self).value
     }
 
+    /// The canonical name of a group given by name or gid; nil asks for the agent's own.
     public func resolveGroup(_ group: String?) throws(TunnelError) -> String {
         try request(ResolveGroup(group: group), expecting: ResolveResult.self).value
     }
 
+    /// A user's passwd entry and groups; with `passwordHash`, the shadow hash (root only).
     public func queryUser(_ user: String, passwordHash: Bool = false) throws(TunnelError) -> UserEntry {
         try request(QueryUser(user: user, queryPasswordHash: passwordHash), expecting: UserEntry.self)
     }
 
+    /// A group's entry and members.
     public func queryGroup(_ group: String) throws(TunnelError) -> GroupEntry {
         try request(QueryGroup(group: group), expecting: GroupEntry.self)
     }

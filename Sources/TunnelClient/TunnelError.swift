@@ -22,6 +22,7 @@ public enum TunnelError: Error, Equatable, CustomStringConvertible {
     /// The request needs an extension this agent does not serve.
     case extensionMissing(PacketID)
 
+    /// The message tunnel prints after `tunnel: `.
     public var description: String {
         switch self {
         case .remoteOSError(let error): return "remote: \(error.msg)"

@@ -9,12 +9,15 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a command (argv, never a shell); its output shows as it is written, then its status.",
         discussion: """
-        Ctrl-C sends SIGINT to the remote command's process group; a second Ctrl-C sends SIGKILL.
+        Ctrl-C sends SIGINT to the remote command's process group, SIGTERM and SIGHUP are passed
+        on likewise; a second signal sends SIGKILL. The command never stays behind.
         Exit status: the command's own; 128+N for signal N; 124 when --timeout ended it;
         127 when the program does not exist, 126 when it cannot be executed.
         """)
     @OptionGroup var target: TargetOptions
     @Flag(help: "Send this program's stdin to the command as it comes (default: /dev/null).") var stdin = false
+    @Option(name: .customLong("stdin-file"), help: ArgumentHelp("Send this local file to the command's stdin.", valueName: "file"))
+    var stdinFile: String?
     @Option(help: "Run as this user (name or uid).") var user: String?
     @Option(help: "Run with this group (name or gid).") var group: String?
     @Option(help: "Octal umask (default 077).") var umask: String?
@@ -44,6 +47,7 @@ struct Run: ParsableCommand {
         }
         if argv.isEmpty { throw ValidationError("missing the command to run") }
         if login && emptyEnv { throw ValidationError("--login and --empty-env are alternatives") }
+        if stdin && stdinFile != nil { throw ValidationError("--stdin and --stdin-file are alternatives") }
         if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
     }
 
@@ -52,12 +56,22 @@ struct Run: ParsableCommand {
         !environmentSettings.isEmpty || login || emptyEnv || timeout != nil
     }
 
+    /// Where the command's stdin comes from: nil for /dev/null.
+    private func openStdinSource() throws -> Int32? {
+        guard let stdinFile else { return stdin ? 0 : nil }
+        let fd = open(stdinFile, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw localFailure(stdinFile) }
+        return fd
+    }
+
     func run() throws {
+        let source = try openStdinSource()
+        defer { if let source, source != 0 { close(source) } }
         if noCapture || (target.compat && !needsExtensions) {
-            return try runWithProcessRun()
+            return try runWithProcessRun(stdin: source)
         }
         let agent = try target.connect(needing: needsExtensions ? "--env, --login, --empty-env and --timeout" : nil)
-        guard agent.serves(.runEx) else { return try runWithProcessRun(on: agent) }
+        guard agent.serves(.runEx) else { return try runWithProcessRun(on: agent, stdin: source) }
         var options = RunOptions(argv)
         options.environment = login ? .login : emptyEnv ? .empty : .agent
         options.setEnvironment = environmentSettings
@@ -67,38 +81,39 @@ struct Run: ParsableCommand {
         options.cwd = cwd.map { Array($0.utf8) }
         options.timeout = timeout
         if noStream {
-            if stdin { options.stdin = try readStandardInput() }
+            if let source { options.stdin = try readAll(source) }
             let result = try refusalsReported { () throws(TunnelError) in try agent.run(options) }
             agent.close()
             try writeOut(result.stdout ?? [], to: 1)
             try writeOut(result.stderr ?? [], to: 2, name: "standard error")
             throw ExitCode(status(returncode: result.returncode, timedOut: result.timedOut))
         }
-        if stdin { options.stdin = [] }   // present: stdin stays open for what follows
+        if source != nil { options.stdin = [] }   // present: stdin stays open for what follows
         let streamed = try refusalsReported { () throws(TunnelError) in try agent.startStreamedRun(options) }
-        let (returncode, timedOut) = try relay(streamed, of: agent)
+        let (returncode, timedOut) = try relay(streamed, of: agent, stdin: source)
         agent.close()
         throw ExitCode(status(returncode: returncode, timedOut: timedOut))
     }
 
     /// Output to stdout and stderr as it comes; this program's stdin (with --stdin) to the
     /// command; Ctrl-C to its process group. One poll loop, so none waits on the other.
-    private func relay(_ run: StreamedRun, of agent: TunnelConnection) throws -> (Int32, Bool) {
+    private func relay(_ run: StreamedRun, of agent: TunnelConnection, stdin source: Int32?) throws -> (Int32, Bool) {
         let interrupts = InterruptCounter()
         defer { interrupts.restore() }
         var forwarded = 0
-        var readingStdin = stdin
+        var readingStdin = source != nil
         while true {
             if interrupts.count > forwarded {
                 forwarded = interrupts.count
-                try refusalsReported { () throws(TunnelError) in try run.signal(forwarded == 1 ? SIGINT : SIGKILL) }
+                let number = forwarded == 1 ? interrupts.first : SIGKILL
+                try refusalsReported { () throws(TunnelError) in try run.signal(number) }
             }
             if !agent.hasBufferedAnswer {
                 var fds = [pollfd(fd: agent.answerDescriptor, events: Int16(POLLIN), revents: 0)]
-                if readingStdin { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
+                if readingStdin, let source { fds.append(pollfd(fd: source, events: Int16(POLLIN), revents: 0)) }
                 if poll(&fds, nfds_t(fds.count), -1) < 0 { continue }   // EINTR: a Ctrl-C to pass on
                 if readingStdin && fds.count > 1 && fds[1].revents != 0 {
-                    readingStdin = try forwardStandardInput(to: run)
+                    readingStdin = try forwardInput(from: source!, to: run)
                 }
                 if fds[0].revents == 0 { continue }
             }
@@ -110,12 +125,12 @@ struct Run: ParsableCommand {
         }
     }
 
-    /// One read of this program's stdin, sent on; false once it has ended (then closed there too).
-    private func forwardStandardInput(to run: StreamedRun) throws -> Bool {
+    /// One read of the stdin source, sent on; false once it has ended (then closed there too).
+    private func forwardInput(from source: Int32, to run: StreamedRun) throws -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
-        let got = chunk.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
+        let got = chunk.withUnsafeMutableBytes { Glibc.read(source, $0.baseAddress, $0.count) }
         if got < 0 && errno == EINTR { return true }
-        if got < 0 { throw localFailure("reading standard input") }
+        if got < 0 { throw localFailure(stdinFile ?? "reading standard input") }
         try refusalsReported { () throws(TunnelError) in
             if got == 0 { try run.closeInput() } else { try run.send(Array(chunk[0..<got])) }
         }
@@ -129,8 +144,8 @@ struct Run: ParsableCommand {
     }
 
     /// fora's ProcessRun: output captured whole (the reference's way; --no-capture, --compat).
-    private func runWithProcessRun(on connected: TunnelConnection? = nil) throws {
-        let input = stdin ? try readStandardInput() : nil
+    private func runWithProcessRun(on connected: TunnelConnection? = nil, stdin source: Int32?) throws {
+        let input = try source.map(readAll)
         let agent = try connected ?? target.connect()
         let result = try refusalsReported { () throws(TunnelError) in
             try agent.run(argv, stdin: input, captureOutput: !noCapture, user: user, group: group, umask: umask, cwd: cwd)
@@ -154,32 +169,43 @@ struct Run: ParsableCommand {
         }
     }
 
-    /// This program's stdin, whole.
-    private func readStandardInput() throws -> [UInt8] {
+    /// The stdin source, whole (ProcessRun and --no-stream send it in one piece).
+    private func readAll(_ source: Int32) throws -> [UInt8] {
         var result: [UInt8] = []
-        try forEachChunk(of: 0, name: "reading standard input") { result.append(contentsOf: $0) }
+        try forEachChunk(of: source, name: stdinFile ?? "reading standard input") { result.append(contentsOf: $0) }
         return result
     }
 }
 
-/// Counts Ctrl-Cs (SIGINT) while a streamed run is relayed, instead of dying of the first:
-/// the loop passes them on. Not restarted, so that poll returns at once.
+/// Counts the signals that would end tunnel (Ctrl-C's SIGINT, SIGTERM, SIGHUP) while a
+/// streamed run is relayed, instead of dying of the first: the loop passes them on to the
+/// remote command, so that it never stays behind. Not restarted, so that poll returns at once.
 final class InterruptCounter {
-    private var previous = sigaction()
+    private static let caught = [SIGINT, SIGTERM, SIGHUP]
+    private var previous: [sigaction] = Array(repeating: sigaction(), count: 3)
 
     init() {
         interruptCount = 0
+        firstInterrupt = 0
         var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in interruptCount += 1 }
+        action.__sigaction_handler.sa_handler = { number in
+            if interruptCount == 0 { firstInterrupt = number }
+            interruptCount += 1
+        }
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0
-        sigaction(SIGINT, &action, &previous)
+        for (index, number) in Self.caught.enumerated() { sigaction(number, &action, &previous[index]) }
     }
 
     var count: Int { Int(interruptCount) }
+    /// The first signal caught, the one passed on as it is.
+    var first: Int32 { firstInterrupt }
 
-    func restore() { sigaction(SIGINT, &previous, nil) }
+    func restore() {
+        for (index, number) in Self.caught.enumerated() { sigaction(number, &previous[index], nil) }
+    }
 }
 
-/// Written by the signal handler only (a C-compatible global, as a handler must use).
+/// Written by the signal handler only (C-compatible globals, as a handler must use).
 nonisolated(unsafe) private var interruptCount: Int32 = 0
+nonisolated(unsafe) private var firstInterrupt: Int32 = 0

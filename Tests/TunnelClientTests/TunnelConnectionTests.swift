@@ -183,6 +183,24 @@ final class ExtensionCallsTests: XCTestCase {
     }
 }
 
+final class CancellationTests: XCTestCase {
+    /// Cancelling the task ends the transport: the call fails, the agent's command goes.
+    func testCancelledPerformEndsTheSession() async throws {
+        let agent = try TunnelConnection(route: .command([TunnelConnectionTests.agent]), negotiating: true)
+        let started = Date()
+        let task = Task { try await agent.perform { (connection) throws(TunnelError) in try connection.run(RunOptions(["sleep", "30"])) } }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        task.cancel()
+        do {
+            _ = try await task.value
+            XCTFail("the run finished although cancelled")
+        } catch let error as TunnelError {
+            guard case .transport = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 20)
+    }
+}
+
 extension RunOptions {
     func with(_ change: (inout RunOptions) -> Void) -> RunOptions {
         var copy = self

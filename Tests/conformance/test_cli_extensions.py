@@ -131,3 +131,30 @@ def test_against_foras_python_dispatcher():
     quiet = tunnel("--via", REFERENCE_VIA, "--compat", "run", "--", "echo", "hi")
     assert quiet.stdout == b"hi\n" and b"extensions" not in quiet.stderr.replace(b"DeprecationWarning", b"")
     assert tunnel("--via", REFERENCE_VIA, "--compat", "run", "--timeout", "1", "--", "true").returncode == 2
+
+
+def test_recursive_round_trip_with_odd_names_and_empty_folders(tmp_path):
+    source = tmp_path / "src"
+    (source / "empty dir").mkdir(parents=True)
+    (source / "with space").write_text("spaces")
+    (source / "new\nline").write_text("newline")
+    (source / "quote'\"").write_text("quotes")
+    (source / "-dash").write_text("dash")
+    remote = tmp_path / "remote"
+    assert tunnel("upload", "-r", str(source), str(remote)).returncode == 0   # remote did not exist: becomes the copy
+    assert sorted(os.listdir(remote)) == sorted(os.listdir(source))
+    assert (remote / "empty dir").is_dir() and not os.listdir(remote / "empty dir")
+    back = tmp_path / "back"
+    assert tunnel("download", "-r", str(remote), str(back)).returncode == 0
+    assert subprocess.run(["diff", "-r", str(source), str(back)]).returncode == 0
+
+
+def test_sigterm_to_tunnel_ends_the_remote_command():
+    marker = f"{500 + os.getpid() % 100}.41"
+    process = subprocess.Popen([str(TUNNEL), "run", "--", "sh", "-c", f"echo ready; exec sleep {marker}"],
+                               stdout=subprocess.PIPE, env=dict(os.environ, TUNNEL_VIA=str(AGENT)))
+    assert process.stdout.readline() == b"ready\n"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 128 + 15
+    from harness import processes_with
+    assert processes_with(marker) == []

@@ -8,14 +8,16 @@ import hashlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from harness import ROOT
+from harness import ROOT, processes_with
 from local_sshd import available as sshd_available, local_sshd
 
 TUNNEL = Path(os.environ.get("TUNNEL_CLI", ROOT / "dist" / "tunnel"))
@@ -532,3 +534,17 @@ def test_a_container_holding_only_the_agent_is_managed_through_the_extensions(po
     assert version.returncode == 0 and version.stdout.startswith(b"tunnel-dispatcher ")
     assert tunnel(*via, "rm", "-r", "/tree").returncode == 0
     assert b"tree" not in tunnel(*via, "ls", "/").stdout.split(b"\n")   # what podman adds stays: dev, etc, proc...
+
+
+def test_ctrl_c_over_real_ssh_leaves_nothing_behind(sshd, account):
+    marker = f"{400 + os.getpid() % 100}.43"
+    process = subprocess.Popen([str(TUNNEL), *ssh_args(sshd), "run", "--", "sh", "-c", f"echo ready; exec sleep {marker}"],
+                               stdout=subprocess.PIPE, env=dict(os.environ, TUNNEL_AGENT_DIR=str(DIST)))
+    assert process.stdout.readline() == b"ready\n"
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 128 + 2
+    for _ in range(100):
+        if not processes_with(marker):
+            break
+        time.sleep(0.02)
+    assert processes_with(marker) == []

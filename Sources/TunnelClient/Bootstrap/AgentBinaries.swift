@@ -1,22 +1,32 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// The static agents the client can send to a target, one per machine, with the SHA-256 that
 /// names a cached copy. Found beside the `tunnel` executable (`dist/`), in
 /// `../libexec/tunnel-dispatcher/` from it (`make install`), or in `$TUNNEL_AGENT_DIR`.
 public struct AgentBinaries: Sendable {
+    /// One agent binary.
     public struct Agent: Sendable {
+        /// Where it was read from.
         public let path: String
+        /// The whole static binary, as sent.
         public let content: [UInt8]
+        /// Its SHA-256 in hex: the name of its cached copy on a target.
         public let sha256: String
     }
 
     /// The machines the agent is built for, as `uname -m` names them on Linux.
     public static let architectures = ["x86_64", "aarch64"]
 
+    /// The agents by machine (`x86_64`, `aarch64`).
     public let agents: [String: Agent]
 
+    /// Agents given directly (a program that carries its own).
     public init(agents: [String: Agent]) { self.agents = agents }
 
     /// Reads the agents from the first folder that holds any. Throws when none does.

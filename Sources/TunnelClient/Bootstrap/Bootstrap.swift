@@ -2,6 +2,7 @@ import TunnelWire
 
 /// What a bootstrap did: which agent runs where, and whether it had to be sent.
 public struct BootstrapReport: Sendable, Equatable {
+    /// The target's machine, as the agents are named (`x86_64`, `aarch64`).
     public let architecture: String
     /// Where the agent runs from on the target (its cache).
     public let path: String

@@ -1,0 +1,18 @@
+// The one place that names the C library: glibc, musl or Darwin. The rest of the client
+// calls these (and the POSIX functions all three share under the same names).
+#if canImport(Glibc)
+import Glibc
+let systemRead = Glibc.read
+let systemWrite = Glibc.write
+let systemClose = Glibc.close
+#elseif canImport(Musl)
+import Musl
+let systemRead = Musl.read
+let systemWrite = Musl.write
+let systemClose = Musl.close
+#elseif canImport(Darwin)
+import Darwin
+let systemRead = Darwin.read
+let systemWrite = Darwin.write
+let systemClose = Darwin.close
+#endif
