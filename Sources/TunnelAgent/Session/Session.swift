@@ -107,6 +107,7 @@ public final class Session {
             break
         case .runEx(let plan):
             context.pendingUploads.complete()
+            // Exit during the run ends the session as an Exit between requests does.
             if try RunSupervisor(plan, input: input, output: output).run() == .exitRequested { throw .endOfStream }
         default:
             // Answers keep their order: pending uploads are answered first.
