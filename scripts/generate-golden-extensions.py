@@ -17,8 +17,8 @@ def stat_fields(kind, mode, owner, group, size, mtime, ctime, digest=None):
 
 
 SAMPLES = [
-    ("hello", x.hello()),
-    ("helloResult", x.packet(x.HELLO_RESULT, x.text("0.1.0"), x.u64(2), x.u32(25), x.u32(31))),
+    ("hello", x.hello(durable_uploads=True)),
+    ("helloResult", x.packet(x.HELLO_RESULT, x.text("0.1.0"), x.u64(2), x.u32(25), x.u32(31), x.boolean(True))),
     ("runEx", x.run_ex(["sh", "-c", b"echo \xff"], environment=x.LOGIN_ENV, set_environment=["A=1", "B"],
                        user="www-data", group=None, umask="022", cwd=b"/srv", timeout_ms=1500, grace_ms=250,
                        stream=True, stdin=b"in")),

@@ -41,7 +41,9 @@ public final class TunnelConnection {
     /// With `negotiating`, it opens with `Hello`; an agent that does not know it (fora's
     /// Python dispatcher) ends the session, which is `TunnelError.extensionsUnsupported`: open
     /// again without. `log` hears each step (`tunnel -v`).
-    public init(route: Route, agents: AgentBinaries? = nil, negotiating: Bool = false,
+    /// `durableUploads` (with `negotiating`) asks that this session's uploads be answered only
+    /// once synced to disk, grouped when pipelined (docs/protocol.md, "Durability").
+    public init(route: Route, agents: AgentBinaries? = nil, negotiating: Bool = false, durableUploads: Bool = false,
                 log: (String) -> Void = { _ in }) throws(TunnelError) {
         var snippet: [String] = []
         var binaries = agents
@@ -63,7 +65,7 @@ public final class TunnelConnection {
         }
         guard negotiating else { return }
         do throws(TunnelError) {
-            hello = try request(Hello(), expecting: HelloResult.self)
+            hello = try request(Hello(durableUploads: durableUploads), expecting: HelloResult.self)
         } catch .transport {
             // It answered CheckAlive and then ended: it does not know the extensions.
             throw .extensionsUnsupported

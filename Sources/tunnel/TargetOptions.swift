@@ -40,7 +40,7 @@ struct TargetOptions: ParsableArguments {
 
     /// The options that take a value, and the flags: what `movingTargetOptions` moves.
     static let valued: Set = ["--ssh", "--ssh-option", "--docker", "--engine", "--via"]
-    static let flags: Set = ["--sudo", "--verbose", "-v", "--quiet", "-q", "--compat"]
+    static let flags: Set = ["--sudo", "--verbose", "-v", "--quiet", "-q", "--compat", "--durable"]
 
     func validate() throws {
         if [ssh, docker, via].compactMap({ $0 }).count > 1 {
@@ -64,11 +64,15 @@ struct TargetOptions: ParsableArguments {
     @Flag(help: "Do not open with Hello (the protocol extensions): for fora's Python dispatcher as the agent.")
     var compat = false
 
+    @Flag(help: "Answer uploads only once they are synced to disk (grouped when many are sent at once).")
+    var durable = false
+
     /// Opens the connection, with the protocol extensions unless --compat. `feature` names
     /// what needs them; without one the original 23 packets suffice, and an agent that does
     /// not know the extensions (fora's Python dispatcher ends the session on Hello) is
     /// opened once more without them: nothing has run yet, so that is safe.
-    func connect(needing feature: String? = nil) throws -> TunnelConnection {
+    func connect(needing requested: String? = nil) throws -> TunnelConnection {
+        let feature = requested ?? (durable ? "--durable" : nil)
         if compat, let feature {
             writeError("tunnel: \(feature) needs the protocol extensions, which --compat leaves out\n")
             throw ExitCode(2)
@@ -95,7 +99,7 @@ struct TargetOptions: ParsableArguments {
 
     private func open(negotiating: Bool) throws(ExtensionsOrExit) -> TunnelConnection {
         do throws(TunnelError) {
-            return try TunnelConnection(route: route, negotiating: negotiating,
+            return try TunnelConnection(route: route, negotiating: negotiating, durableUploads: durable && negotiating,
                                         log: { if verbose { writeError("tunnel: \($0)\n") } })
         } catch .extensionsUnsupported {
             throw .extensionsUnsupported

@@ -60,8 +60,8 @@ final class GoldenBytesTests: XCTestCase {
         sample("environVarUnset", EnvironVar(value: nil)),
         sample("getenv", Getenv(key: "PATH")),
         // Extensions
-        sample("hello", Hello()),
-        sample("helloResult", HelloResult(version: "0.1.0", extensions: [25, 31])),
+        sample("hello", Hello(durableUploads: true)),
+        sample("helloResult", HelloResult(version: "0.1.0", extensions: [25, 31], durableUploads: true)),
         sample("runEx", RunEx(command: [Array("sh".utf8), Array("-c".utf8), Array("echo ".utf8) + [0xff]],
                               environment: .login, setEnvironment: [Array("A=1".utf8), Array("B".utf8)],
                               user: "www-data", group: nil, umask: "022", cwd: Array("/srv".utf8),

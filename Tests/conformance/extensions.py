@@ -24,7 +24,7 @@ def optional(value, encode): return boolean(value is not None) + (encode(value) 
 def packet(packet_id, *fields): return u32(packet_id) + b"".join(fields)
 
 
-def hello(): return packet(HELLO)
+def hello(durable_uploads=False): return packet(HELLO, boolean(durable_uploads))
 
 
 def run_ex(command, environment=AGENT_ENV, set_environment=(), user=None, group=None, umask=None, cwd=None,
@@ -93,7 +93,8 @@ class Reader:
             return "StatResult", self.stat_fields()
         if packet_id == HELLO_RESULT:
             version = self.text()
-            return "HelloResult", dict(version=version, extensions=[self.u32() for _ in range(self.u64())])
+            extensions = [self.u32() for _ in range(self.u64())]
+            return "HelloResult", dict(version=version, extensions=extensions, durable_uploads=self.boolean())
         if packet_id == OUTPUT:
             return "Output", dict(stream=self.u8(), data=self.blob())
         if packet_id == RUN_FINISHED:

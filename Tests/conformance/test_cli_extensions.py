@@ -128,6 +128,8 @@ def test_against_foras_python_dispatcher():
     assert b"does not know the protocol extensions" in plain.stderr and b"trying again without them" in plain.stderr
     needs = tunnel("--via", REFERENCE_VIA, "ls", "/")
     assert needs.returncode == 255 and b"ls needs them" in needs.stderr
+    durable = tunnel("--via", REFERENCE_VIA, "--durable", "upload", "-", "/tmp/never-uploaded", stdin=b"x")
+    assert durable.returncode == 255 and b"--durable needs them" in durable.stderr
     quiet = tunnel("--via", REFERENCE_VIA, "--compat", "run", "--", "echo", "hi")
     assert quiet.stdout == b"hi\n" and b"extensions" not in quiet.stderr.replace(b"DeprecationWarning", b"")
     assert tunnel("--via", REFERENCE_VIA, "--compat", "run", "--timeout", "1", "--", "true").returncode == 2

@@ -134,3 +134,25 @@ def test_client_gone_after_the_content_but_before_the_answer(tmp_path):
     assert process.wait(timeout=10) in (0, 3)
     assert target.read_bytes() in (b"old", b"new content")
     assert os.listdir(tmp_path) == ["f"]
+
+
+@needs_strace
+def test_a_client_chooses_durable_uploads_in_hello(tmp_path):
+    """The extensions' Hello asks for durable uploads per session: grouped syncs, as --durable."""
+    import extensions as x
+    (tmp_path / "files").mkdir()
+    packets = [upload(tmp_path / "files" / f"f{i}", os.urandom(4096)) for i in range(20)]
+    trace = tmp_path / "trace"
+    data = x.hello(durable_uploads=True) + b"".join(encode(packet) for packet in packets) + encode(td.PacketExit())
+    result = subprocess.run(["strace", "-f", "-e", "trace=fsync,fdatasync,syncfs,sync", "-o", str(trace),
+                             *agent_command()], input=data, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    import io
+    reader = x.Reader(io.BytesIO(result.stdout))
+    assert reader.answer()[1]["durable_uploads"] is True
+    assert [reader.answer()[0] for _ in range(20)] == ["Ok"] * 20
+    assert trace.read_text().count("fsync(") >= 20
+    # Without it, the default: no sync at all.
+    plain = subprocess.run(["strace", "-f", "-e", "trace=fsync,fdatasync,syncfs,sync", "-o", str(trace),
+                            *agent_command()], input=x.hello() + data[len(x.hello(True)):], capture_output=True, timeout=60)
+    assert plain.returncode == 0 and "sync" not in trace.read_text().replace("+++", "")

@@ -42,7 +42,8 @@ enum Refusal: Error {
 final class SessionContext {
     /// Owner and group names for Stat, remembered within the session.
     let accountNames = AccountNames()
-    let durability: Durability
+    /// The agent's `--durable`, or what the client chose in Hello.
+    var durability: Durability
     /// Durable mode's group of uploads not yet synced and answered.
     let pendingUploads = PendingUploads()
     /// The descriptor answers leave on: a running command watches it for the client going away.
