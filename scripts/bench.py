@@ -2,7 +2,8 @@
 """`make bench`: the agent and the Python reference (fora==2.1.7, run by the system python3)
 side by side, with the same driver in the same run, plus the machine's own limits.
 Each figure is the median of REPEAT runs; peak RSS is VmHWM (see Session). Not a test: no
-figure here fails anything. Usage: bench.py AGENT [--quick]"""
+figure here fails anything. Usage: bench.py AGENT [--quick] [--only TEXT] (the cases whose
+name holds TEXT, and nothing else)"""
 import hashlib
 import os
 import shutil
@@ -19,6 +20,7 @@ from local_sshd import available as sshd_available, local_sshd
 
 AGENT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "dist/tunnel-dispatcher")
 QUICK = "--quick" in sys.argv
+ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
 REPEAT = 3 if QUICK else 5
 SYSTEM_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 REFERENCE = [SYSTEM_PYTHON, "-W", "ignore::DeprecationWarning", td.__file__]
@@ -456,6 +458,8 @@ def main():
           f"({subprocess.run([SYSTEM_PYTHON, '--version'], capture_output=True, text=True).stdout.strip()})")
     print(f"median of {REPEAT} runs; peak RSS (VmHWM) is the largest of them; "
           f"spawn, sequential and ProcessRun cases run on one CPU\n")
+    if ONLY:
+        cases = [case for case in cases if ONLY in case[0]]
     header = f"{'case':36} {'agent':>11} {'reference':>11} {'speed-up':>9} {'agent RSS':>10} {'ref RSS':>10}"
     print(header)
     print("-" * len(header))
@@ -470,6 +474,8 @@ def main():
         print(f"{name:36} {fmt_time(agent_seconds):>11} {fmt_time(ref_seconds):>11} {ref_seconds / agent_seconds:>8.1f}x "
               f"{agent_rss / 1024:>7.1f} MiB {ref_rss / 1024:>6.1f} MiB   ({unit})", flush=True)
 
+    if ONLY:
+        return
     print("\nmachine limits")
     pipe = pipe_copy_seconds(CAT)
     print(f"  pipe copy of {CAT // MIB} MiB (head | cat > /dev/null): {fmt_time(pipe)} ({CAT / pipe / 1e9:.2f} GB/s)")
