@@ -138,7 +138,7 @@ final class FDReader: WireReader {
     }
 
     func close() {
-        if fd >= 0 { systemClose(fd) }
+        if fd >= 0 { _ = systemClose(fd) }
         fd = -1
     }
 }
@@ -181,7 +181,7 @@ final class FDWriter: WireWriter {
     func close(flushing: Bool = true) {
         if flushing { flush() }
         buffer.removeAll()
-        if fd >= 0 { systemClose(fd) }
+        if fd >= 0 { _ = systemClose(fd) }
         fd = -1
     }
 }

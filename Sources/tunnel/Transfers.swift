@@ -53,7 +53,7 @@ struct UploadCommand: ParsableCommand {
             if try report({ () throws(TunnelError) in try agent.status(destination, followLinks: true) })?.type == "dir" {
                 destination += [UInt8(ascii: "/")] + lastComponent(Array(local.utf8))
             }
-            try uploadTree(LocalPath(local), to: destination, on: agent, quiet: target.quiet)
+            try uploadTree(LocalPath(local), to: destination, on: agent)
             agent.close()
             return
         }

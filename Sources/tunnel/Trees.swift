@@ -55,7 +55,7 @@ func lastComponent(_ path: [UInt8]) -> [UInt8] {
 }
 
 /// Copies the local tree at `source` to `destination` on the agent (made there).
-func uploadTree(_ source: LocalPath, to destination: [UInt8], on agent: TunnelConnection, quiet: Bool) throws {
+func uploadTree(_ source: LocalPath, to destination: [UInt8], on agent: TunnelConnection) throws {
     guard let info = source.status() else { throw localFailure(source.text) }
     let mode = String(info.st_mode & 0o7777, radix: 8)
     switch info.st_mode & S_IFMT {
@@ -70,7 +70,7 @@ func uploadTree(_ source: LocalPath, to destination: [UInt8], on agent: TunnelCo
             throw report(error)
         }
         for name in try source.entries() {
-            try uploadTree(source.appending(name), to: destination + [UInt8(ascii: "/")] + name, on: agent, quiet: quiet)
+            try uploadTree(source.appending(name), to: destination + [UInt8(ascii: "/")] + name, on: agent)
         }
     case S_IFREG:
         let fd = source.withCString { open($0, O_RDONLY | O_CLOEXEC) }
