@@ -25,14 +25,8 @@ enum ProcessRunHandler: RequestHandler {
         case .clientGone:
             // Nobody will read it; sending it ends the session.
             throw .osError(.brokenPipe, path: nil)
-        case .failedToStart(.changingDirectory, let error):
-            throw .osError(error, path: plan.cwdName)
-        case .failedToStart(.preparing, _):
-            throw .processError("Exception occurred in preexec_fn.")
-        case .failedToStart(.executing, let error):
-            throw .osError(error, path: plan.programName)
-        case .failedToStart(.settingUp, let error):
-            throw .osError(error, path: nil)
+        case .failedToStart(let failure):
+            throw .startFailure(failure, of: plan)
         }
     }
 
@@ -45,14 +39,16 @@ enum ProcessRunHandler: RequestHandler {
         var plan = ProcessPlan(command: request.command, stdin: request.stdin,
                                captureOutput: request.captureOutput, cwd: request.cwd)
         try applyIdentity(to: &plan, user: request.user, group: request.group, umask: request.umask)
-        if let cwd = request.cwd {
-            let path = try systemPath(cwd, field: "cwd")
-            // Python's os.path.isdir: stat, following links.
-            guard (try? path.status(followingLinks: true))?.kind == .directory else {
-                throw .invalidField("cwd", "The directory does not exist")
-            }
-        }
+        if let cwd = request.cwd { try requireDirectory(try systemPath(cwd, field: "cwd")) }
         return plan
+    }
+
+    /// The working directory must be one: Python's os.path.isdir (stat, following links).
+    /// RunEx checks its own the same way.
+    static func requireDirectory(_ cwd: SystemPath) throws(Refusal) {
+        guard (try? cwd.status(followingLinks: true))?.kind == .directory else {
+            throw .invalidField("cwd", "The directory does not exist")
+        }
     }
 
     /// umask, user and group, validated in the reference's order (RunEx shares them).

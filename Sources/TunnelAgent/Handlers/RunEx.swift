@@ -24,12 +24,7 @@ enum RunExHandler: RequestHandler {
         try ProcessRunHandler.applyIdentity(to: &plan, user: request.user, group: request.group, umask: request.umask)
         defer { context.accountNames.forget() }
         try applyEnvironment(request, to: &plan)
-        if let cwd = plan.cwd {
-            guard let path = SystemPath(bytes: cwd) else { throw .invalidField("cwd", nulByteMessage) }
-            guard (try? path.status(followingLinks: true))?.kind == .directory else {
-                throw .invalidField("cwd", "The directory does not exist")
-            }
-        }
+        if let cwd = plan.cwd { try ProcessRunHandler.requireDirectory(try systemPath(bytes: cwd, field: "cwd")) }
         return .runEx(RunExPlan(process: plan, stream: request.stream, timeoutMilliseconds: request.timeoutMilliseconds,
                                 graceMilliseconds: request.graceMilliseconds))
     }

@@ -94,6 +94,17 @@ func systemPath(_ text: String, field: String) throws(Refusal) -> SystemPath {
 }
 
 extension Refusal {
+    /// A child that could not start, as the reference reports each step (ProcessRun and
+    /// RunEx alike): the folder or the program named, or preexec_fn's ProcessError.
+    static func startFailure(_ failure: SpawnFailure, of plan: ProcessPlan) -> Refusal {
+        switch failure.step {
+        case .changingDirectory: return .osError(failure.error, path: plan.cwdName)
+        case .preparing: return .processError("Exception occurred in preexec_fn.")
+        case .executing: return .osError(failure.error, path: plan.programName)
+        case .settingUp: return .osError(failure.error, path: nil)
+        }
+    }
+
     /// The usual refusal for a path that failed: a missing file is an InvalidField of
     /// `field` (as the reference answers Stat and Download), anything else an OSError.
     static func missingOrOSError(_ error: Errno, path: String, field: String) -> Refusal {

@@ -41,7 +41,7 @@ final class RunSupervisor {
         let child: StartedChild
         switch startChild(plan.process, feedingStdin: plan.process.stdin != nil) {
         case .failure(let failure):
-            Session.encode(.refused(startRefusal(failure)), to: output)
+            Session.encode(.refused(.startFailure(failure, of: plan.process)), to: output)
             return .answered
         case .success(let started): child = started
         }
@@ -66,15 +66,6 @@ final class RunSupervisor {
         return .answered
     }
 
-    /// A child that could not start is refused as ProcessRun's would be.
-    private func startRefusal(_ failure: SpawnFailure) -> Refusal {
-        switch failure.step {
-        case .changingDirectory: return .osError(failure.error, path: plan.process.cwdName)
-        case .preparing: return .processError("Exception occurred in preexec_fn.")
-        case .executing: return .osError(failure.error, path: plan.process.programName)
-        case .settingUp: return .osError(failure.error, path: nil)
-        }
-    }
 }
 
 /// The state of one supervised run and its poll loop.
@@ -138,6 +129,7 @@ private final class RunLoop {
             watch(pipes.fromStdout?.rawValue, POLLIN)
             watch(pipes.fromStderr?.rawValue, POLLIN)
         }
+        closeStdinIfDrained()
         if hasStdinToWrite { watch(pipes.toChild?.rawValue, POLLOUT) }
         // The answer channel: its hang-up means the client is gone.
         watch(output.fd, plan.stream && output.used > 0 ? POLLOUT : 0)
@@ -197,8 +189,12 @@ private final class RunLoop {
         guard pipes.toChild != nil else { return false }
         if queued.count > queuedStart { return true }
         if let spool = plan.process.stdin, stdinSpoolOffset < spool.byteCount { return true }
-        if closeStdinWhenDrained { pipes.toChild = nil }
         return false
+    }
+
+    /// The child's stdin ends once everything for it was written and no more may come.
+    private func closeStdinIfDrained() {
+        if closeStdinWhenDrained && !hasStdinToWrite { pipes.toChild = nil }
     }
 
     private func writeStdin() {
@@ -247,7 +243,7 @@ private final class RunLoop {
             // CloseInput can come: the child's stdin ends here, as ssh passes on an EOF.
             watchingInput = false
             closeStdinWhenDrained = true
-            _ = hasStdinToWrite
+            closeStdinIfDrained()
             return nil
         }
         switch id {
@@ -259,7 +255,7 @@ private final class RunLoop {
             }
         case .closeInput:
             closeStdinWhenDrained = true
-            _ = hasStdinToWrite
+            closeStdinIfDrained()
         case .signal:
             let number = try Signal.decodeFields(from: &input).number
             // Only real signals; 0 would merely probe, and others are not signals at all.

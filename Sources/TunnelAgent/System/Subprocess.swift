@@ -55,7 +55,7 @@ enum SpawnStep {
 enum ProcessOutcome {
     /// The wait status as Python reports it: the exit status, or -N for signal N.
     case exited(status: Int32, stdout: Spool, stderr: Spool)
-    case failedToStart(SpawnStep, Errno)
+    case failedToStart(SpawnFailure)
     /// Storing the captured output failed (the temporary directory is full): the child was
     /// killed rather than left writing into a pipe nobody reads.
     case outputFailed(Errno)
@@ -113,7 +113,7 @@ func runProcess(_ plan: ProcessPlan) -> ProcessOutcome {
     let pid: pid_t
     let pipes: ChildPipes
     switch startChild(plan, feedingStdin: plan.stdin != nil) {
-    case .failure(let failure): return .failedToStart(failure.step, failure.error)
+    case .failure(let failure): return .failedToStart(failure)
     case .success(let child): (pid, pipes) = (child.pid, child.pipes)
     }
     defer { finishedWithChild() }
