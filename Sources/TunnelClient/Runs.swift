@@ -80,12 +80,10 @@ extension TunnelConnection {
             case .runFinished:
                 let end = try RunFinished<[UInt8]>.decodeFields(from: &input)
                 event = .success(.finished(returncode: end.returncode, timedOut: end.timedOut))
-            case .osError: event = .failure(.remoteOSError(try TunnelWire.OSError.decodeFields(from: &input)))
-            case .invalidField: event = .failure(.invalidField(try InvalidField.decodeFields(from: &input)))
-            case .processError: event = .failure(.processError(try ProcessError.decodeFields(from: &input).message))
             case let id:
-                broken = .unexpectedAnswer(id)
-                event = .failure(.unexpectedAnswer(id))
+                let refusal = try Self.refusal(id, from: &input)
+                if case .unexpectedAnswer = refusal { broken = refusal }
+                event = .failure(refusal)
             }
         } catch {
             let failure = explain(error)

@@ -159,11 +159,9 @@ public final class TunnelConnection {
                         break
                     }
                 }
-            case .osError: refusal = .remoteOSError(try TunnelWire.OSError.decodeFields(from: &input))
-            case .invalidField: refusal = .invalidField(try InvalidField.decodeFields(from: &input))
             default:
-                broken = .unexpectedAnswer(id)
-                refusal = .unexpectedAnswer(id)
+                refusal = try Self.refusal(id, from: &input)
+                if case .unexpectedAnswer = refusal { broken = refusal }
             }
         } catch {
             let failure = explain(error)
@@ -269,12 +267,18 @@ public final class TunnelConnection {
         from input: inout FDReader, expecting: Answer.Type
     ) throws(WireError) -> Result<Answer, TunnelError> {
         let id = try input.readPacketID()
+        guard id == Answer.id else { return .failure(try refusal(id, from: &input)) }
+        return .success(try Answer.decodeFields(from: &input))
+    }
+
+    /// What a packet other than the expected answer means: the agent's refusal (read whole,
+    /// so the stream stays in step), or an answer to something else.
+    static func refusal(_ id: PacketID, from input: inout FDReader) throws(WireError) -> TunnelError {
         switch id {
-        case Answer.id: return .success(try Answer.decodeFields(from: &input))
-        case .osError: return .failure(.remoteOSError(try TunnelWire.OSError.decodeFields(from: &input)))
-        case .invalidField: return .failure(.invalidField(try InvalidField.decodeFields(from: &input)))
-        case .processError: return .failure(.processError(try ProcessError.decodeFields(from: &input).message))
-        default: return .failure(.unexpectedAnswer(id))
+        case .osError: return .remoteOSError(try TunnelWire.OSError.decodeFields(from: &input))
+        case .invalidField: return .invalidField(try InvalidField.decodeFields(from: &input))
+        case .processError: return .processError(try ProcessError.decodeFields(from: &input).message)
+        default: return .unexpectedAnswer(id)
         }
     }
 }

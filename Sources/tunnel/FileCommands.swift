@@ -16,8 +16,7 @@ func forEachPath(_ paths: [String], _ body: (String) throws(TunnelError) -> Void
         do throws(TunnelError) {
             try body(path)
         } catch {
-            writeError("tunnel: \(error)\n")
-            failed = max(failed, exitStatus(for: error))
+            failed = max(failed, report(error).rawValue)
         }
     }
     if failed != 0 { throw ExitCode(failed) }
@@ -140,7 +139,7 @@ struct MoveCommand: ParsableCommand {
         try forEachPath([source]) { (source) throws(TunnelError) in
             var to = destination
             if try agent.status(Array(destination.utf8), followLinks: true)?.type == "dir" {
-                to = destination + (destination.hasSuffix("/") ? "" : "/") + (source.split(separator: "/").last.map(String.init) ?? source)
+                to = destination + (destination.hasSuffix("/") ? "" : "/") + String(decoding: lastComponent(Array(source.utf8)), as: UTF8.self)
             }
             try agent.rename(Array(source.utf8), to: Array(to.utf8), noReplace: noClobber)
         }

@@ -13,9 +13,14 @@ func report<T>(_ body: () throws(TunnelError) -> T) throws -> T {
     do {
         return try body()
     } catch {
-        writeError("tunnel: \(error)\n")
-        throw ExitCode(exitStatus(for: error))
+        throw report(error)
     }
+}
+
+/// `error` as a message on stderr; the exit status to throw.
+func report(_ error: TunnelError) -> ExitCode {
+    writeError("tunnel: \(error)\n")
+    return ExitCode(exitStatus(for: error))
 }
 
 func exitStatus(for error: TunnelError) -> Int32 {

@@ -164,8 +164,7 @@ struct Run: ParsableCommand {
             writeError("tunnel: remote: \(error.msg)\n")
             throw ExitCode(error.errno == Int64(ENOENT) ? 127 : 126)
         } catch {
-            writeError("tunnel: \(error)\n")
-            throw ExitCode(exitStatus(for: error))
+            throw report(error)
         }
     }
 

@@ -104,8 +104,7 @@ struct TargetOptions: ParsableArguments {
         } catch .extensionsUnsupported {
             throw .extensionsUnsupported
         } catch {
-            writeError("tunnel: \(error)\n")
-            throw .exit(ExitCode(exitStatus(for: error)))
+            throw .exit(report(error))
         }
     }
 }

@@ -121,44 +121,64 @@ struct DownloadCommand: ParsableCommand {
             defer { close(fd) }
             return try stream(from: agent, to: fd, name: local)
         }
-        // A temporary beside the destination, renamed into place only when complete.
-        var template = Array((local + ".tunnel-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw localFailure(local) }
-        let temporary = String(cString: template)
-        do {
-            try stream(from: agent, to: fd, name: local)
-            guard fsync(fd) == 0 else { throw localFailure(local) }
-            _ = fchmod(fd, 0o666 & ~currentUmask())
-            guard close(fd) == 0 else { throw localFailure(local) }
-            guard rename(temporary, local) == 0 else { throw localFailure(local) }
-        } catch {
-            unlink(temporary)
-            throw error
-        }
+        let progress = Progress(total: nil, quiet: target.quiet)
+        defer { progress.finish() }
+        try downloadReplacing(LocalPath(local), from: remote, mode: 0o666 & ~currentUmask(), on: agent,
+                              progress: progress)
+        agent.close()
     }
 
     /// The download, written to `fd` as it arrives (memory stays bounded whatever the size).
     private func stream(from agent: TunnelConnection, to fd: Int32, name: String) throws {
-        var failedWrite: Int32 = 0
         // The size is known once the answer starts; a Stat first would cost a round trip.
         let progress = Progress(total: nil, quiet: target.quiet || fd == 1 && isatty(1) == 1)
-        var received: UInt64 = 0
         defer { progress.finish() }
-        do {
-            try agent.download(remote) { piece in
-                received += UInt64(piece.count)
-                progress.update(received)
-                failedWrite = writeFully(piece, to: fd)
-                return failedWrite == 0
-            }
-        } catch {
-            // The local error is the cause; the abandoned connection only follows from it.
-            if failedWrite != 0 { throw localFailure("writing \(name)", failedWrite) }
-            writeError("tunnel: \(error)\n")
-            throw ExitCode(exitStatus(for: error))
-        }
+        try streamDownload(remote, to: fd, name: name, on: agent, progress: progress)
         agent.close()
+    }
+}
+
+/// `remote`'s content written to `fd` as it arrives. A failed local write is the error
+/// reported (the abandoned connection only follows from it), then any error of the agent's.
+func streamDownload(_ remote: String, to fd: Int32, name: String, on agent: TunnelConnection,
+                    progress: Progress? = nil) throws {
+    var failedWrite: Int32 = 0
+    var received: UInt64 = 0
+    do {
+        try agent.download(remote) { piece in
+            received += UInt64(piece.count)
+            progress?.update(received)
+            failedWrite = writeFully(piece, to: fd)
+            return failedWrite == 0
+        }
+    } catch {
+        if failedWrite != 0 { throw localFailure("writing \(name)", failedWrite) }
+        throw report(error)
+    }
+}
+
+/// `remote` downloaded to a new file at `destination` with `mode` (download and download
+/// -r): written to a temporary beside it (mkstemp: a name nobody can have prepared, never
+/// a link someone left there), synced, and renamed into place only when complete; removed
+/// on any failure.
+func downloadReplacing(_ destination: LocalPath, from remote: String, mode: mode_t, on agent: TunnelConnection,
+                       progress: Progress? = nil) throws {
+    var template = (destination.bytes + Array(".tunnel-XXXXXX".utf8) + [0]).map { CChar(bitPattern: $0) }
+    let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    guard fd >= 0 else { throw localFailure(destination.text) }
+    let temporary = LocalPath(template.dropLast().map { UInt8(bitPattern: $0) })
+    var isOpen = true
+    do {
+        try streamDownload(remote, to: fd, name: destination.text, on: agent, progress: progress)
+        guard fsync(fd) == 0, fchmod(fd, mode) == 0 else { throw localFailure(destination.text) }
+        isOpen = false
+        guard close(fd) == 0 else { throw localFailure(destination.text) }
+        let renamed = temporary.withCString { from in destination.withCString { rename(from, $0) } }
+        if renamed != 0 { throw localFailure(destination.text) }
+    } catch {
+        if isOpen { close(fd) }
+        _ = temporary.withCString { unlink($0) }
+        throw error
     }
 }
 

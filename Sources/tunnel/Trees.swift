@@ -134,8 +134,8 @@ private func download(_ source: [UInt8], status: StatResult, to destination: Loc
     }
 }
 
-/// Streamed into a temporary beside the destination, renamed into place when complete.
-/// Download carries its path as text: a name that is not UTF-8 is read through a temporary
+/// Streamed into a temporary beside the destination, renamed into place when complete
+/// (`downloadReplacing`). Download carries its path as text: a name that is not UTF-8 is read through a temporary
 /// symlink with a text name (Symlink takes bytes), removed afterwards.
 private func downloadFile(_ source: [UInt8], to destination: LocalPath, mode: mode_t, on agent: TunnelConnection) throws {
     var remote = String(validating: source, as: UTF8.self)
@@ -148,33 +148,5 @@ private func downloadFile(_ source: [UInt8], to destination: LocalPath, mode: mo
         remote = name
     }
     defer { if let alias { _ = try? agent.remove(alias) } }
-    let temporary = LocalPath(destination.bytes + Array(".tunnel-\(getpid())".utf8))
-    let fd = temporary.withCString { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
-    guard fd >= 0 else { throw localFailure(temporary.text) }
-    var failedWrite: Int32 = 0
-    var isOpen = true
-    do {
-        try report { () throws(TunnelError) in
-            try agent.download(remote!) { piece in
-                failedWrite = writeFully(piece, to: fd)
-                return failedWrite == 0
-            }
-        }
-        if failedWrite != 0 { throw localFailure("writing \(destination.text)", failedWrite) }
-        guard fchmod(fd, mode) == 0 else { throw localFailure(destination.text) }
-        isOpen = false
-        guard close(fd) == 0 else { throw localFailure(destination.text) }
-        let renamed = temporary.withCString { from in destination.withCString { rename(from, $0) } }
-        if renamed != 0 { throw localFailure(destination.text) }
-    } catch {
-        if isOpen { close(fd) }
-        _ = temporary.withCString { unlink($0) }
-        throw error
-    }
-}
-
-/// A TunnelError reported as `report` does: the message, then the exit status to throw.
-func report(_ error: TunnelError) -> ExitCode {
-    writeError("tunnel: \(error)\n")
-    return ExitCode(exitStatus(for: error))
+    try downloadReplacing(destination, from: remote!, mode: mode, on: agent)
 }
