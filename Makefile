@@ -15,7 +15,7 @@ BUILD := .build-static
 DIST := dist
 VENV := .venv
 STATIC_INPUTS := $(wildcard Sources/CPosix/*.c Sources/CPosix/include/*) \
-	$(shell find Sources/TunnelWire Sources/TunnelHash Sources/TunnelAgent Sources/tunnel-dispatcher -name '*.swift') \
+	$(shell find Sources/TunnelWire Sources/TunnelHash Sources/TunnelHashAVX2 Sources/TunnelAgent Tests/sha512-check Sources/tunnel-dispatcher -name '*.swift') \
 	scripts/build-static.sh
 
 PREFIX := /usr/local

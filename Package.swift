@@ -1,9 +1,20 @@
 // swift-tools-version:5.9
-// The agent side (CPosix, TunnelWire, TunnelHash, TunnelAgent, tunnel-dispatcher) stays inside the
+// The agent side (CPosix, TunnelWire, TunnelHash(AVX2), TunnelAgent, tunnel-dispatcher) stays inside the
 // Embedded Swift subset so that `make` can also build it as a static musl binary;
 // SwiftPM builds the same sources normally for `swift test`, and the client side
 // (TunnelClient, the `tunnel` command) which may use more than the Embedded subset.
 import PackageDescription
+
+// TunnelHashAVX2 alone is compiled for x86-64 with AVX2 and BMI2 (Haswell's level); TunnelHash
+// calls it only after checking the CPU. The manifest runs on the build machine, which is
+// also the target here (no cross-compiling with SwiftPM; the static agents have their own
+// build, scripts/build-static.sh). Optimized even in debug builds: unoptimized SIMD code is
+// ~100× slower, and the tests hash gigabytes.
+#if arch(x86_64)
+let avx2Settings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell", "-O"])]
+#else
+let avx2Settings: [SwiftSetting] = []
+#endif
 
 let package = Package(
     name: "tunnel-dispatcher",
@@ -19,7 +30,11 @@ let package = Package(
     targets: [
         .target(name: "CPosix"),
         .target(name: "TunnelWire"),
-        .target(name: "TunnelHash"),
+        .target(name: "TunnelHashAVX2", swiftSettings: avx2Settings),
+        .target(name: "TunnelHash", dependencies: ["CPosix", "TunnelHashAVX2"]),
+        // Tests' helper: SHA-512 of stdin's prefixes with one chosen kernel (see its main.swift).
+        .executableTarget(name: "tunnel-sha512-check", dependencies: ["TunnelAgent", "TunnelHash", "CPosix"],
+                          path: "Tests/sha512-check"),
         .target(name: "TunnelAgent", dependencies: ["TunnelWire", "TunnelHash", "CPosix"]),
         .executableTarget(name: "tunnel-dispatcher", dependencies: ["TunnelAgent", "CPosix"]),
         .target(name: "TunnelClient", dependencies: ["TunnelWire"], exclude: ["Bootstrap/bootstrap.sh"]),

@@ -463,18 +463,17 @@ def main():
     header = f"{'case':36} {'agent':>11} {'reference':>11} {'speed-up':>9} {'agent RSS':>10} {'ref RSS':>10}"
     print(header)
     print("-" * len(header))
-    sha_seconds = None
     for name, case, unit in cases:
         agent_seconds, agent_rss = median_of(case, [AGENT])
         ref_seconds, ref_rss = median_of(case, REFERENCE)
-        if case is stat_sha512:
-            sha_seconds = agent_seconds
         if case is process_true:
             PROCESS_TRUE_AGENT.append(agent_seconds)
         print(f"{name:36} {fmt_time(agent_seconds):>11} {fmt_time(ref_seconds):>11} {ref_seconds / agent_seconds:>8.1f}x "
               f"{agent_rss / 1024:>7.1f} MiB {ref_rss / 1024:>6.1f} MiB   ({unit})", flush=True)
 
     if ONLY:
+        if "SHA-512" in ONLY:
+            sha512_paths()
         return
     print("\nmachine limits")
     pipe = pipe_copy_seconds(CAT)
@@ -482,16 +481,77 @@ def main():
     spawn = spawn_loop_seconds()
     print(f"  C posix_spawnp(\"true\") + waitpid: {fmt_time(spawn)} per run (one CPU, like the latency cases); "
           f"agent's ProcessRun [\"true\"] / this: {PROCESS_TRUE_AGENT[0] / spawn:.2f}x")
-    print(f"\nSHA-512 throughput on the same {BIG // MIB} MiB file")
-    print(f"  agent (Stat, includes the request):   {BIG / sha_seconds / 1e9:.2f} GB/s")
-    print(f"  sha512sum:                            {tool_sha512_rate('sha512sum') / 1e9:.2f} GB/s")
-    openssl = tool_sha512_rate("openssl")
-    if openssl:
-        print(f"  openssl speed -evp sha512 (16 KiB):   {openssl / 1e9:.2f} GB/s")
+    sha512_paths()
     streaming_runs()
     if SSH:
         reaching_a_host()
     print(f"\nbinary size: {os.path.getsize(AGENT)} bytes")
+
+
+# --- SHA-512 on each path (issue 13) -------------------------------------------------------
+
+AARCH64_AGENT = os.path.join(os.path.dirname(AGENT), "tunnel-dispatcher-aarch64")
+
+
+def stat_sha512_of(path):
+    """A case: seconds for one Stat with SHA-512 of `path`, page cache warm."""
+    def case(command):
+        session = Session(command)
+        session.request(td.PacketStat(path=path, follow_links=False, sha512sum=True))
+        seconds = timed(lambda: session.request(td.PacketStat(path=path, follow_links=False, sha512sum=True)))
+        return seconds, session.finish()
+    return case
+
+
+def file_tool_seconds(command):
+    subprocess.run(command, capture_output=True, check=True)
+    return statistics.median(timed(lambda: subprocess.run(command, capture_output=True, check=True)) for _ in range(REPEAT))
+
+
+def sha512_paths():
+    """Stat with SHA-512 of 256 MiB and 1 GiB for the agent on each kernel, the reference,
+    sha512sum and openssl, in one run; then the aarch64 agent under qemu-user (relative only:
+    an emulated CPU says nothing of a real one's speed)."""
+    openssl = tool_sha512_rate("openssl")
+    print("\nSHA-512: Stat with SHA-512 (the whole request), against the tools on the same file")
+    print(f"  openssl speed -evp sha512 (16 KiB blocks, in memory): {openssl / 1e9:.2f} GB/s" if openssl else "  openssl: not installed")
+    sizes = [BIG] if QUICK else [BIG, 1024 * MIB]
+    for size in sizes:
+        path = BIG_FILE
+        if size != BIG:
+            path = os.path.join(WORK, "hashme-large")
+            with open(path, "wb") as handle:
+                for _ in range(size // BIG):
+                    handle.write(BIG_CONTENT)
+        rows = [
+            ("agent, best kernel (--debug names it)", median_of(stat_sha512_of(path), [AGENT])[0]),
+            ("agent, TUNNEL_SHA512=portable", median_of(stat_sha512_of(path), ["/usr/bin/env", "TUNNEL_SHA512=portable", AGENT])[0]),
+            ("reference (Python hashlib)", median_of(stat_sha512_of(path), REFERENCE)[0]),
+            ("sha512sum FILE", file_tool_seconds(["sha512sum", path])),
+        ]
+        if openssl:
+            rows.append(("openssl dgst -sha512 FILE", file_tool_seconds(["openssl", "dgst", "-sha512", path])))
+        print(f"  {size // MIB} MiB:")
+        for name, seconds in rows:
+            versus = f"  {size / seconds / openssl:.2f}x openssl speed" if openssl else ""
+            print(f"    {name:40} {fmt_time(seconds):>9}  {size / seconds / 1e9:.2f} GB/s{versus}")
+        if path != BIG_FILE:
+            os.unlink(path)
+    qemu = shutil.which("qemu-aarch64-static")
+    if qemu and os.path.exists(AARCH64_AGENT):
+        size = 64 * MIB
+        path = os.path.join(WORK, "hashme-qemu")
+        with open(path, "wb") as handle:
+            handle.write(BIG_CONTENT[:size])
+        print(f"  aarch64 agent under qemu-user {subprocess.run([qemu, '--version'], capture_output=True, text=True).stdout.split(chr(10))[0]}, {size // MIB} MiB (emulated: compare rows, not with the above)")
+        base = None
+        for name, command in [("-cpu cortex-a53 (no SHA-512 instructions): portable", [qemu, "-cpu", "cortex-a53", AARCH64_AGENT]),
+                              ("-cpu max, TUNNEL_SHA512=portable", ["/usr/bin/env", "TUNNEL_SHA512=portable", qemu, "-cpu", "max", AARCH64_AGENT]),
+                              ("-cpu max: armv8-sha512 kernel", [qemu, "-cpu", "max", AARCH64_AGENT])]:
+            seconds = median_of(stat_sha512_of(path), command)[0]
+            base = base or seconds
+            print(f"    {name:52} {fmt_time(seconds):>9}  {base / seconds:.2f}x the first row")
+        os.unlink(path)
 
 
 # --- streamed runs (the extensions, issue 12) ----------------------------------------------

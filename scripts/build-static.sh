@@ -22,6 +22,9 @@ case $arch in
         output=dist/tunnel-dispatcher
         swift_extra=()
         link_runtime=(-rtlib=compiler-rt)
+        # The AVX2 SHA-512 kernel: its module alone is compiled for Haswell's level, and
+        # TunnelHash calls it only once the CPU is checked (see SHA512Kernel.swift).
+        cpu_modules=(TunnelHashAVX2)
         ;;
     aarch64)
         scripts/setup.sh aarch64
@@ -36,6 +39,7 @@ case $arch in
         link_runtime=(-nostdlib "$sysroot/usr/lib/crt1.o" "$sysroot/usr/lib/crti.o"
                       "$sysroot/usr/lib/libc.a" "$root/usr/lib/gcc/aarch64-linux-gnu/12/libgcc.a"
                       "$sysroot/usr/lib/crtn.o")
+        cpu_modules=()
         ;;
     *) echo "build-static.sh: unknown architecture '$arch'" >&2; exit 2 ;;
 esac
@@ -49,20 +53,36 @@ swift_flags=(-enable-experimental-feature Embedded -wmo -Osize -target "$swift_t
              "${swift_extra[@]}" -Xfrontend -function-sections -I "$build" -I Sources/CPosix/include)
 run() { echo "$@" | cut -c1-160; "$@"; }
 
-run "$swift_bin/clang" --target="$c_target" --sysroot="$sysroot" -Os -Wall -Werror -ffunction-sections \
-    -fdata-sections -DTUNNEL_EMBEDDED_MAIN -I Sources/CPosix/include -c Sources/CPosix/tunnel_posix.c -o "$build/CPosix.o"
+c_flags=(--target="$c_target" --sysroot="$sysroot" -Os -Wall -Werror -ffunction-sections -fdata-sections
+         -DTUNNEL_EMBEDDED_MAIN -I Sources/CPosix/include)
+run "$swift_bin/clang" "${c_flags[@]}" -c Sources/CPosix/tunnel_posix.c -o "$build/CPosix.o"
+run "$swift_bin/clang" "${c_flags[@]}" -c Sources/CPosix/tunnel_sha512.c -o "$build/CPosixSHA512.o"
+compile_module() {  # name, extra swiftc flags...
+    local module=$1; shift
+    mapfile -t sources < <(find Sources/$module -name '*.swift' | sort)
+    run "$swift_bin/swiftc" "${swift_flags[@]}" "$@" -parse-as-library -module-name $module -emit-module \
+        -emit-module-path "$build/$module.swiftmodule" -c "${sources[@]}" -o "$build/$module.o"
+}
+objects=("$build/CPosix.o" "$build/CPosixSHA512.o")
+for module in "${cpu_modules[@]}"; do
+    compile_module $module -target-cpu haswell
+    objects+=("$build/$module.o")
+done
 # Every .swift file below the module's folder (TunnelAgent has one folder per role).
 for module in TunnelWire TunnelHash TunnelAgent; do
-    mapfile -t sources < <(find Sources/$module -name '*.swift' | sort)
-    run "$swift_bin/swiftc" "${swift_flags[@]}" -parse-as-library -module-name $module -emit-module \
-        -emit-module-path "$build/$module.swiftmodule" -c "${sources[@]}" -o "$build/$module.o"
+    compile_module $module
+    objects+=("$build/$module.o")
 done
 # Embedded Swift has no CommandLine: CPosix's C main keeps argv and calls this entry point.
-run "$swift_bin/swiftc" "${swift_flags[@]}" -module-name tunnel_dispatcher \
-    -Xfrontend -entry-point-function-name -Xfrontend tunnel_swift_main \
-    -c Sources/tunnel-dispatcher/main.swift -o "$build/main.o"
-run "$swift_bin/clang" --target="$c_target" --sysroot="$sysroot" -static -fuse-ld=lld \
-    "$build/CPosix.o" "$build/TunnelWire.o" "$build/TunnelHash.o" "$build/TunnelAgent.o" "$build/main.o" \
-    "$embedded_lib/$swift_target/libswiftUnicodeDataTables.a" "${link_runtime[@]}" \
-    -Wl,--gc-sections,-s -o "$output"
+link() {  # main.swift, output
+    run "$swift_bin/swiftc" "${swift_flags[@]}" -module-name "$(basename "$2" | tr -- - _)" \
+        -Xfrontend -entry-point-function-name -Xfrontend tunnel_swift_main -c "$1" -o "$build/main.o"
+    run "$swift_bin/clang" --target="$c_target" --sysroot="$sysroot" -static -fuse-ld=lld \
+        "${objects[@]}" "$build/main.o" \
+        "$embedded_lib/$swift_target/libswiftUnicodeDataTables.a" "${link_runtime[@]}" \
+        -Wl,--gc-sections,-s -o "$2"
+}
+link Sources/tunnel-dispatcher/main.swift "$output"
+# The tests' SHA-512 helper (Tests/sha512-check), from the same objects, for qemu too.
+link Tests/sha512-check/main.swift "$build/tunnel-sha512-check"
 scripts/check-static.sh "$output"

@@ -19,18 +19,23 @@ sanitize=(-sanitize=fuzzer,address)
 swift_flags=(-O -g -parse-as-library -enable-testing "${sanitize[@]}" -I Sources/CPosix/include -I "$build")
 sources() { find "Sources/$1" -name '*.swift' | sort; }
 if [ ! -f "$build/.built" ] || [ -n "$(find Sources Tests/Fuzz scripts/fuzz.sh -newer "$build/.built" -print -quit)" ]; then
-    "$swift_bin/clang" -O1 -g -fsanitize=fuzzer-no-link,address -I Sources/CPosix/include \
-        -c Sources/CPosix/tunnel_posix.c -o "$build/CPosix.o"
-    for module in TunnelWire TunnelHash TunnelAgent; do
+    for file in tunnel_posix tunnel_sha512; do
+        "$swift_bin/clang" -O1 -g -fsanitize=fuzzer-no-link,address -I Sources/CPosix/include \
+            -c Sources/CPosix/$file.c -o "$build/$file.o"
+    done
+    for module in TunnelHashAVX2 TunnelWire TunnelHash TunnelAgent; do
         mapfile -t files < <(sources $module)
-        "$swift_bin/swiftc" "${swift_flags[@]}" -wmo -module-name $module -emit-module \
+        cpu=()
+        [ $module != TunnelHashAVX2 ] || cpu=(-target-cpu haswell)
+        "$swift_bin/swiftc" "${swift_flags[@]}" "${cpu[@]}" -wmo -module-name $module -emit-module \
             -emit-module-path "$build/$module.swiftmodule" -c "${files[@]}" -o "$build/$module.o"
     done
     for target in decoder session parsers; do
         name=Fuzz${target^}
         "$swift_bin/swiftc" "${swift_flags[@]}" -module-name $name -c "Tests/Fuzz/$name.swift" -o "$build/$name.o"
-        "$swift_bin/swiftc" "${sanitize[@]}" -use-ld=lld "$build/CPosix.o" "$build/TunnelWire.o" "$build/TunnelHash.o" \
-            "$build/TunnelAgent.o" "$build/$name.o" -o "$build/fuzz-$target"
+        "$swift_bin/swiftc" "${sanitize[@]}" -use-ld=lld "$build/tunnel_posix.o" "$build/tunnel_sha512.o" \
+            "$build/TunnelHashAVX2.o" "$build/TunnelWire.o" "$build/TunnelHash.o" "$build/TunnelAgent.o" \
+            "$build/$name.o" -o "$build/fuzz-$target"
     done
     touch "$build/.built"
 fi

@@ -17,6 +17,23 @@ public enum Agent {
 
     """
 
+    /// The process's arguments without the program name. The static (Embedded) build has no
+    /// CommandLine: CPosix's C `main` keeps argv, and calls `tunnel_swift_main`, which the
+    /// executable's main.swift becomes via -entry-point-function-name.
+    public static func commandLineArguments() -> [String] {
+        #if hasFeature(Embedded)
+        var arguments: [String] = []
+        var index: Int32 = 1
+        while index < tp_argc {
+            if let argument = tp_argv[Int(index)] { arguments.append(String(cString: argument)) }
+            index += 1
+        }
+        return arguments
+        #else
+        return Array(CommandLine.arguments.dropFirst())
+        #endif
+    }
+
     /// Runs the agent with `arguments` (without the program name); returns the exit status.
     public static func main(arguments: [String]) -> Int32 {
         var debug = false

@@ -1,8 +1,8 @@
 /// SHA-512 (FIPS 180-4), streaming: `update` with any number of pieces, then `finalize`.
-/// The agent's hottest loop, so the compression works on raw pointers with the message
-/// schedule kept in a 16-word ring and computed inside the rounds (no 80-word array), and
-/// the eight working variables rotate roles instead of being shuffled every round.
+/// The blocks go to the fastest kernel the CPU runs (see SHA512Kernel); this file keeps the
+/// padding and the portable kernel.
 public struct SHA512 {
+    private let kernel: SHA512Kernel
     private var state: SHA512State = (
         0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1,
         0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179)
@@ -10,7 +10,11 @@ public struct SHA512 {
     private var pending: [UInt8] = []
     private var totalBytes: UInt64 = 0
 
-    public init() {}
+    /// A hasher on `kernel`, which must be available on this CPU.
+    public init(kernel: SHA512Kernel = .best) {
+        precondition(kernel.isAvailable, "SHA-512 kernel not available on this CPU")
+        self.kernel = kernel
+    }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard var base = bytes.baseAddress else { return }
@@ -38,20 +42,25 @@ public struct SHA512 {
     /// The 64-byte digest.
     public mutating func finalize() -> [UInt8] {
         let bitLength = totalBytes &* 8
-        var tail = pending
-        tail.append(0x80)
-        while tail.count % 128 != 112 { tail.append(0) }
-        // The length is a 128-bit number; its high half is zero for any real input.
-        tail.append(contentsOf: repeatElement(0, count: 8))
-        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        tail.withUnsafeBytes { compress(blocks: $0.baseAddress!, count: tail.count / 128) }
-        pending.removeAll()
-        var digest: [UInt8] = []
-        digest.reserveCapacity(64)
-        for word in [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7] {
-            for shift in stride(from: 56, through: 0, by: -8) { digest.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        // The padding: 0x80, zeros, and the length as a 128-bit number (its high half is zero
+        // for any real input), filling one block, or two when the partial one has no room.
+        let tailCount = pending.count < 112 ? 128 : 256
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { tail in
+            let bytes = tail.baseAddress!
+            bytes.initialize(repeating: 0, count: tailCount)
+            for (index, byte) in pending.enumerated() { bytes[index] = byte }
+            bytes[pending.count] = 0x80
+            for index in 0..<8 { bytes[tailCount - 1 - index] = UInt8(truncatingIfNeeded: bitLength >> UInt64(index * 8)) }
+            compress(blocks: UnsafeRawPointer(bytes), count: tailCount / 128)
         }
-        return digest
+        pending.removeAll()
+        let words = [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7]
+        return [UInt8](unsafeUninitializedCapacity: 64) { digest, count in
+            for (index, word) in words.enumerated() {
+                UnsafeMutableRawPointer(digest.baseAddress! + index * 8).storeBytes(of: word.bigEndian, as: UInt64.self)
+            }
+            count = 64
+        }
     }
 
     /// One-shot digest of `bytes`.
@@ -62,10 +71,11 @@ public struct SHA512 {
     }
 
     private mutating func compress(blocks: UnsafeRawPointer, count: Int) {
-        let current = state
-        state = withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 16) { ring in
+        let kernel = self.kernel
+        withUnsafeMutableBytes(of: &state) { words in
             sha512RoundConstants.withUnsafeBufferPointer { constants in
-                sha512Compress(current, blocks: blocks, count: count, ring: ring.baseAddress!, constants: constants.baseAddress!)
+                kernel.compress(words.baseAddress!.assumingMemoryBound(to: UInt64.self), blocks: blocks, count: count,
+                                constants: constants.baseAddress!)
             }
         }
     }
@@ -73,12 +83,15 @@ public struct SHA512 {
 
 typealias SHA512State = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
 
-/// The compression of `count` 128-byte blocks. A plain function, not a closure: working
-/// variables captured and mutated by a closure were kept in memory behind pointers (at
-/// -Osize), which made every round load and store all eight of them.
-private func sha512Compress(_ state: SHA512State, blocks: UnsafeRawPointer, count: Int,
-                            ring w: UnsafeMutablePointer<UInt64>, constants k: UnsafePointer<UInt64>) -> SHA512State {
-    var (a, b, c, d, e, f, g, h) = state
+/// The portable compression of `count` 128-byte blocks, for any CPU. The message schedule
+/// is kept in a 16-word ring and computed inside the rounds (no 80-word array), and the
+/// eight working variables rotate roles instead of being shuffled every round. A plain
+/// function, not a closure: working variables captured and mutated by a closure were kept
+/// in memory behind pointers (at -Osize), which made every round load and store all eight.
+func sha512CompressPortable(_ state: UnsafeMutablePointer<UInt64>, blocks: UnsafeRawPointer, count: Int,
+                            ring w: UnsafeMutablePointer<UInt64>, constants k: UnsafePointer<UInt64>) {
+    var a = state[0], b = state[1], c = state[2], d = state[3]
+    var e = state[4], f = state[5], g = state[6], h = state[7]
     for blockIndex in 0..<count {
         let block = blocks + blockIndex * 128
         for i in 0..<16 { w[i] = UInt64(bigEndian: block.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
@@ -111,7 +124,8 @@ private func sha512Compress(_ state: SHA512State, blocks: UnsafeRawPointer, coun
         a = a &+ a0; b = b &+ b0; c = c &+ c0; d = d &+ d0
         e = e &+ e0; f = f &+ f0; g = g &+ g0; h = h &+ h0
     }
-    return (a, b, c, d, e, f, g, h)
+    state[0] = a; state[1] = b; state[2] = c; state[3] = d
+    state[4] = e; state[5] = f; state[6] = g; state[7] = h
 }
 
 /// Word `t` (16...79) of the message schedule, computed in place in the 16-word ring.
@@ -139,7 +153,7 @@ private func sha512Round(_ a: UInt64, _ b: UInt64, _ c: UInt64, _ d: inout UInt6
     h = t1 &+ sum0 &+ majority
 }
 
-private let sha512RoundConstants: [UInt64] = [
+let sha512RoundConstants: [UInt64] = [
     0x428a2f98d728ae22, 0x7137449123ef65cd, 0xb5c0fbcfec4d3b2f, 0xe9b5dba58189dbbc, 0x3956c25bf348b538,
     0x59f111f1b605d019, 0x923f82a4af194f9b, 0xab1c5ed5da6d8118, 0xd807aa98a3030242, 0x12835b0145706fbe,
     0x243185be4ee4b28c, 0x550c7dc3d5ffb4e2, 0x72be5d74f27b896f, 0x80deb1fe3b1696b1, 0x9bdc06a725c71235,

@@ -1,3 +1,4 @@
+import TunnelHash
 import TunnelWire
 
 /// One dispatcher session on a pair of fds: read a request, answer it, repeat until `Exit`.
@@ -28,6 +29,8 @@ public final class Session {
     /// error or a broken output (message on stderr, status 3). Answers are flushed whenever
     /// the agent is about to wait for input, and at the end.
     public func run() -> Int32 {
+        // The one line the reference does not print: which SHA-512 code this CPU gets.
+        log("tunnel-dispatcher \(Agent.version), SHA-512: \(SHA512Kernel.best.name)")
         while true {
             log("waiting for packet")
             do throws(WireError) {
