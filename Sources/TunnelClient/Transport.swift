@@ -195,6 +195,7 @@ public final class FileContent: WirePayload {
     public let fd: Int32
     /// Exactly how many bytes the packet declares and will carry.
     public let byteCount: UInt64
+    /// Why the file yielded fewer bytes than declared (a read error or an early end); nil while all is well.
     public private(set) var failure: String?
     /// Told the number of bytes sent so far, after each piece (a progress display).
     public var progress: ((UInt64) -> Void)?

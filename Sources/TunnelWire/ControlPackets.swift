@@ -3,6 +3,7 @@
 /// Generic success (answer to `Upload`).
 public struct Ok: DecodablePacket, Equatable {
     public static let id = PacketID.ok
+    /// The answer (no fields).
     public init() {}
     public func encodeFields<W: WireWriter>(to writer: inout W) {}
     public static func decodeFields<R: WireReader>(from reader: inout R) throws(WireError) -> Ok { Ok() }
@@ -11,6 +12,7 @@ public struct Ok: DecodablePacket, Equatable {
 /// Answer to `CheckAlive`.
 public struct Ack: DecodablePacket, Equatable {
     public static let id = PacketID.ack
+    /// The answer (no fields).
     public init() {}
     public func encodeFields<W: WireWriter>(to writer: inout W) {}
     public static func decodeFields<R: WireReader>(from reader: inout R) throws(WireError) -> Ack { Ack() }
@@ -19,6 +21,7 @@ public struct Ack: DecodablePacket, Equatable {
 /// Request: answer `Ack` at once.
 public struct CheckAlive: DecodablePacket, Equatable {
     public static let id = PacketID.checkAlive
+    /// The request (no fields).
     public init() {}
     public func encodeFields<W: WireWriter>(to writer: inout W) {}
     public static func decodeFields<R: WireReader>(from reader: inout R) throws(WireError) -> CheckAlive { CheckAlive() }
@@ -27,6 +30,7 @@ public struct CheckAlive: DecodablePacket, Equatable {
 /// Request: end the session; there is no answer.
 public struct Exit: DecodablePacket, Equatable {
     public static let id = PacketID.exit
+    /// The request (no fields).
     public init() {}
     public func encodeFields<W: WireWriter>(to writer: inout W) {}
     public static func decodeFields<R: WireReader>(from reader: inout R) throws(WireError) -> Exit { Exit() }
@@ -36,9 +40,13 @@ public struct Exit: DecodablePacket, Equatable {
 /// `msg` is `str(exc)`, e.g. `[Errno 2] No such file or directory: '/x'`.
 public struct OSError: DecodablePacket, Equatable {
     public static let id = PacketID.osError
+    /// The error number (`errno`), as the target's libc defines it.
     public var errno: Int64
+    /// The error's text, as Python's `os.strerror` words it.
     public var strerror: String
+    /// What failed: the reference's message, usually naming the path.
     public var msg: String
+    /// An OSError answer with these fields.
     public init(errno: Int64, strerror: String, msg: String) {
         self.errno = errno
         self.strerror = strerror
@@ -59,8 +67,11 @@ public struct OSError: DecodablePacket, Equatable {
 /// A request field held a value the agent cannot use.
 public struct InvalidField: DecodablePacket, Equatable {
     public static let id = PacketID.invalidField
+    /// The request field that was rejected (the reference's name for it).
     public var field: String
+    /// Why it was rejected.
     public var errorMessage: String
+    /// An InvalidField answer with these fields.
     public init(field: String, errorMessage: String) {
         self.field = field
         self.errorMessage = errorMessage

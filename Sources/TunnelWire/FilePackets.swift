@@ -4,9 +4,13 @@
 /// Request: `lstat` (or `stat` when `followLinks`), optionally with a SHA-512 of the content.
 public struct Stat: DecodablePacket, Equatable {
     public static let id = PacketID.stat
+    /// The path to examine.
     public var path: String
+    /// Whether to `stat` what a symlink points to instead of the link (`lstat`).
     public var followLinks: Bool
+    /// Whether to add the SHA-512 of a regular file's content.
     public var sha512sum: Bool
+    /// A Stat request with these fields.
     public init(path: String, followLinks: Bool = false, sha512sum: Bool = false) {
         self.path = path
         self.followLinks = followLinks
@@ -31,15 +35,20 @@ public struct StatResult: DecodablePacket, Equatable {
     public var type: String
     /// Permission bits only (`st_mode & 0o7777`).
     public var mode: UInt64
+    /// The owner's user name, or its number in decimal when it has none.
     public var owner: String
+    /// The group's name, or its number in decimal when it has none.
     public var group: String
+    /// The size in bytes (`st_size`).
     public var size: UInt64
     /// Nanoseconds since the epoch.
     public var mtime: UInt64
+    /// The inode's change time, in nanoseconds since the epoch.
     public var ctime: UInt64
     /// The 64-byte digest, for regular files when asked.
     public var sha512sum: [UInt8]?
 
+    /// A StatResult with these fields.
     public init(type: String, mode: UInt64, owner: String, group: String, size: UInt64,
                 mtime: UInt64, ctime: UInt64, sha512sum: [UInt8]?) {
         self.type = type
@@ -76,12 +85,20 @@ public struct StatResult: DecodablePacket, Equatable {
 /// Request: write `content` to `file` (the agent replaces it atomically).
 public struct Upload<Content> {
     public static var id: PacketID { .upload }
+    /// The file to create or replace.
     public var file: String
+    /// Its new content, whole.
     public var content: Content
+    /// Its permission bits as an octal string; absent: an existing file keeps its own, a new
+    /// one gets what `open(O_CREAT, 0666)` gives under the agent's umask (0077: 0600).
     public var mode: String?
+    /// Its owner (name or number), which also sets the group to the owner's primary one;
+    /// absent: an existing file keeps its own, a new one belongs to the agent's user.
     public var owner: String?
+    /// Its group (name or number); absent: as `owner` leaves it.
     public var group: String?
 
+    /// An Upload request with these fields.
     public init(file: String, content: Content, mode: String? = nil, owner: String? = nil, group: String? = nil) {
         self.file = file
         self.content = content
@@ -129,7 +146,9 @@ extension Upload: Equatable where Content: Equatable {}
 /// Request: send back the content of `file`.
 public struct Download: DecodablePacket, Equatable {
     public static let id = PacketID.download
+    /// The file to read.
     public var file: String
+    /// A Download request for `file`.
     public init(file: String) { self.file = file }
     public func encodeFields<W: WireWriter>(to writer: inout W) {
         writer.writeString(file)
@@ -142,7 +161,9 @@ public struct Download: DecodablePacket, Equatable {
 /// Answer to `Download`.
 public struct DownloadResult<Content> {
     public static var id: PacketID { .downloadResult }
+    /// The file's whole content.
     public var content: Content
+    /// The answer carrying `content`.
     public init(content: Content) { self.content = content }
 }
 

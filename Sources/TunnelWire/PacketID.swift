@@ -99,7 +99,9 @@ extension WireReader {
 
 /// A packet that can be written. `encodeFields` writes what follows the id.
 public protocol Packet {
+    /// The id that precedes the packet's fields on the wire.
     static var id: PacketID { get }
+    /// Writes the fields that follow the id, in the protocol's order.
     func encodeFields<W: WireWriter>(to writer: inout W)
 }
 

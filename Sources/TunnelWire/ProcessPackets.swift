@@ -5,14 +5,22 @@
 /// Request: run `command` as argv (never through a shell).
 public struct ProcessRun<Stdin> {
     public static var id: PacketID { .processRun }
+    /// The argv; the program is looked up in the agent's PATH.
     public var command: [String]
+    /// The whole of the child's stdin; absent: /dev/null.
     public var stdin: Stdin?
+    /// Whether stdout and stderr come back in the answer; if not, both go to the agent's stderr.
     public var captureOutput: Bool
+    /// The user to run as (name or number); absent: the agent's.
     public var user: String?
+    /// The group to run as (name or number); absent: the user's primary group.
     public var group: String?
+    /// The child's umask as an octal string; absent: the agent's.
     public var umask: String?
+    /// The working directory; absent: the agent's.
     public var cwd: String?
 
+    /// A ProcessRun request with these fields.
     public init(command: [String], stdin: Stdin? = nil, captureOutput: Bool = true,
                 user: String? = nil, group: String? = nil, umask: String? = nil, cwd: String? = nil) {
         self.command = command
@@ -67,11 +75,14 @@ extension ProcessRun: Equatable where Stdin: Equatable {}
 /// Answer: the process ran. Output is absent unless captured.
 public struct ProcessCompleted<Output> {
     public static var id: PacketID { .processCompleted }
+    /// The child's whole stdout, when captured.
     public var stdout: Output?
+    /// The child's whole stderr, when captured.
     public var stderr: Output?
     /// The exit status, or -N when the process was killed by signal N.
     public var returncode: Int32
 
+    /// A ProcessCompleted answer with these fields.
     public init(stdout: Output?, stderr: Output?, returncode: Int32) {
         self.stdout = stdout
         self.stderr = stderr
@@ -100,7 +111,9 @@ extension ProcessCompleted: Equatable where Output: Equatable {}
 /// Answer: the child's set-up failed after the agent forked it.
 public struct ProcessError: DecodablePacket, Equatable {
     public static let id = PacketID.processError
+    /// Why the process could not run (the reference's wording).
     public var message: String
+    /// A ProcessError answer with `message`.
     public init(message: String) { self.message = message }
     public func encodeFields<W: WireWriter>(to writer: inout W) {
         writer.writeString(message)

@@ -59,6 +59,7 @@ public struct WireLimits: Sendable {
     /// and the list reported as an invalid field.
     public var maxListBytes: UInt64
 
+    /// Limits with these values (`agent` holds the agent's own).
     public init(maxStringBytes: Int, maxListCount: UInt64, maxInMemoryBytes: UInt64, maxListBytes: UInt64) {
         self.maxStringBytes = maxStringBytes
         self.maxListCount = maxListCount

@@ -27,9 +27,13 @@ extension WireReader {
         return T(bigEndian: value)
     }
 
+    /// A big-endian u32.
     public mutating func readU32() throws(WireError) -> UInt32 { try readBigEndian(UInt32.self) }
+    /// A big-endian u64.
     public mutating func readU64() throws(WireError) -> UInt64 { try readBigEndian(UInt64.self) }
+    /// A big-endian i32.
     public mutating func readI32() throws(WireError) -> Int32 { try readBigEndian(Int32.self) }
+    /// A big-endian i64.
     public mutating func readI64() throws(WireError) -> Int64 { try readBigEndian(Int64.self) }
 
     /// Any non-zero byte is true, as Python's `struct.unpack("?")` treats it.
@@ -106,10 +110,12 @@ extension WireReader {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// An Optional[str]: a bool, then the string when true.
     public mutating func readOptionalString(field: String) throws(WireError) -> String? {
         try readBool() ? try readString(field: field) : nil
     }
 
+    /// An Optional[bytes]: a bool, then the bytes when true.
     public mutating func readOptionalBytes(field: String) throws(WireError) -> [UInt8]? {
         try readBool() ? try readBytes(field: field) : nil
     }
@@ -149,19 +155,25 @@ extension WireReader {
 
 /// Reads from an array in memory (tests, and the client's packet parsing).
 public struct ByteReader: WireReader {
+    /// Everything there is to read.
     public let bytes: [UInt8]
+    /// How many of `bytes` have been read.
     public private(set) var offset = 0
+    /// The caps applied while decoding (see WireLimits).
     public var limits: WireLimits
     /// The first bad field reported since the last `takeInvalidField()`.
     public private(set) var invalidField: (field: String, reason: String)?
 
+    /// A reader of `bytes` from the start, under `limits`.
     public init(_ bytes: [UInt8], limits: WireLimits = .agent) {
         self.bytes = bytes
         self.limits = limits
     }
 
+    /// Whether every byte has been read.
     public var isAtEnd: Bool { offset == bytes.count }
 
+    /// Fills `buffer` with the next bytes, or throws `truncated` when fewer remain.
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(WireError) {
         // Written as a subtraction so that it cannot overflow.
         guard buffer.count <= bytes.count - offset else { throw .truncated }
@@ -171,10 +183,12 @@ public struct ByteReader: WireReader {
         offset += buffer.count
     }
 
+    /// Keeps the first bad field reported, for `takeInvalidField()`.
     public mutating func reportInvalid(field: String, reason: String) {
         if invalidField == nil { invalidField = (field, reason) }
     }
 
+    /// The bad field reported since the last call, if any, and forgets it.
     public mutating func takeInvalidField() -> (field: String, reason: String)? {
         defer { invalidField = nil }
         return invalidField

@@ -5,8 +5,11 @@
 /// Answered by `DirEntries` packets, the last one marked, in chunks for huge folders.
 public struct ListDir: DecodablePacket, Equatable {
     public static let id = PacketID.listDir
+    /// The directory, as bytes (any file name, UTF-8 or not).
     public var path: [UInt8]
+    /// Whether each entry carries its `lstat` result.
     public var withStatus: Bool
+    /// A ListDir request with these fields.
     public init(path: [UInt8], withStatus: Bool = false) {
         self.path = path
         self.withStatus = withStatus
@@ -22,11 +25,14 @@ public struct ListDir: DecodablePacket, Equatable {
 
 /// One name in a folder. `type` uses StatResult's words (`dir`, `file`, `link`, ...).
 public struct DirEntry: Equatable {
+    /// The entry's name within the directory (no slash), as bytes.
     public var name: [UInt8]
+    /// The entry's type, in StatResult's words (`dir`, `file`, `link`...).
     public var type: String
     /// With `ListDir.withStatus`: as a Stat of the entry (not following a link) would say,
     /// without SHA-512. Absent when the entry vanished meanwhile.
     public var status: StatResult?
+    /// An entry with these fields.
     public init(name: [UInt8], type: String, status: StatResult? = nil) {
         self.name = name
         self.type = type
@@ -37,8 +43,11 @@ public struct DirEntry: Equatable {
 /// Answer to `ListDir`: some of its entries; `last` on the final chunk.
 public struct DirEntries: DecodablePacket, Equatable {
     public static let id = PacketID.dirEntries
+    /// This batch of entries, in the order the directory yields them.
     public var entries: [DirEntry]
+    /// Whether this is the listing's final batch.
     public var last: Bool
+    /// A batch with these fields.
     public init(entries: [DirEntry], last: Bool) {
         self.entries = entries
         self.last = last
@@ -72,9 +81,13 @@ public struct DirEntries: DecodablePacket, Equatable {
 /// folder is fine, as `mkdir -p`.
 public struct MakeDir: DecodablePacket, Equatable {
     public static let id = PacketID.makeDir
+    /// The directory to create.
     public var path: [UInt8]
+    /// Its permission bits as an octal string; absent: 0755.
     public var mode: String?
+    /// Whether to create missing parents and accept an existing directory (`mkdir -p`).
     public var parents: Bool
+    /// A MakeDir request with these fields.
     public init(path: [UInt8], mode: String? = nil, parents: Bool = false) {
         self.path = path
         self.mode = mode
@@ -95,8 +108,11 @@ public struct MakeDir: DecodablePacket, Equatable {
 /// never following a symlink out of it.
 public struct Remove: DecodablePacket, Equatable {
     public static let id = PacketID.remove
+    /// What to remove (a symlink itself, never what it points to).
     public var path: [UInt8]
+    /// Whether a directory goes with everything below it; otherwise only an empty one.
     public var recursive: Bool
+    /// A Remove request with these fields.
     public init(path: [UInt8], recursive: Bool = false) {
         self.path = path
         self.recursive = recursive
@@ -113,9 +129,13 @@ public struct Remove: DecodablePacket, Equatable {
 /// Request: `rename(2)`, atomic; with `noReplace`, an existing target is an error (EEXIST).
 public struct Rename: DecodablePacket, Equatable {
     public static let id = PacketID.rename
+    /// The path to move.
     public var source: [UInt8]
+    /// Its new path (on the same filesystem).
     public var target: [UInt8]
+    /// Whether an existing target makes it fail (EEXIST) instead of being replaced.
     public var noReplace: Bool
+    /// A Rename request with these fields.
     public init(source: [UInt8], target: [UInt8], noReplace: Bool = false) {
         self.source = source
         self.target = target
@@ -137,12 +157,19 @@ public struct Rename: DecodablePacket, Equatable {
 /// change a symlink's mode: EOPNOTSUPP).
 public struct SetMetadata: DecodablePacket, Equatable {
     public static let id = PacketID.setMetadata
+    /// The file whose metadata changes.
     public var path: [UInt8]
+    /// Whether a symlink at `path` stands for what it points to.
     public var followLinks: Bool
+    /// New permission bits as an octal string; absent: unchanged.
     public var mode: String?
+    /// New owner, a user name or number; absent: unchanged.
     public var owner: String?
+    /// New group, a group name or number; absent: unchanged.
     public var group: String?
+    /// New modification time in nanoseconds since the epoch; absent: unchanged.
     public var mtime: Int64?
+    /// A SetMetadata request with these fields.
     public init(path: [UInt8], followLinks: Bool = true, mode: String? = nil, owner: String? = nil,
                 group: String? = nil, mtime: Int64? = nil) {
         self.path = path
@@ -172,8 +199,11 @@ public struct SetMetadata: DecodablePacket, Equatable {
 /// Request: make `path` a symlink to `target` (which need not exist).
 public struct Symlink: DecodablePacket, Equatable {
     public static let id = PacketID.symlink
+    /// What the link will point to (stored as given, not resolved).
     public var target: [UInt8]
+    /// Where the link is created; it must not exist.
     public var path: [UInt8]
+    /// A Symlink request with these fields.
     public init(target: [UInt8], path: [UInt8]) {
         self.target = target
         self.path = path
@@ -190,7 +220,9 @@ public struct Symlink: DecodablePacket, Equatable {
 /// Request: a symlink's target. Answered by `LinkTarget`.
 public struct ReadLink: DecodablePacket, Equatable {
     public static let id = PacketID.readLink
+    /// The symlink to read.
     public var path: [UInt8]
+    /// A ReadLink request for `path`.
     public init(path: [UInt8]) { self.path = path }
     public func encodeFields<W: WireWriter>(to writer: inout W) { writer.writeBytes(path) }
     public static func decodeFields<R: WireReader>(from reader: inout R) throws(WireError) -> ReadLink {
@@ -198,9 +230,12 @@ public struct ReadLink: DecodablePacket, Equatable {
     }
 }
 
+/// Answer to `ReadLink`: what the link points to.
 public struct LinkTarget: DecodablePacket, Equatable {
     public static let id = PacketID.linkTarget
+    /// The link's content, as bytes.
     public var target: [UInt8]
+    /// The answer for `target`.
     public init(target: [UInt8]) { self.target = target }
     public func encodeFields<W: WireWriter>(to writer: inout W) { writer.writeBytes(target) }
     public static func decodeFields<R: WireReader>(from reader: inout R) throws(WireError) -> LinkTarget {
@@ -211,9 +246,13 @@ public struct LinkTarget: DecodablePacket, Equatable {
 /// Request: Stat by a `bytes` path, answered by `StatResult`; a missing file is an OSError.
 public struct StatPath: DecodablePacket, Equatable {
     public static let id = PacketID.statPath
+    /// The path to examine, as bytes.
     public var path: [UInt8]
+    /// Whether to `stat` what a symlink points to instead of the link (`lstat`).
     public var followLinks: Bool
+    /// Whether to add the SHA-512 of a regular file's content.
     public var sha512sum: Bool
+    /// A StatPath request with these fields.
     public init(path: [UInt8], followLinks: Bool = false, sha512sum: Bool = false) {
         self.path = path
         self.followLinks = followLinks

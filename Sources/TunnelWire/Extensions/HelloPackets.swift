@@ -9,6 +9,7 @@ public struct Hello: DecodablePacket, Equatable {
     /// This session's Uploads are answered only once synced to disk, grouped (the agent's
     /// `--durable`); false keeps the agent's default (docs/protocol.md, "Durability").
     public var durableUploads: Bool
+    /// A Hello asking for durable uploads or not.
     public init(durableUploads: Bool = false) { self.durableUploads = durableUploads }
     public func encodeFields<W: WireWriter>(to writer: inout W) { writer.writeBool(durableUploads) }
     public static func decodeFields<R: WireReader>(from reader: inout R) throws(WireError) -> Hello {
@@ -25,6 +26,7 @@ public struct HelloResult: DecodablePacket, Equatable {
     public var extensions: [UInt32]
     /// Whether this session's Uploads are now synced before their answer.
     public var durableUploads: Bool
+    /// The answer with these fields.
     public init(version: String, extensions: [UInt32], durableUploads: Bool = false) {
         self.version = version
         self.extensions = extensions

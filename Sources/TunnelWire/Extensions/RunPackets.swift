@@ -15,22 +15,31 @@ public enum EnvironmentBase: UInt8, Sendable {
 /// `RunFinished`; without, it is captured whole as ProcessRun does.
 public struct RunEx<Stdin> {
     public static var id: PacketID { .runEx }
+    /// The argv, as bytes; the program is looked up in the child's PATH.
     public var command: [[UInt8]]
+    /// Where the child's environment starts.
     public var environment: EnvironmentBase
     /// `KEY=VALUE` sets, `KEY` alone removes, in order.
     public var setEnvironment: [[UInt8]]
+    /// The user to run as (name or number); absent: the agent's.
     public var user: String?
+    /// The group to run as (name or number); absent: the user's primary group.
     public var group: String?
+    /// The child's umask as an octal string; absent: the agent's.
     public var umask: String?
+    /// The working directory; absent: the agent's (or HOME with `.login`).
     public var cwd: [UInt8]?
     /// Milliseconds; 0 for none. Then SIGTERM to the process group, SIGKILL after `graceMilliseconds`.
     public var timeoutMilliseconds: UInt64
+    /// How long after SIGTERM a timed-out process group gets before SIGKILL.
     public var graceMilliseconds: UInt64
+    /// Whether output comes in `Output` packets as it is written (else captured whole).
     public var stream: Bool
     /// Captured runs: the whole of stdin (absent: /dev/null). Streamed runs: the first
     /// bytes of stdin; more follow in `Input` packets, and stdin stays open until `CloseInput`.
     public var stdin: Stdin?
 
+    /// A RunEx request with these fields.
     public init(command: [[UInt8]], environment: EnvironmentBase = .agent, setEnvironment: [[UInt8]] = [],
                 user: String? = nil, group: String? = nil, umask: String? = nil, cwd: [UInt8]? = nil,
                 timeoutMilliseconds: UInt64 = 0, graceMilliseconds: UInt64 = 2000, stream: Bool = false,
@@ -107,8 +116,11 @@ public enum OutputStreamName: UInt8, Sendable {
 /// Answer, streamed runs only: a piece of the child's output, in the order it was read.
 public struct Output<Content> {
     public static var id: PacketID { .output }
+    /// Which of the child's streams wrote it.
     public var stream: OutputStreamName
+    /// The bytes, in the order the child wrote them (never empty).
     public var data: Content
+    /// An Output packet with these fields.
     public init(stream: OutputStreamName, data: Content) {
         self.stream = stream
         self.data = data
@@ -135,11 +147,15 @@ extension Output: Equatable where Content: Equatable {}
 /// `stdout` and `stderr` are present for captured runs only.
 public struct RunFinished<Content> {
     public static var id: PacketID { .runFinished }
+    /// The exit status, or -N when the process was killed by signal N.
     public var returncode: Int32
     /// The time limit fired (the process group was sent SIGTERM, then SIGKILL).
     public var timedOut: Bool
+    /// The whole stdout of a captured run; absent for streamed runs.
     public var stdout: Content?
+    /// The whole stderr of a captured run; absent for streamed runs.
     public var stderr: Content?
+    /// A RunFinished answer with these fields.
     public init(returncode: Int32, timedOut: Bool, stdout: Content? = nil, stderr: Content? = nil) {
         self.returncode = returncode
         self.timedOut = timedOut
@@ -172,7 +188,9 @@ extension RunFinished: Equatable where Content: Equatable {}
 /// Outside a streamed run (it raced the end) it is ignored.
 public struct Input: DecodablePacket, Equatable {
     public static let id = PacketID.input
+    /// Bytes for the child's stdin, written in order after what came before.
     public var data: [UInt8]
+    /// An Input packet carrying `data`.
     public init(data: [UInt8]) { self.data = data }
     public func encodeFields<W: WireWriter>(to writer: inout W) { writer.writeBytes(data) }
     public static func decodeFields<R: WireReader>(from reader: inout R) throws(WireError) -> Input {
@@ -183,6 +201,7 @@ public struct Input: DecodablePacket, Equatable {
 /// Request during a streamed run, never answered: the child's stdin reaches its end.
 public struct CloseInput: DecodablePacket, Equatable {
     public static let id = PacketID.closeInput
+    /// The request (no fields).
     public init() {}
     public func encodeFields<W: WireWriter>(to writer: inout W) {}
     public static func decodeFields<R: WireReader>(from reader: inout R) throws(WireError) -> CloseInput { CloseInput() }
@@ -192,7 +211,9 @@ public struct CloseInput: DecodablePacket, Equatable {
 /// process group (Ctrl-C is SIGINT, as a terminal sends it).
 public struct Signal: DecodablePacket, Equatable {
     public static let id = PacketID.signal
+    /// The signal number (e.g. 2 for SIGINT), sent to the child's process group.
     public var number: Int32
+    /// A Signal request for signal `number`.
     public init(number: Int32) { self.number = number }
     public func encodeFields<W: WireWriter>(to writer: inout W) { writer.writeI32(number) }
     public static func decodeFields<R: WireReader>(from reader: inout R) throws(WireError) -> Signal {
