@@ -6,8 +6,9 @@ import TunnelHashAVX2
 /// The code that compresses SHA-512 blocks. `best` is chosen once, from what the CPU offers:
 /// - `avx2`: x86-64 with AVX2 and BMI2 (TunnelHashAVX2, compiled for that CPU level alone);
 /// - `armv8`: aarch64 with the ARMv8.2 SHA-512 instructions (a C kernel in CPosix);
-/// - `portable`: the Swift code below, for every other CPU, and whenever the environment
-///   says `TUNNEL_SHA512=portable` (so that tests and benchmarks reach it on any machine).
+/// - `portable`: the Swift rounds in SHA512.swift, for every other CPU, and whenever the
+///   environment says `TUNNEL_SHA512=portable` (so that tests and benchmarks reach it on any
+///   machine).
 public enum SHA512Kernel: CaseIterable, Sendable {
     case portable, avx2, armv8
 

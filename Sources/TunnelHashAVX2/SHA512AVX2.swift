@@ -1,7 +1,7 @@
-// SHA-512 compression for x86-64 CPUs with AVX2 and BMI2 (x86-64-v3). This module alone is
-// compiled for that CPU level (see Package.swift and scripts/build-static.sh), so nothing
-// here may run before TunnelHash has checked the CPU (cpuid, and xgetbv for the OS's
-// saving of the ymm registers).
+// SHA-512 compression for x86-64 CPUs with AVX2 and BMI2 (Haswell's level, x86-64-v3).
+// This module alone is compiled for that CPU level (see Package.swift and
+// scripts/build-static.sh), so nothing here may run before TunnelHash has checked the CPU
+// (cpuid, and xgetbv for the OS's saving of the ymm registers).
 //
 // The shape follows OpenSSL's AVX2 code (sha512-x86_64.pl): blocks are taken in pairs,
 // each 256-bit vector holds two message words of the first block and the same two of the
@@ -37,8 +37,10 @@ public func sha512CompressAVX2(state: UnsafeMutablePointer<UInt64>, blocks: Unsa
         // The first block. Its rounds read the schedule from memory, one pass (16 rounds)
         // behind its computation: each pass extends and stores the next eight word pairs
         // while running 16 rounds on the pairs the previous pass stored. (Storing and reading
-        // the same pairs in one pass lets LLVM move them from vector to scalar registers
-        // instead, which costs more than the load.) The last pass has nothing to extend.
+        // the same pairs in one pass lets LLVM extract them from the vector registers with
+        // vpextrq instead of loading them; one pass behind, the rounds take each word as an
+        // operand of their first addition, as OpenSSL's do.) The last pass has nothing to
+        // extend.
         var saved = (a, b, c, d, e, f, g, h)
         var bXorC = b ^ c
         let initial = scheduleBytes
