@@ -34,17 +34,12 @@ struct StatCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let digest = result.sha512sum.map { $0.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
-        if json {
-            var fields = [("type", jsonString(result.type)), ("mode", jsonString(String(result.mode, radix: 8))),
-                          ("owner", jsonString(result.owner)), ("group", jsonString(result.group)),
-                          ("size", "\(result.size)"), ("mtime", "\(result.mtime)"), ("ctime", "\(result.ctime)")]
-            if let digest { fields.append(("sha512", jsonString(digest))) }
-            return print(jsonObject(fields))
-        }
-        var lines = ["type=\(result.type)", "mode=\(String(result.mode, radix: 8))", "owner=\(result.owner)",
-                     "group=\(result.group)", "size=\(result.size)", "mtime=\(result.mtime)", "ctime=\(result.ctime)"]
-        if let digest { lines.append("sha512=" + digest) }
-        print(lines.joined(separator: "\n"))
+        var fields: [(key: String, value: RecordValue)] = [
+            ("type", .text(result.type)), ("mode", .text(String(result.mode, radix: 8))), ("owner", .text(result.owner)),
+            ("group", .text(result.group)), ("size", .number(result.size)), ("mtime", .number(result.mtime)),
+            ("ctime", .number(result.ctime))]
+        if let digest { fields.append(("sha512", .text(digest))) }
+        printRecord(fields, json: json)
     }
 }
 
@@ -63,18 +58,12 @@ struct UserCommand: ParsableCommand {
             return try agent.queryUser(name ?? "", passwordHash: passwordHash)
         }
         agent.close()
-        if json {
-            var fields = [("name", jsonString(entry.name)), ("uid", "\(entry.uid)"), ("group", jsonString(entry.group)),
-                          ("gid", "\(entry.gid)"), ("groups", jsonArray(entry.groups)), ("gecos", jsonString(entry.gecos)),
-                          ("home", jsonString(entry.home)), ("shell", jsonString(entry.shell))]
-            if let hash = entry.passwordHash { fields.append(("password_hash", jsonString(hash))) }
-            return print(jsonObject(fields))
-        }
-        var lines = ["name=\(entry.name)", "uid=\(entry.uid)", "group=\(entry.group)", "gid=\(entry.gid)",
-                     "groups=\(entry.groups.joined(separator: ","))", "gecos=\(entry.gecos)",
-                     "home=\(entry.home)", "shell=\(entry.shell)"]
-        if let hash = entry.passwordHash { lines.append("password_hash=\(hash)") }
-        print(lines.joined(separator: "\n"))
+        var fields: [(key: String, value: RecordValue)] = [
+            ("name", .text(entry.name)), ("uid", .number(entry.uid)), ("group", .text(entry.group)),
+            ("gid", .number(entry.gid)), ("groups", .list(entry.groups)), ("gecos", .text(entry.gecos)),
+            ("home", .text(entry.home)), ("shell", .text(entry.shell))]
+        if let hash = entry.passwordHash { fields.append(("password_hash", .text(hash))) }
+        printRecord(fields, json: json)
     }
 }
 
@@ -92,11 +81,8 @@ struct GroupCommand: ParsableCommand {
             return try agent.queryGroup(name ?? "")
         }
         agent.close()
-        if json {
-            return print(jsonObject([("name", jsonString(entry.name)), ("gid", "\(entry.gid)"),
-                                     ("members", jsonArray(entry.members))]))
-        }
-        print(["name=\(entry.name)", "gid=\(entry.gid)", "members=\(entry.members.joined(separator: ","))"].joined(separator: "\n"))
+        printRecord([("name", .text(entry.name)), ("gid", .number(entry.gid)), ("members", .list(entry.members))],
+                    json: json)
     }
 }
 

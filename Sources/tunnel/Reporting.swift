@@ -77,8 +77,36 @@ func forEachChunk(of fd: Int32, name: String, _ body: ([UInt8]) throws -> Void) 
 }
 
 /// A JSON object with keys in the given order (stable for scripts); values are already JSON.
-func jsonObject(_ fields: [(String, String)]) -> String {
-    "{" + fields.map { "\(jsonString($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+/// A field of what `stat`, `user` and `group` print.
+enum RecordValue {
+    case text(String)
+    /// A decimal integer: bare in JSON.
+    case number(String)
+    /// Comma-separated in a line, an array in JSON.
+    case list([String])
+
+    static func number<Integer: BinaryInteger>(_ value: Integer) -> RecordValue { .number("\(value)") }
+}
+
+/// Prints `fields` as one JSON object (`--json`), or as the readable key=value lines.
+func printRecord(_ fields: [(key: String, value: RecordValue)], json: Bool) {
+    if json {
+        let members = fields.map { field -> String in
+            switch field.value {
+            case .text(let text): return "\(jsonString(field.key)): \(jsonString(text))"
+            case .number(let digits): return "\(jsonString(field.key)): \(digits)"
+            case .list(let values): return "\(jsonString(field.key)): \(jsonArray(values))"
+            }
+        }
+        print("{" + members.joined(separator: ", ") + "}")
+    } else {
+        print(fields.map { field -> String in
+            switch field.value {
+            case .text(let text), .number(let text): return "\(field.key)=\(text)"
+            case .list(let values): return "\(field.key)=\(values.joined(separator: ","))"
+            }
+        }.joined(separator: "\n"))
+    }
 }
 
 func jsonString(_ text: String) -> String {
