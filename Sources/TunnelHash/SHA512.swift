@@ -54,12 +54,14 @@ public struct SHA512 {
             compress(blocks: UnsafeRawPointer(bytes), count: tailCount / 128)
         }
         pending.removeAll()
-        let words = [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7]
-        return [UInt8](unsafeUninitializedCapacity: 64) { digest, count in
-            for (index, word) in words.enumerated() {
-                UnsafeMutableRawPointer(digest.baseAddress! + index * 8).storeBytes(of: word.bigEndian, as: UInt64.self)
+        return withUnsafeBytes(of: state) { words in
+            [UInt8](unsafeUninitializedCapacity: 64) { digest, count in
+                for index in 0..<8 {
+                    let word = words.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)
+                    UnsafeMutableRawPointer(digest.baseAddress! + index * 8).storeBytes(of: word.bigEndian, as: UInt64.self)
+                }
+                count = 64
             }
-            count = 64
         }
     }
 
