@@ -54,7 +54,12 @@ void *tp_dir_open(int fd) {
     int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (copy < 0) return NULL;
     DIR *dir = fdopendir(copy);
-    if (dir == NULL) close(copy);
+    if (dir == NULL) {
+        close(copy);
+        return NULL;
+    }
+    // The copy shares the reading position of `fd`, which an earlier listing may have moved.
+    rewinddir(dir);
     return dir;
 }
 

@@ -146,7 +146,8 @@ typedef struct {
     const char *search_path;      ///< with envp: the PATH that argv[0] is looked up on (NULL: none)
 } tp_spawn_request;
 
-/// A directory stream on a duplicate of `fd` (which stays open): NULL with errno on failure.
+/// A directory stream on a duplicate of `fd` (which stays open), from the first entry however
+/// far an earlier stream on `fd` read: NULL with errno on failure.
 void *tp_dir_open(int fd);
 /// The next entry but "." and "..": 1 with its name and d_type, 0 at the end, -1 with errno.
 int tp_dir_next(void *dir, const char **name, unsigned char *type);

@@ -39,25 +39,85 @@ final class DirectoryStream {
     }
 }
 
-/// Removes `name` in `parent` and, when it is a directory, everything below it. Never
-/// follows a symlink: each directory is opened with O_NOFOLLOW relative to its parent's
-/// descriptor, so a symlink swapped in meanwhile is removed, not entered.
+/// Removes `name` in `parent` and, when it is a directory, everything below it, whatever the
+/// depth: a loop, not a recursion, holding at most three descriptors (the directory being
+/// emptied, its listing, and the one being entered or left). Never follows a symlink: each
+/// directory is opened with O_NOFOLLOW relative to its parent's descriptor, so a symlink
+/// swapped in meanwhile is removed, not entered. On the way back up, ".." must be the very
+/// directory that was entered from (checked by device and inode), so a folder moved out of
+/// the tree while it is being emptied (to /tmp, say) never lets the loop continue there. That
+/// check costs 16 bytes per level, on the heap.
 func removeTree(_ name: SystemPath, in parent: borrowing FileDescriptor) throws(Errno) {
-    let directory: FileDescriptor
+    var current: FileDescriptor
     do throws(Errno) {
-        directory = try parent.open(name, O_RDONLY | TP_O_DIRECTORY | TP_O_NOFOLLOW | O_NONBLOCK)
+        current = try parent.open(name, directoryToEmpty)
     } catch where error == Errno(ENOTDIR) || error == Errno(ELOOP) {
         return try parent.removeFile(name)
     }
-    let entries = try DirectoryStream(directory)
-    while let entry = try entries.next() {
-        if entry.kind == .directory || entry.kind == nil {
-            try removeTree(entry.name, in: directory)
-        } else {
-            try directory.removeFile(entry.name)
+    // The identity of each directory between `parent` (excluded) and `current` (excluded).
+    var ancestors: [FileIdentity] = []
+    while true {
+        if let child = try openFirstSubdirectory(removingOtherEntriesOf: current) {
+            ancestors.append(FileIdentity(try current.status()))
+            current = child
+            continue
         }
+        guard let expectedParent = ancestors.popLast() else { break }
+        let emptied = FileIdentity(try current.status())
+        let up = try current.open(SystemPath.parentDirectory, directoryToEmpty)
+        // Moved elsewhere meanwhile: stop rather than empty whatever holds it now.
+        guard FileIdentity(try up.status()) == expectedParent else { throw Errno(EAGAIN) }
+        try removeSubdirectory(emptied, in: up)
+        current = up
     }
     try parent.removeDirectory(name)
+}
+
+/// How `removeTree` opens a directory: to read it, never through a final symlink.
+private let directoryToEmpty = O_RDONLY | TP_O_DIRECTORY | TP_O_NOFOLLOW | O_NONBLOCK
+
+/// Device and inode: which file a descriptor is, in 16 bytes.
+private struct FileIdentity: Equatable {
+    let device: UInt64
+    let inode: UInt64
+
+    init(_ status: FileStatus) {
+        device = status.device
+        inode = status.inode
+    }
+}
+
+/// Removes every entry of `directory` that is not a directory, until the first directory,
+/// which it opens (no-follow) and returns; nil once nothing but removed entries were found.
+private func openFirstSubdirectory(removingOtherEntriesOf directory: borrowing FileDescriptor) throws(Errno) -> FileDescriptor? {
+    let entries = try DirectoryStream(directory)
+    while let entry = try entries.next() {
+        // d_type unknown (some file systems): opening tells, without following a link.
+        if entry.kind == .directory || entry.kind == nil {
+            do throws(Errno) {
+                return try directory.open(entry.name, directoryToEmpty)
+            } catch where error == Errno(ENOTDIR) || error == Errno(ELOOP) {
+                // Not a directory (any more): removed as a file below.
+            }
+        }
+        try directory.removeFile(entry.name)
+    }
+    return nil
+}
+
+/// Removes the (now empty) subdirectory of `directory` that is `identity`, whatever its name;
+/// EAGAIN if it is not there any more (moved away meanwhile), which also means the loop can
+/// never enter the same folder twice. It was the first directory of the listing when it was
+/// entered, and what came before it was removed, so it is found near the start.
+private func removeSubdirectory(_ identity: FileIdentity, in directory: borrowing FileDescriptor) throws(Errno) {
+    let entries = try DirectoryStream(directory)
+    while let entry = try entries.next() {
+        guard entry.kind == .directory || entry.kind == nil,
+              let status = try? directory.status(of: entry.name, followingLinks: false),
+              FileIdentity(status) == identity else { continue }
+        return try directory.removeDirectory(entry.name)
+    }
+    throw Errno(EAGAIN)
 }
 
 /// A file, a symlink or an empty directory named `name` in `parent`.

@@ -18,6 +18,7 @@ struct SystemPath: Equatable {
     }
 
     static let currentDirectory = SystemPath(validBytes: [UInt8(ascii: ".")])
+    static let parentDirectory = SystemPath(validBytes: [UInt8(ascii: "."), UInt8(ascii: ".")])
     static let root = SystemPath(validBytes: [UInt8(ascii: "/")])
 
     var isEmpty: Bool { bytes.isEmpty }
