@@ -2,13 +2,15 @@
 and a root that holds nothing but the agent (no /proc). Issue 20 item 9, issue 21 item 4."""
 import io
 import os
+import pwd
 import resource
+import shutil
 import subprocess
 
 import pytest
 
 import extensions as x
-from harness import AGENT
+from harness import AGENT, TEST_USER
 
 DEPTH = 10_000
 STACK_LIMIT = 256 * 1024
@@ -75,3 +77,90 @@ def test_recursive_remove_of_a_bushy_tree(tmp_path):
     result = subprocess.run([str(AGENT)], input=x.remove(bytes(tree), recursive=True), capture_output=True, timeout=60)
     assert x.Reader(io.BytesIO(result.stdout)).answer() == ("Ok", {})
     assert not tree.exists() and (outside / "keep").read_text() == "keep"
+
+
+# --- A root with nothing but the agent: no /proc ---------------------------------------------
+
+@pytest.fixture
+def bare_root(tmp_path):
+    """A folder to chroot into: the agent, busybox (for RunEx), a passwd and group that
+    name the test user, and /w, writable by the identity under test. No /proc, no /dev."""
+    root = tmp_path / "root"
+    root.mkdir()
+    root.chmod(0o755)
+    tmp_path.chmod(0o755)
+    shutil.copy(AGENT, root / "tunnel-dispatcher")
+    shutil.copy("/bin/busybox", root / "busybox")
+    (root / "etc").mkdir()
+    entry = pwd.getpwnam(TEST_USER)
+    (root / "etc" / "passwd").write_text(f"root:x:0:0:root:/:/busybox\n"
+                                         f"{TEST_USER}:x:{entry.pw_uid}:{entry.pw_gid}::/w:/busybox\n")
+    (root / "etc" / "group").write_text(f"root:x:0:\n{TEST_USER}:x:{entry.pw_gid}:\n")
+    (root / "w").mkdir()
+    return root
+
+
+def run_in_chroot(root, user, *packets):
+    """Sends `packets` to the agent chrooted in `root` as `user` (None: root); its answers."""
+    entry = pwd.getpwnam(user or "root")
+    command = ["chroot", f"--userspec={entry.pw_uid}:{entry.pw_gid}", str(root), "/tunnel-dispatcher"]
+    result = subprocess.run(command, input=b"".join(packets), capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    reader = x.Reader(io.BytesIO(result.stdout))
+    return [reader.answer() for _ in packets]
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chroot needs root")
+@pytest.mark.parametrize("user", [None, TEST_USER], ids=["root", "unprivileged"])
+def test_every_extension_works_without_proc(bare_root, user, unprivileged_user):
+    """Issue 21 item 4: musl emulates fchmodat(AT_SYMLINK_NOFOLLOW) through /proc/self/fd, so
+    without /proc `MakeDir /d 750` answered ENOENT and left a 0700 folder behind."""
+    if unprivileged_user is None:
+        pytest.skip("needs the unprivileged test user")
+    entry = pwd.getpwnam(TEST_USER)
+    os.chown(bare_root / "w", entry.pw_uid if user else 0, entry.pw_gid if user else 0)
+    (bare_root / "w" / "file").write_bytes(b"content")
+    os.chown(bare_root / "w" / "file", entry.pw_uid if user else 0, entry.pw_gid if user else 0)
+    answers = run_in_chroot(
+        bare_root, user,
+        x.hello(),
+        x.make_dir(b"/w/d", mode="750"),
+        x.make_dir(b"/w/d/a/b", mode="700", parents=True),
+        x.set_metadata(b"/w/d/a", follow=False, mode="711", owner=TEST_USER, group=TEST_USER, mtime=-1_500_000_000),
+        x.set_metadata(b"/w/file", follow=False, mode="4640"),
+        x.set_metadata(b"/w/d/a/b", mode="705", mtime=1_000_000_000),
+        x.symlink(b"a", b"/w/d/link"),
+        x.read_link(b"/w/d/link"),
+        x.set_metadata(b"/w/d/link", follow=False, mode="600"),
+        x.stat_path(b"/w/file", sha512=True),
+        x.list_dir(b"/w/d", with_status=True),
+        x.rename(b"/w/d/a", b"/w/d/c"),
+        x.remove(b"/w/d/link"),
+        x.remove(b"/w/d", recursive=True),
+        # Last: a request pipelined behind a captured RunEx ends the session (issue 21 item 1).
+        x.run_ex(["/busybox", "true"]),
+    )
+    names = [name for name, _ in answers]
+    assert names == ["HelloResult", "Ok", "Ok", "Ok", "Ok", "Ok", "Ok", "LinkTarget", "OSError", "StatResult",
+                     "DirEntries", "Ok", "Ok", "Ok", "RunFinished"], answers
+    assert answers[8][1]["errno"] == 95, "Linux cannot chmod a symlink itself"
+    assert answers[9][1]["mode"] == 0o4640 and answers[9][1]["size"] == 7
+    listing = {name: (kind, status) for name, kind, status in answers[10][1]["entries"]}
+    assert listing[b"a"][1]["mode"] == 0o711 and listing[b"a"][1]["owner"] == TEST_USER
+    assert listing[b"a"][1]["mtime"] == 0, "before the epoch: the protocol's field is unsigned"
+    assert listing[b"link"][0] == "link"
+    assert answers[14][1]["returncode"] == 0
+    assert os.listdir(bare_root / "w") == ["file"]
+    assert os.lstat(bare_root / "w" / "file").st_mode & 0o7777 == 0o4640
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chroot needs root")
+@pytest.mark.parametrize("user", [None, TEST_USER], ids=["root", "unprivileged"])
+def test_make_dir_sets_the_exact_mode_without_proc(bare_root, user, unprivileged_user):
+    if unprivileged_user is None:
+        pytest.skip("needs the unprivileged test user")
+    entry = pwd.getpwnam(TEST_USER)
+    if user:
+        os.chown(bare_root / "w", entry.pw_uid, entry.pw_gid)
+    assert run_in_chroot(bare_root, user, x.make_dir(b"/w/d", mode="750")) == [("Ok", {})]
+    assert (bare_root / "w" / "d").stat().st_mode & 0o7777 == 0o750

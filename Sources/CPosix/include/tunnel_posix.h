@@ -45,6 +45,9 @@ int tp_open_unnamed_at(int dirfd, unsigned int mode);
 int tp_link_unnamed_at(int fd, int dirfd, const char *name);
 /// `renameat2(RENAME_NOREPLACE)` within one directory: fails with EEXIST rather than replace.
 int tp_rename_noreplace_at(int from_dirfd, const char *from, int to_dirfd, const char *to);
+/// `fchmodat(dirfd, name, mode, AT_SYMLINK_NOFOLLOW)` that needs no /proc: EOPNOTSUPP on a
+/// symlink, else the mode of the file itself. (musl's fchmodat goes through /proc/self/fd.)
+int tp_chmod_nofollow_at(int dirfd, const char *name, unsigned int mode);
 
 /// `sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)`: start writeback, do not wait.
 void tp_start_writeback(int fd);

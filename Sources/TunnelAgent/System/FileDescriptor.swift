@@ -280,10 +280,14 @@ struct FileDescriptor: ~Copyable {
         }
     }
 
-    /// `fchmodat`; on a symlink itself (not `followingLinks`) Linux answers EOPNOTSUPP.
+    /// `fchmodat`; on a symlink itself (not `followingLinks`) Linux answers EOPNOTSUPP. Without
+    /// following, `fchmodat2` or the file's own descriptor: never /proc, which a bare chroot
+    /// lacks (see tp_chmod_nofollow_at).
     func setPermissions(of name: SystemPath, _ mode: UInt32, followingLinks: Bool) throws(Errno) {
         try name.withCString { (path) throws(Errno) in
-            try succeedOrThrow { fchmodat(rawValue, path, mode_t(mode), followingLinks ? 0 : TP_AT_SYMLINK_NOFOLLOW) }
+            try succeedOrThrow {
+                followingLinks ? fchmodat(rawValue, path, mode_t(mode), 0) : tp_chmod_nofollow_at(rawValue, path, mode)
+            }
         }
     }
 
