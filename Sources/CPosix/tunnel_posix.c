@@ -412,3 +412,27 @@ void arc4random_buf(void *buffer, size_t size) {
     }
 }
 #endif
+
+// ---------------------------------------------------------------------------
+// The run path.
+
+#include <sys/socket.h>
+
+int tp_child_has_ended(pid_t pid) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0) return -1;
+    return info.si_pid == pid ? 1 : 0;
+}
+
+int tp_descriptor_kind(int fd) {
+    struct stat info;
+    if (fstat(fd, &info) != 0) return TP_FD_OTHER;
+    if (S_ISFIFO(info.st_mode)) return TP_FD_PIPE;
+    if (S_ISSOCK(info.st_mode)) return TP_FD_SOCKET;
+    return TP_FD_OTHER;
+}
+
+long tp_send_nonblocking(int fd, const void *bytes, size_t count) {
+    return (long)send(fd, bytes, count, MSG_DONTWAIT | MSG_NOSIGNAL);
+}

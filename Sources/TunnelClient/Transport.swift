@@ -206,7 +206,8 @@ public final class FileContent: WirePayload {
         self.byteCount = byteCount
     }
 
-    /// Reads and writes the content piece by piece; stops, recording `failure`, if the file ends early.
+    /// Reads and writes the content piece by piece; stops, recording `failure` and abandoning
+    /// the packet, if the file ends early.
     public func writeContent<W: WireWriter>(to writer: inout W) {
         var chunk = [UInt8](repeating: 0, count: 256 * 1024)
         var remaining = byteCount
@@ -215,7 +216,10 @@ public final class FileContent: WirePayload {
             let got = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, want) }
             if got < 0 && errno == EINTR { continue }
             if got <= 0 {
-                failure = got < 0 ? String(cString: strerror(errno)) : "the file shrank while being sent"
+                let reason = got < 0 ? String(cString: strerror(errno)) : "the file shrank while being sent"
+                failure = reason
+                // The length prefix is out: the writer must not let the packet look whole.
+                writer.abandon(reason: reason)
                 return
             }
             chunk.withUnsafeBytes { writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }

@@ -161,4 +161,23 @@ void tp_dir_close(void *dir);
 /// `failure` telling which step failed (the child has then been reaped already).
 pid_t tp_spawn(const tp_spawn_request *request, tp_spawn_failure *failure);
 
+// ---------------------------------------------------------------------------
+// The run path (Session/RunSupervisor.swift).
+
+/// Whether the child `pid` has ended, without reaping it (`waitid` with `WNOWAIT`): 1 ended,
+/// 0 still running, -1 with errno. An unreaped child keeps its pid, and so its process
+/// group's id: signals to it can never reach a process that took the number over.
+int tp_child_has_ended(pid_t pid);
+
+/// What kind of descriptor `fd` is, for writing to it without changing its flags:
+/// `TP_FD_PIPE` (at most PIPE_BUF per write after POLLOUT), `TP_FD_SOCKET` (send with
+/// MSG_DONTWAIT), `TP_FD_OTHER` (a terminal, a file: like a pipe).
+#define TP_FD_OTHER 0
+#define TP_FD_PIPE 1
+#define TP_FD_SOCKET 2
+int tp_descriptor_kind(int fd);
+
+/// `send(fd, bytes, count, MSG_DONTWAIT | MSG_NOSIGNAL)`: what a socket takes now.
+long tp_send_nonblocking(int fd, const void *bytes, size_t count);
+
 #endif

@@ -29,26 +29,33 @@ final class DirectoryListing {
         self.names = names
     }
 
-    /// DirEntries packets, the last one marked. A read error mid-way (EIO) ends the listing
-    /// early: the answer has begun and cannot become an OSError any more.
-    func encode<W: WireWriter>(to writer: inout W) {
-        guard let stream = try? DirectoryStream(directory) else {
-            DirEntries(entries: [], last: true).encode(to: &writer)
-            return
+    private var stream: DirectoryStream?
+    private var opened = false
+    private var ended = false
+
+    /// The next DirEntries packet, the last one marked; nil after it. The session sends
+    /// each as it comes. A read error mid-way (EIO) ends the listing early: the answer has
+    /// begun and cannot become an OSError any more.
+    func nextPage() -> DirEntries? {
+        guard !ended else { return nil }
+        if !opened {
+            opened = true
+            stream = try? DirectoryStream(directory)
+        }
+        guard let stream else {
+            ended = true
+            return DirEntries(entries: [], last: true)
         }
         var chunk: [DirEntry] = []
-        while true {
+        while chunk.count < Self.chunkSize {
             // try? flattens: nil at the end, and on a read error.
-            if let next = try? stream.next() {
-                chunk.append(entry(next.name, kind: next.kind))
-                if chunk.count < Self.chunkSize { continue }
-                DirEntries(entries: chunk, last: false).encode(to: &writer)
-                chunk.removeAll(keepingCapacity: true)
-            } else {
-                DirEntries(entries: chunk, last: true).encode(to: &writer)
-                return
+            guard let next = try? stream.next() else {
+                ended = true
+                return DirEntries(entries: chunk, last: true)
             }
+            chunk.append(entry(next.name, kind: next.kind))
         }
+        return DirEntries(entries: chunk, last: false)
     }
 
     private func entry(_ name: SystemPath, kind: FileKind?) -> DirEntry {

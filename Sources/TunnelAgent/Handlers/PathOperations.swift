@@ -28,7 +28,6 @@ enum SetMetadataHandler: RequestHandler {
         let mode = try request.mode.map(modeField)
         let uid = try request.owner.map { (owner) throws(Refusal) in try resolveUserField(owner, field: "owner").uid }
         let gid = try request.group.map { (group) throws(Refusal) in try resolveGroupField(group).gid }
-        defer { context.accountNames.forget() }
         do throws(Errno) {
             let (parent, name) = path.split()
             let directory = try FileDescriptor.openDirectory(parent)

@@ -1,8 +1,9 @@
 import TunnelWire
 
 /// ProcessRun → ProcessCompleted. Validated in the reference's order (umask, user, group,
-/// cwd), then run as argv, never through a shell, by System/Subprocess.swift: stdin fed and
-/// both outputs drained in one poll loop, the child keeping only fds 0–2, groups → gid → uid.
+/// cwd), then run as argv, never through a shell, by the session's RunSupervisor (as a
+/// captured RunEx is): stdin fed and both outputs drained in one poll loop; started by
+/// System/Subprocess.swift, the child keeping only fds 0–2, groups → gid → uid.
 enum ProcessRunHandler: RequestHandler {
     static func read(from input: inout InputStream, in context: SessionContext) throws(WireError) -> ProcessRun<Spool> {
         try ProcessRun<Spool>.decodeFields(from: &input) { (input, length) throws(WireError) in
@@ -11,23 +12,8 @@ enum ProcessRunHandler: RequestHandler {
     }
 
     static func answer(_ request: ProcessRun<Spool>, in context: SessionContext) throws(Refusal) -> Answer {
-        var plan = try makePlan(request)
-        plan.answerChannel = context.answerChannel
-        // The command may change users and groups: names are looked up afresh after it.
-        defer { context.accountNames.forget() }
-        switch runProcess(plan) {
-        case .exited(let status, let stdout, let stderr):
-            return .processCompleted(ProcessCompleted(stdout: plan.captureOutput ? stdout : nil,
-                                                      stderr: plan.captureOutput ? stderr : nil,
-                                                      returncode: status))
-        case .outputFailed(let error):
-            throw .osError(error, path: nil)
-        case .clientGone:
-            // Nobody will read it; sending it ends the session.
-            throw .osError(.brokenPipe, path: nil)
-        case .failedToStart(let failure):
-            throw .startFailure(failure, of: plan)
-        }
+        // A captured RunEx in the reference's environment (the agent's own) and identity.
+        .run(RunPlan(process: try makePlan(request), answer: .processCompleted))
     }
 
     private static func makePlan(_ request: ProcessRun<Spool>) throws(Refusal) -> ProcessPlan {

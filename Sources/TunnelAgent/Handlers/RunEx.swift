@@ -20,13 +20,11 @@ enum RunExHandler: RequestHandler {
         }
         if let failure = request.stdin?.failure { throw .osError(failure, path: nil) }
         var plan = ProcessPlan(argv: request.command, stdin: request.stdin, captureOutput: true, cwd: request.cwd)
-        plan.answerChannel = context.answerChannel
         try ProcessRunHandler.applyIdentity(to: &plan, user: request.user, group: request.group, umask: request.umask)
-        defer { context.accountNames.forget() }
         try applyEnvironment(request, to: &plan)
         if let cwd = plan.cwd { try ProcessRunHandler.requireDirectory(try systemPath(bytes: cwd, field: "cwd")) }
-        return .runEx(RunExPlan(process: plan, stream: request.stream, timeoutMilliseconds: request.timeoutMilliseconds,
-                                graceMilliseconds: request.graceMilliseconds))
+        return .run(RunPlan(process: plan, answer: request.stream ? .runFinishedStreamed : .runFinishedCaptured,
+                            timeoutMilliseconds: request.timeoutMilliseconds, graceMilliseconds: request.graceMilliseconds))
     }
 
     /// The base (the agent's, empty, or a login's), the settings on top, and the PATH that

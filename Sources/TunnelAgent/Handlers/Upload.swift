@@ -32,8 +32,6 @@ enum UploadHandler: RequestHandler {
         if let group = request.group {
             metadata.gid = try resolveGroupField(group).gid
         }
-        // The upload may have written /etc/passwd or /etc/group.
-        defer { context.accountNames.forget() }
         do throws(UploadFailure) {
             if context.durability == .synced {
                 guard try request.content.prepare(metadata, durability: .synced) else { return .ok }

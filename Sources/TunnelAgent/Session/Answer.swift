@@ -1,7 +1,9 @@
 import TunnelWire
 
-/// The one answer to a request. Handlers return it; `Session.reply` alone encodes and sends
-/// it, exactly once per request (like sftp-server's `send_status`).
+/// The one answer to a request. Handlers return it; the session alone encodes and sends
+/// it, exactly once per request (like sftp-server's `send_status`). The answers that are
+/// sequences (a run's Output packets, a listing's pages, a durable upload group's answers)
+/// are described here and sent by the session too: no handler is given a writer.
 enum Answer {
     case ok
     case ack
@@ -18,12 +20,15 @@ enum Answer {
     case refused(Refusal)
     // Extensions
     case helloResult(HelloResult)
-    /// Supervised by the session itself (Session/RunSupervisor.swift): Output… RunFinished.
-    case runEx(RunExPlan)
-    /// DirEntries chunks, written as the directory is read.
+    /// The end of a RunEx (its captured outputs, or none when streamed).
+    case runFinished(RunFinished<Spool>)
+    /// A command to run (ProcessRun, RunEx), supervised by the session itself
+    /// (Session/RunSupervisor.swift): ProcessCompleted, or Output… RunFinished, or a refusal.
+    case run(RunPlan)
+    /// DirEntries pages, sent as the directory is read.
     case directoryListing(DirectoryListing)
     case linkTarget(LinkTarget)
-    /// Durable mode: PendingUploads answers it, in order, when its group completes.
+    /// Durable mode: answered, in order, when its group completes (PendingUploads.answers).
     case uploadPending
 }
 
@@ -46,12 +51,9 @@ final class SessionContext {
     var durability: Durability
     /// Durable mode's group of uploads not yet synced and answered.
     let pendingUploads = PendingUploads()
-    /// The descriptor answers leave on: a running command watches it for the client going away.
-    let answerChannel: Int32
 
-    init(durability: Durability, answerChannel: Int32) {
+    init(durability: Durability) {
         self.durability = durability
-        self.answerChannel = answerChannel
     }
 }
 

@@ -1,3 +1,4 @@
+import CPosix
 import TunnelWire
 
 /// Size of the agent's own stdin/stdout buffers and of every streaming copy.
@@ -97,6 +98,40 @@ public final class InputStream: WireReader {
         let chunk = UnsafeRawBufferPointer(start: buffer.baseAddress! + start, count: piece)
         start += piece
         return body(chunk)
+    }
+
+    // MARK: Without blocking (control packets during a streamed run)
+
+    /// The bytes read and not consumed yet.
+    var buffered: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: buffer.baseAddress! + start, count: end - start)
+    }
+
+    /// Marks the first `count` buffered bytes as consumed.
+    func consume(_ count: Int) {
+        start += count
+        if start == end { start = 0; end = 0 }
+    }
+
+    /// Whether `readAvailable` has room to read into.
+    var hasRoom: Bool { start > 0 || end < buffer.count }
+
+    /// One `read(2)` into the buffer's free room, for a caller that polled the descriptor
+    /// readable (so it returns at once); what is buffered stays. Returns how many bytes
+    /// came, 0 at the end of input.
+    func readAvailable() throws(WireError) -> Int {
+        if start > 0 {
+            memmove(buffer.baseAddress!, buffer.baseAddress! + start, end - start)
+            end -= start
+            start = 0
+        }
+        do throws(Errno) {
+            let got = try TunnelAgent.readSome(fd: fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
+            end += got
+            return got
+        } catch {
+            throw .io(error.code)
+        }
     }
 
     /// Hands the next `length` payload bytes to `consume` piece by piece, as they arrive.

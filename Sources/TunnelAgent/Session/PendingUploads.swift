@@ -4,19 +4,28 @@
 /// answer them in order) before anything else happens: before the session waits for input,
 /// before any other request is handled or answered, before an upload to a target already
 /// in the group, when the group is full, and at the end. So a request that follows an
-/// upload always sees it in place, and answers keep their order.
+/// upload always sees it in place, and answers keep their order. The group's answers wait
+/// in `answers` until the session sends them (it alone writes answers), ahead of any other.
 final class PendingUploads {
     private var uploads: [(replacement: FileReplacement, file: String)] = []
-    /// How answers leave: set by the session to its single reply point.
-    var reply: (Answer) -> Void = { _ in }
+    /// The answers of completed uploads, in order, not sent yet.
+    private(set) var answers: [Answer] = []
 
     /// Each pending upload holds three descriptors (directory, temporary, old file).
     static let capacity = 32
 
+    /// Whether the group must complete before another upload joins it.
+    var isFull: Bool { uploads.count >= PendingUploads.capacity }
+
+    /// The completed uploads' answers, in order; for the session to send.
+    func takeAnswers() -> [Answer] {
+        defer { answers.removeAll() }
+        return answers
+    }
+
     func add(_ replacement: FileReplacement, file: String) {
         replacement.startWriteback()
         uploads.append((replacement, file))
-        if uploads.count >= PendingUploads.capacity { complete() }
     }
 
     /// Whether `replacement` aims at the same file as one still pending.
@@ -53,9 +62,9 @@ final class PendingUploads {
         uploads.removeAll()
         for (index, upload) in answered.enumerated() {
             if let failure = failures[index] {
-                reply(.refused(.osError(failure.errno, path: failure.namesFile ? upload.file : nil)))
+                answers.append(.refused(.osError(failure.errno, path: failure.namesFile ? upload.file : nil)))
             } else {
-                reply(.ok)
+                answers.append(.ok)
             }
         }
     }

@@ -13,15 +13,15 @@ public final class Session {
     public init(inputFD: Int32 = 0, outputFD: Int32 = 1, debug: Bool = false, durable: Bool = false) {
         input = InputStream(fd: inputFD)
         output = OutputStream(fd: outputFD)
-        context = SessionContext(durability: durable ? .synced : .renamed, answerChannel: outputFD)
+        context = SessionContext(durability: durable ? .synced : .renamed)
         self.debug = debug
         let output = self.output
         let pendingUploads = context.pendingUploads
         input.beforeBlocking = {
             pendingUploads.complete()
+            Session.send(pendingUploads.takeAnswers(), to: output)
             output.flush()
         }
-        pendingUploads.reply = { answer in Session.encode(answer, to: output) }
     }
 
     /// Serves requests until `Exit` (status 0), the client going away between packets
@@ -52,7 +52,7 @@ public final class Session {
 
     private func route(_ id: PacketID) throws(WireError) {
         // Whatever follows a group of durable uploads sees them in place.
-        if id != .upload { context.pendingUploads.complete() }
+        if id != .upload { completeUploads() }
         switch id {
         case .checkAlive: try serve(CheckAliveHandler.self, id)
         case .processRun: try serve(ProcessRunHandler.self, id)
@@ -105,28 +105,101 @@ public final class Session {
                 answer = .refused(error)
             }
         }
-        switch answer {
-        case .uploadPending:
-            break
-        case .runEx(let plan):
-            context.pendingUploads.complete()
-            // Exit during the run ends the session as an Exit between requests does.
-            if try RunSupervisor(plan, input: input, output: output).run() == .exitRequested { throw .endOfStream }
-        default:
-            // Answers keep their order: pending uploads are answered first.
-            context.pendingUploads.complete()
-            reply(answer)
+        defer {
+            // Owner and group names are looked up afresh after anything that may have
+            // changed the accounts (an upload or a rename of /etc/passwd, a command).
+            if id.mayChangeTheHost { context.accountNames.forget() }
         }
+        try send(answer)
         if let failure = output.failure { throw failure }
     }
 
-    private func reply(_ answer: Answer) {
-        Session.encode(answer, to: output)
+    /// Sends `answer`, or the sequence it describes; answers keep their order, so pending
+    /// uploads are answered first.
+    private func send(_ answer: Answer) throws(WireError) {
+        switch answer {
+        case .uploadPending:
+            if context.pendingUploads.isFull { context.pendingUploads.complete() }
+            Session.send(context.pendingUploads.takeAnswers(), to: output)
+        case .run(let plan):
+            completeUploads()
+            try supervise(plan)
+        case .directoryListing(let listing):
+            completeUploads()
+            var writer = output
+            while let page = listing.nextPage() { page.encode(to: &writer) }
+        default:
+            completeUploads()
+            Session.encode(answer, to: output)
+        }
     }
 
-    /// Encodes the answer into the output buffer: the session's single reply point (the
-    /// pending uploads of durable mode answer through it too).
-    static func encode(_ answer: Answer, to stream: OutputStream) {
+    /// Completes durable mode's group of uploads, and sends their answers.
+    private func completeUploads() {
+        context.pendingUploads.complete()
+        Session.send(context.pendingUploads.takeAnswers(), to: output)
+    }
+
+    /// Runs a command (ProcessRun, RunEx) to its end and sends its answer: the one place
+    /// where a run's ending becomes packets.
+    private func supervise(_ plan: RunPlan) throws(WireError) {
+        // Earlier answers leave before a command that may take long.
+        output.flush()
+        let output = self.output
+        let outlet = RunOutlet(fd: output.fd,
+                               emit: { name, bytes in
+                                   var writer = output
+                                   Output(stream: name, data: RawBytes(bytes)).encode(to: &writer)
+                               },
+                               pendingByteCount: { output.pendingByteCount },
+                               writeWhatFits: { output.writeWhatFits() },
+                               hasFailed: { output.failure != nil })
+        let supervisor: RunSupervisor
+        switch RunSupervisor.start(plan, input: input, outlet: outlet) {
+        case .failure(let failure):
+            Session.encode(.refused(.startFailure(failure, of: plan.process)), to: output)
+            return
+        case .success(let started):
+            supervisor = started
+        }
+        let returncode: Int32
+        let timedOut: Bool
+        switch supervisor.run() {
+        case .exited(let status): (returncode, timedOut) = (status, false)
+        case .timedOut(let status): (returncode, timedOut) = (status, true)
+        case .storeFailed(let error):
+            Session.encode(.refused(.osError(error, path: nil)), to: output)
+            return
+        case .clientGone:
+            throw .abandoned("Cannot write to the data stream: " + Errno.brokenPipe.strerror)
+        case .exitRequested:
+            // Exit during the run ends the session as an Exit between requests does.
+            throw .endOfStream
+        case .brokenInput(let error):
+            throw error
+        }
+        // The run ended within an Input packet: the rest of its payload is not for anyone.
+        try input.skip(supervisor.unreadInputPayload)
+        let captured = plan.process.captureOutput
+        switch plan.answer {
+        case .processCompleted:
+            Session.encode(.processCompleted(ProcessCompleted(stdout: captured ? supervisor.stdout : nil,
+                                                              stderr: captured ? supervisor.stderr : nil,
+                                                              returncode: returncode)), to: output)
+        case .runFinishedCaptured:
+            Session.encode(.runFinished(RunFinished(returncode: returncode, timedOut: timedOut,
+                                                    stdout: supervisor.stdout, stderr: supervisor.stderr)), to: output)
+        case .runFinishedStreamed:
+            Session.encode(.runFinished(RunFinished<Spool>(returncode: returncode, timedOut: timedOut)), to: output)
+        }
+    }
+
+    private static func send(_ answers: [Answer], to stream: OutputStream) {
+        for answer in answers { encode(answer, to: stream) }
+    }
+
+    /// Encodes one answer packet into the output buffer: the session's single reply point.
+    private static func encode(_ answer: Answer, to stream: OutputStream) {
         var output = stream
         switch answer {
         case .ok: Ok().encode(to: &output)
@@ -147,17 +220,17 @@ public final class Session {
         case .refused(.processError(let message)):
             ProcessError(message: message).encode(to: &output)
         case .helloResult(let result): result.encode(to: &output)
-        case .directoryListing(let listing): listing.encode(to: &output)
+        case .runFinished(let finished): finished.encode(to: &output)
         case .linkTarget(let target): target.encode(to: &output)
-        case .uploadPending, .runEx:
-            break   // answered elsewhere: PendingUploads, RunSupervisor
+        case .uploadPending, .run, .directoryListing:
+            break   // sequences: `send` sends them
         }
     }
 
     /// Flushes what is pending and gives the exit status: 0, or 3 with the reference's
     /// `<message>. Aborting.` when the session ends on an error or could not deliver.
     private func finish(abortingWith error: WireError? = nil) -> Int32 {
-        context.pendingUploads.complete()
+        completeUploads()
         output.flush()
         guard let failure = error ?? output.failure else { return 0 }
         writeToStderr(failure.message + ". Aborting.\n")
@@ -170,6 +243,28 @@ public final class Session {
         guard debug else { return }
         writeToStderr("  \u{1b}[1;33mREMOTE\u{1b}[m: " + message() + "\n")
     }
+}
+
+/// Requests that only read: after any other, the owner-name cache is dropped (a new
+/// request kind is assumed to change the host until it is listed here).
+extension PacketID {
+    fileprivate var mayChangeTheHost: Bool {
+        switch self {
+        case .checkAlive, .stat, .download, .resolveUser, .resolveGroup, .queryUser, .queryGroup, .getenv,
+             .hello, .listDir, .readLink, .statPath, .input, .closeInput, .signal:
+            return false
+        default:
+            return true
+        }
+    }
+}
+
+/// Bytes borrowed for one write (an `Output` packet's data, straight from the read buffer).
+private struct RawBytes: WirePayload {
+    let bytes: UnsafeRawBufferPointer
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    var byteCount: UInt64 { UInt64(bytes.count) }
+    func writeContent<W: WireWriter>(to writer: inout W) { writer.write(bytes) }
 }
 
 func writeToStderr(_ text: String) {

@@ -61,8 +61,7 @@ enum Getent {
         guard !key.isEmpty, key.utf8.first != UInt8(ascii: "-"), !key.utf8.contains(where: { $0 == 0 || $0 == 10 || $0 == 58 }),
               let getent = findProgram() else { return nil }
         let plan = ProcessPlan(command: [getent, database, key], stdin: nil, captureOutput: true, cwd: nil)
-        guard case .exited(let status, let stdout, _) = runProcess(plan), status == 0 else { return nil }
-        return stdout.contents(limit: 65536)
+        return RunSupervisor.outputOfHelper(plan)?.contents(limit: 65536)
     }
 
     /// The first line's `:`-separated fields, when there are exactly `count` and the first

@@ -124,11 +124,18 @@ final class Spool: WirePayload {
         }
     }
 
+    /// Writes exactly `byteCount` bytes, or abandons the packet: its length prefix is out
+    /// already, and a spool whose storing failed, or that reads back short, cannot fill it.
     func writeContent<W: WireWriter>(to writer: inout W) {
+        var written: UInt64 = 0
         do throws(Errno) {
-            try forEachChunk { writer.write($0) }
+            if let failure { throw failure }
+            try forEachChunk { chunk in
+                writer.write(chunk)
+                written += UInt64(chunk.count)
+            }
+            if written != byteCount { throw Errno(EIO) }
         } catch {
-            // The length prefix is already out: nothing correct can follow.
             writer.abandon(reason: "Cannot read back spooled data: " + error.strerror)
         }
     }

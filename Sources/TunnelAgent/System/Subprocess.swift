@@ -14,10 +14,6 @@ struct ProcessPlan {
     var uid: UInt32?
     var gid: UInt32?
     var userName: String?
-    /// The descriptor answers leave on (the session's stdout). When it reports an error or a
-    /// hang-up, the client is gone: the command and its process group are killed rather
-    /// than left running for nobody.
-    var answerChannel: Int32?
     /// nil: the agent's own environment; else `KEY=VALUE` entries, with argv[0] looked up
     /// on `searchPath` (the new environment's PATH).
     var environment: [[UInt8]]?
@@ -50,17 +46,6 @@ enum SpawnStep {
     case preparing
     /// `execvp` itself.
     case executing
-}
-
-enum ProcessOutcome {
-    /// The wait status as Python reports it: the exit status, or -N for signal N.
-    case exited(status: Int32, stdout: Spool, stderr: Spool)
-    case failedToStart(SpawnFailure)
-    /// Storing the captured output failed (the temporary directory is full): the child was
-    /// killed rather than left writing into a pipe nobody reads.
-    case outputFailed(Errno)
-    /// The answer channel closed while the command ran: its process group was killed.
-    case clientGone
 }
 
 /// A started child: its pid (and process group) and the agent's ends of its pipes.
@@ -99,60 +84,16 @@ struct SpawnFailure: Error {
     let error: Errno
 }
 
-/// tp_spawn recorded the child as the running command (for signals that end the agent).
+/// tp_spawn recorded the child as the running command (for signals that end the agent):
+/// cleared before the child is reaped, so that no handler signals a pid that is free again.
 func finishedWithChild() { tp_set_running_child(0) }
 
 /// Kills the child's whole process group: whatever the command started goes with it.
+/// Only for a child not reaped yet (RunSupervisor keeps it so until its last signal).
 func killProcessGroup(of pid: pid_t, _ signal: Int32 = SIGKILL) {
     _ = kill(-pid, signal)
     if signal == SIGKILL { _ = kill(pid, SIGKILL) }
 }
-
-/// Runs `plan` to its end: spawn, feed stdin, drain both outputs, wait.
-func runProcess(_ plan: ProcessPlan) -> ProcessOutcome {
-    let pid: pid_t
-    let pipes: ChildPipes
-    switch startChild(plan, feedingStdin: plan.stdin != nil) {
-    case .failure(let failure): return .failedToStart(failure)
-    case .success(let child): (pid, pipes) = (child.pid, child.pipes)
-    }
-    defer { finishedWithChild() }
-    let stdout = Spool()
-    let stderr = Spool()
-    var ending = pumpChild(pipes: pipes, stdin: plan.stdin, stdout: stdout, stderr: stderr, watching: plan.answerChannel)
-    if ending == .finished, let channel = plan.answerChannel, !waitForExit(pid, watching: channel) {
-        ending = .clientGone
-    }
-    if ending != .finished {
-        pipes.closeAll()
-        killProcessGroup(of: pid)
-    }
-    var status: Int32 = 0
-    _ = try? retryingInterrupts { waitpid(pid, &status, 0) }
-    if ending == .clientGone { return .clientGone }
-    if let failure = stdout.failure ?? stderr.failure { return .outputFailed(failure) }
-    return .exited(status: tp_decode_wait_status(status), stdout: stdout, stderr: stderr)
-}
-
-/// Waits until `pid` has exited (it stays a zombie for `waitpid`); false when `channel`
-/// reported the client gone first. Without pidfds (Linux before 5.3) it cannot watch both
-/// and says true at once: the plain wait follows.
-private func waitForExit(_ pid: pid_t, watching channel: Int32) -> Bool {
-    guard let exited = try? retryingInterrupts({ tp_pidfd_open(pid) }) else { return true }
-    let process = FileDescriptor(taking: exited)
-    while true {
-        var fds = [pollfd(fd: process.rawValue, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: channel, events: 0, revents: 0)]
-        guard (try? retryingInterrupts({ fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, 2, -1) } })) != nil else {
-            return true
-        }
-        if fds[1].revents & answerChannelClosed != 0 { return false }
-        if fds[0].revents != 0 { return true }
-    }
-}
-
-/// What poll reports on a pipe or socket whose reader went away.
-private let answerChannelClosed = Int16(POLLERR | POLLHUP | POLLNVAL)
 
 /// Builds the C request (argv and strings as C strings that live across the call).
 private func spawn(_ plan: ProcessPlan, pipes: ChildPipes, failure: inout tp_spawn_failure) -> pid_t {
@@ -268,73 +209,4 @@ final class ChildPipes {
         fromStdout = nil
         fromStderr = nil
     }
-}
-
-private enum PumpEnding { case finished, storingFailed, clientGone }
-
-/// Feeds stdin and drains stdout and stderr together until all three are done, so that
-/// neither side can block the other whatever the sizes. Stops at once when storing the
-/// output fails or the answer channel closes.
-private func pumpChild(pipes: ChildPipes, stdin: Spool?, stdout: Spool, stderr: Spool, watching channel: Int32?) -> PumpEnding {
-    let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: ioChunkSize, alignment: 16)
-    defer { chunk.deallocate() }
-    var stdinOffset: UInt64 = 0
-    var pending = 0          // stdin bytes staged in `inputBuffer`: [pendingStart, pending) are unsent
-    var pendingStart = 0
-    let inputBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ioChunkSize, alignment: 16)
-    defer { inputBuffer.deallocate() }
-    if stdin == nil || stdin!.byteCount == 0 { pipes.toChild = nil }
-    while pipes.toChild != nil || pipes.fromStdout != nil || pipes.fromStderr != nil {
-        var fds: [pollfd] = []
-        if let fd = pipes.toChild?.rawValue { fds.append(pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)) }
-        if let fd = pipes.fromStdout?.rawValue { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-        if let fd = pipes.fromStderr?.rawValue { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-        if let channel { fds.append(pollfd(fd: channel, events: 0, revents: 0)) }
-        guard (try? retryingInterrupts({ fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), -1) } })) != nil else {
-            continue
-        }
-        if let channel, fds.contains(where: { $0.fd == channel && $0.revents & answerChannelClosed != 0 }) {
-            return .clientGone
-        }
-        for entry in fds where entry.revents != 0 {
-            if entry.fd == pipes.toChild?.rawValue, let stdin {
-                if pending == pendingStart {
-                    pendingStart = 0
-                    pending = (try? stdin.read(at: stdinOffset, into: inputBuffer)) ?? 0
-                    stdinOffset += UInt64(pending)
-                }
-                var childStopped = false
-                do throws(Errno) {
-                    let unsent = UnsafeRawBufferPointer(rebasing: inputBuffer[pendingStart..<pending])
-                    pendingStart += try pipes.toChild?.write(unsent) ?? 0
-                } catch {
-                    // EPIPE: the child stopped reading; the rest of stdin is simply not wanted.
-                    childStopped = error != Errno(EAGAIN)
-                }
-                let finished = pending == pendingStart && stdinOffset >= stdin.byteCount
-                if finished || childStopped || pending == 0 { pipes.toChild = nil }
-            } else if entry.fd == pipes.fromStdout?.rawValue {
-                switch drain(pipes.fromStdout, into: stdout, chunk) {
-                case .more: break
-                case .ended: pipes.fromStdout = nil
-                case .storingFailed: return .storingFailed
-                }
-            } else if entry.fd == pipes.fromStderr?.rawValue {
-                switch drain(pipes.fromStderr, into: stderr, chunk) {
-                case .more: break
-                case .ended: pipes.fromStderr = nil
-                case .storingFailed: return .storingFailed
-                }
-            }
-        }
-    }
-    return .finished
-}
-
-private enum DrainResult { case more, ended, storingFailed }
-
-/// One read from `pipe` into `spool`; a read error counts as the end.
-private func drain(_ pipe: borrowing FileDescriptor?, into spool: Spool, _ chunk: UnsafeMutableRawBufferPointer) -> DrainResult {
-    guard let got = try? pipe?.read(into: chunk), got > 0 else { return .ended }
-    return spool.append(UnsafeRawBufferPointer(rebasing: chunk[0..<got])) ? .more : .storingFailed
 }
