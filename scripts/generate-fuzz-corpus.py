@@ -76,6 +76,9 @@ extension_sessions = [
     + x.stat_path(b"/scratch/z", sha512=True) + x.remove(b"/scratch/z", recursive=True),
     x.make_dir(b"/scratch/\xff", mode="9"), x.remove(b"/"), x.list_dir(b"/etc/passwd"),
     x.input_data(b"late") + x.close_input() + x.signal(2),
+    # Refusals as Failure: a field, a file operation, a program that cannot start.
+    x.hello(structured_failures=True) + x.make_dir(b"/scratch/d", mode="9") + x.remove(b"/scratch/missing")
+    + x.run_ex([b"no\\such"]),
 ]
 for data in extension_sessions:
     write("decoder", data)
@@ -96,7 +99,7 @@ for cut in (3, 4, 8, 12, len(stat) - 1):
     write("decoder", stat[:cut])
     write("session", stat[:cut])
 for shape in (u32(10) + u64(1 << 62) + b"abc", u32(8) + u64(1 << 40), u32(14) + u64(4) + b"\xff\xfe/x" + u64(1 << 30),
-              u32(10) + u64(2) + b"\xc0\x80\x01\x01", u32(41), u32(0xFFFFFFFF), u32(0), u32(6)):
+              u32(10) + u64(2) + b"\xc0\x80\x01\x01", u32(99), u32(0xFFFFFFFF), u32(0), u32(6), u32(41)):
     write("decoder", shape)
     write("session", shape)
 
@@ -121,7 +124,8 @@ def escaped(data):
     return "".join("\\x%02x" % byte for byte in data)
 
 
-entries = [f'id_{n}="{escaped(u32(n))}"' for n in range(42)]
+# Every id given out (41: Failure), and one that never will be.
+entries = [f'id_{n}="{escaped(u32(n))}"' for n in [*range(x.FAILURE + 1), 99]]
 entries += [f'len_{n}="{escaped(u64(n))}"' for n in (0, 1, 2, 3, 4, 5, 7, 8, 16, 64, 1 << 20)]
 entries += [f'word_{i}="{word}"' for i, word in enumerate(
     ["/scratch/", "/etc/passwd", "/etc/group", "/tmp", "root", "alice", "staff", "cat", "echo", "true", "644",

@@ -46,6 +46,11 @@ SAMPLES = [
     ("readLink", x.read_link(b"/srv/link")),
     ("linkTarget", x.packet(x.LINK_TARGET, x.blob(b"../target"))),
     ("statPath", x.stat_path(b"/srv/\xfe", follow=True, sha512=True)),
+    ("helloStructuredFailures", x.hello(durable_uploads=False, structured_failures=True)),
+    ("helloResultStructuredFailures", x.packet(x.HELLO_RESULT, x.text("0.2.0"), x.u64(0),
+                                               x.u8(x.OPTION_DURABLE_UPLOADS | x.OPTION_STRUCTURED_FAILURES))),
+    ("failure", x.failure(x.STEP_EXECUTE, 2, b"no\\such\xff", "[Errno 2] No such file or directory: 'no\\\\such'")),
+    ("failureField", x.failure(x.STEP_FIELD, 0, b"mode", "Invalid value '9': Must be in octal format.")),
 ]
 
 lines = [f"{name} {data.hex()}" for name, data in SAMPLES]

@@ -11,12 +11,16 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
     // Extensions: fora's client never sends them (docs/protocol.md, "Extensions").
     case hello = 23, helloResult, runEx, output, runFinished, input, closeInput, signal
     case listDir, dirEntries, makeDir, remove, rename, setMetadata, symlink, readLink, linkTarget, statPath
+    case failure = 41
 
     /// The extension requests an agent may serve (what HelloResult lists).
     public static let extensionRequests: [PacketID] = [
         .hello, .runEx, .input, .closeInput, .signal, .listDir, .makeDir, .remove, .rename,
         .setMetadata, .symlink, .readLink, .statPath,
     ]
+
+    /// Ids 23 and up: packets fora's client never sends nor receives.
+    public var isExtension: Bool { rawValue >= PacketID.hello.rawValue }
 
     /// Requests travel client → agent, everything else agent → client.
     public var isRequest: Bool {
@@ -75,6 +79,7 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
         case .readLink: return "ReadLink"
         case .linkTarget: return "LinkTarget"
         case .statPath: return "StatPath"
+        case .failure: return "Failure"
         }
     }
 }

@@ -41,7 +41,7 @@ final class RunSupervisor {
         let child: StartedChild
         switch startChild(plan.process, feedingStdin: plan.process.stdin != nil) {
         case .failure(let failure):
-            Session.encode(.refused(.startFailure(failure, of: plan.process)), to: output)
+            Session.encode(.refused(.startFailure(failure, of: plan.process)), to: output, extensionRequest: true)
             return .answered
         case .success(let started): child = started
         }

@@ -115,20 +115,23 @@ public final class Session {
         default:
             // Answers keep their order: pending uploads are answered first.
             context.pendingUploads.complete()
-            reply(answer)
+            reply(answer, to: id)
         }
         if let failure = output.failure { throw failure }
     }
 
-    private func reply(_ answer: Answer) {
-        Session.encode(answer, to: output)
+    private func reply(_ answer: Answer, to id: PacketID) {
+        Session.encode(answer, to: output, extensionRequest: id.isExtension)
     }
 
     /// Encodes the answer into the output buffer: the session's single reply point (the
-    /// pending uploads of durable mode answer through it too).
-    static func encode(_ answer: Answer, to stream: OutputStream) {
+    /// pending uploads of durable mode answer through it too). An extension request's
+    /// refusal is a Failure once the client's Hello asked for it; the originals' never are.
+    static func encode(_ answer: Answer, to stream: OutputStream, extensionRequest: Bool = false) {
         var output = stream
         switch answer {
+        case .refused(let refusal) where extensionRequest && stream.structuredFailures:
+            refusal.failure.encode(to: &output)
         case .ok: Ok().encode(to: &output)
         case .ack: Ack().encode(to: &output)
         case .processCompleted(let completed): completed.encode(to: &output)
@@ -141,12 +144,15 @@ public final class Session {
         case .environVar(let variable): variable.encode(to: &output)
         case .refused(.invalidField(let field, let message)):
             InvalidField(field: field, errorMessage: message).encode(to: &output)
-        case .refused(.osError(let error, let path)):
+        case .refused(.osError(let error, let path)), .refused(.childNotStarted(_, let error, let path)):
             TunnelWire.OSError(errno: Int64(error.code), strerror: error.strerror,
                                msg: error.pythonMessage(path: path)).encode(to: &output)
         case .refused(.processError(let message)):
             ProcessError(message: message).encode(to: &output)
-        case .helloResult(let result): result.encode(to: &output)
+        case .helloResult(let result):
+            // The answer that announces the session's refusals switches them.
+            stream.structuredFailures = result.structuredFailures
+            result.encode(to: &output)
         case .directoryListing(let listing): listing.encode(to: &output)
         case .linkTarget(let target): target.encode(to: &output)
         case .uploadPending, .runEx:
