@@ -2,7 +2,9 @@
 """Writes the fuzzers' committed seed corpora (Tests/Fuzz/corpus/<target>/) and dictionary
 (Tests/Fuzz/tunnel.dict): every golden packet, the requests the end-to-end tests send (in
 the session target's confined root, see FuzzSession.swift), the malformed shapes the unit
-tests check, and sample inputs for each parser. Run again after adding packets or cases."""
+tests check, and sample inputs for each parser. Run again after adding packets or cases;
+`--check` fails when a file it would write is missing or different (the tests run it). The
+dictionary's packet ids come from the registry (Sources/TunnelWire/PacketID.swift)."""
 import hashlib
 import os
 import sys
@@ -11,6 +13,8 @@ from pathlib import Path
 from fora.connectors import tunnel_dispatcher as td
 
 sys.path.insert(0, str(Path(__file__).parent))
+from generated_file import emit, finish  # noqa: E402
+from packet_registry import PACKETS  # noqa: E402
 from reference_codec import encode  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,9 +30,7 @@ def u32(value):
 
 
 def write(target, data):
-    directory = FUZZ / "corpus" / target
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / hashlib.sha1(data).hexdigest()).write_bytes(data)
+    emit(FUZZ / "corpus" / target / hashlib.sha1(data).hexdigest(), data)
 
 
 def run(command, **fields):
@@ -124,11 +126,12 @@ def escaped(data):
     return "".join("\\x%02x" % byte for byte in data)
 
 
-# Every id given out (41: Failure), and one that never will be.
-entries = [f'id_{n}="{escaped(u32(n))}"' for n in [*range(x.FAILURE + 1), 99]]
+# Every id of the registry, and one that no packet has.
+entries = [f'id_{n}="{escaped(u32(n))}"' for n in [*(packet.id for packet in PACKETS), 99]]
 entries += [f'len_{n}="{escaped(u64(n))}"' for n in (0, 1, 2, 3, 4, 5, 7, 8, 16, 64, 1 << 20)]
 entries += [f'word_{i}="{word}"' for i, word in enumerate(
     ["/scratch/", "/etc/passwd", "/etc/group", "/tmp", "root", "alice", "staff", "cat", "echo", "true", "644",
      "0o755", "022", "-1", "..", "/scratch/d/", "PATH"])]
-(FUZZ / "tunnel.dict").write_text("# libFuzzer dictionary for the tunnel protocol (scripts/generate-fuzz-corpus.py)\n"
-                                  + "\n".join(entries) + "\n")
+emit(FUZZ / "tunnel.dict", "# libFuzzer dictionary for the tunnel protocol (scripts/generate-fuzz-corpus.py)\n"
+     + "\n".join(entries) + "\n")
+finish("generate-fuzz-corpus.py")
