@@ -87,10 +87,20 @@ fuzz:
 # report; leaks are caught instead by the flat-memory tests (test_faults.py). UBSan is for
 # the C shim (Swift has no such mode: its debug build traps on overflow and bounds itself),
 # and stops at the first report.
+# Each run's log goes to a file; the summary is shown, and the run fails on a failed test or
+# on any sanitizer report, even one that did not change swift test's exit status.
+SANITIZER_REPORT := ERROR: AddressSanitizer|runtime error:
 test-sanitize:
-	ASAN_OPTIONS=detect_leaks=0 swift test --scratch-path .build-asan --sanitize=address 2>&1 | grep -E "error:|Executed .* tests|ERROR: AddressSanitizer" | tail -n 5
+	@mkdir -p .build
+	ASAN_OPTIONS=detect_leaks=0 swift test --scratch-path .build-asan --sanitize=address > .build/asan.log 2>&1; \
+		status=$$?; $(call sanitizer_verdict,.build/asan.log)
 	swift test --scratch-path .build-ubsan -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined \
-		-Xswiftc -Xclang-linker -Xswiftc -fsanitize=undefined 2>&1 | grep -E "error:|Executed .* tests|runtime error" | tail -n 5
+		-Xswiftc -Xclang-linker -Xswiftc -fsanitize=undefined > .build/ubsan.log 2>&1; \
+		status=$$?; $(call sanitizer_verdict,.build/ubsan.log)
+
+# $(1): a log; $$status: the exit status of the run that wrote it.
+sanitizer_verdict = grep -E "error:|Executed .* tests|$(SANITIZER_REPORT)" $(1) | tail -n 5; \
+	if grep -qE "$(SANITIZER_REPORT)" $(1); then echo "sanitizer report in $(1)" >&2; exit 1; fi; exit $$status
 
 demo: static
 	@scripts/setup.sh python

@@ -68,8 +68,11 @@ for module in "${cpu_modules[@]}"; do
     compile_module $module -target-cpu haswell
     objects+=("$build/$module.o")
 done
-# Every .swift file below the module's folder (TunnelAgent has one folder per role).
-for module in TunnelWire TunnelHash TunnelAgent; do
+# Every .swift file below the module's folder (TunnelAgent has one folder per role). The
+# modules of tunnel-dispatcher in Package.swift, dependencies first, cpu_modules aside
+# (Tests/conformance/test_protocol_as_data.py checks this list against the manifest).
+swift_modules=(TunnelWire TunnelHash TunnelAgent)
+for module in "${swift_modules[@]}"; do
     compile_module $module
     objects+=("$build/$module.o")
 done

@@ -23,7 +23,12 @@ if [ ! -f "$build/.built" ] || [ -n "$(find Sources Tests/Fuzz scripts/fuzz.sh -
         "$swift_bin/clang" -O1 -g -fsanitize=fuzzer-no-link,address -I Sources/CPosix/include \
             -c Sources/CPosix/$file.c -o "$build/$file.o"
     done
-    for module in TunnelHashAVX2 TunnelWire TunnelHash TunnelAgent; do
+    # The agent's modules in Package.swift, dependencies first (checked against the manifest
+    # by Tests/conformance/test_protocol_as_data.py).
+    swift_modules=(TunnelHashAVX2 TunnelWire TunnelHash TunnelAgent)
+    objects=("$build/tunnel_posix.o" "$build/tunnel_sha512.o")
+    for module in "${swift_modules[@]}"; do
+        objects+=("$build/$module.o")
         mapfile -t files < <(sources $module)
         cpu=()
         [ $module != TunnelHashAVX2 ] || cpu=(-target-cpu haswell)
@@ -33,9 +38,7 @@ if [ ! -f "$build/.built" ] || [ -n "$(find Sources Tests/Fuzz scripts/fuzz.sh -
     for target in decoder session parsers; do
         name=Fuzz${target^}
         "$swift_bin/swiftc" "${swift_flags[@]}" -module-name $name -c "Tests/Fuzz/$name.swift" -o "$build/$name.o"
-        "$swift_bin/swiftc" "${sanitize[@]}" -use-ld=lld "$build/tunnel_posix.o" "$build/tunnel_sha512.o" \
-            "$build/TunnelHashAVX2.o" "$build/TunnelWire.o" "$build/TunnelHash.o" "$build/TunnelAgent.o" \
-            "$build/$name.o" -o "$build/fuzz-$target"
+        "$swift_bin/swiftc" "${sanitize[@]}" -use-ld=lld "${objects[@]}" "$build/$name.o" -o "$build/fuzz-$target"
     done
     touch "$build/.built"
 fi

@@ -2,7 +2,9 @@
 """Writes the fuzzers' committed seed corpora (Tests/Fuzz/corpus/<target>/) and dictionary
 (Tests/Fuzz/tunnel.dict): every golden packet, the requests the end-to-end tests send (in
 the session target's confined root, see FuzzSession.swift), the malformed shapes the unit
-tests check, and sample inputs for each parser. Run again after adding packets or cases."""
+tests check, and sample inputs for each parser. Run again after adding packets or cases;
+`--check` fails when a file it would write is missing or different (the tests run it). The
+dictionary's packet ids come from the registry (Sources/TunnelWire/PacketID.swift)."""
 import hashlib
 import os
 import sys
@@ -11,6 +13,8 @@ from pathlib import Path
 from fora.connectors import tunnel_dispatcher as td
 
 sys.path.insert(0, str(Path(__file__).parent))
+from generated_file import emit, finish  # noqa: E402
+from packet_registry import PACKETS  # noqa: E402
 from reference_codec import encode  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,9 +30,7 @@ def u32(value):
 
 
 def write(target, data):
-    directory = FUZZ / "corpus" / target
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / hashlib.sha1(data).hexdigest()).write_bytes(data)
+    emit(FUZZ / "corpus" / target / hashlib.sha1(data).hexdigest(), data)
 
 
 def run(command, **fields):
@@ -76,6 +78,9 @@ extension_sessions = [
     + x.stat_path(b"/scratch/z", sha512=True) + x.remove(b"/scratch/z", recursive=True),
     x.make_dir(b"/scratch/\xff", mode="9"), x.remove(b"/"), x.list_dir(b"/etc/passwd"),
     x.input_data(b"late") + x.close_input() + x.signal(2),
+    # Refusals as Failure: a field, a file operation, a program that cannot start.
+    x.hello(structured_failures=True) + x.make_dir(b"/scratch/d", mode="9") + x.remove(b"/scratch/missing")
+    + x.run_ex([b"no\\such"]),
 ]
 for data in extension_sessions:
     write("decoder", data)
@@ -96,7 +101,7 @@ for cut in (3, 4, 8, 12, len(stat) - 1):
     write("decoder", stat[:cut])
     write("session", stat[:cut])
 for shape in (u32(10) + u64(1 << 62) + b"abc", u32(8) + u64(1 << 40), u32(14) + u64(4) + b"\xff\xfe/x" + u64(1 << 30),
-              u32(10) + u64(2) + b"\xc0\x80\x01\x01", u32(41), u32(0xFFFFFFFF), u32(0), u32(6)):
+              u32(10) + u64(2) + b"\xc0\x80\x01\x01", u32(99), u32(0xFFFFFFFF), u32(0), u32(6), u32(41)):
     write("decoder", shape)
     write("session", shape)
 
@@ -121,10 +126,12 @@ def escaped(data):
     return "".join("\\x%02x" % byte for byte in data)
 
 
-entries = [f'id_{n}="{escaped(u32(n))}"' for n in range(42)]
+# Every id of the registry, and one that no packet has.
+entries = [f'id_{n}="{escaped(u32(n))}"' for n in [*(packet.id for packet in PACKETS), 99]]
 entries += [f'len_{n}="{escaped(u64(n))}"' for n in (0, 1, 2, 3, 4, 5, 7, 8, 16, 64, 1 << 20)]
 entries += [f'word_{i}="{word}"' for i, word in enumerate(
     ["/scratch/", "/etc/passwd", "/etc/group", "/tmp", "root", "alice", "staff", "cat", "echo", "true", "644",
      "0o755", "022", "-1", "..", "/scratch/d/", "PATH"])]
-(FUZZ / "tunnel.dict").write_text("# libFuzzer dictionary for the tunnel protocol (scripts/generate-fuzz-corpus.py)\n"
-                                  + "\n".join(entries) + "\n")
+emit(FUZZ / "tunnel.dict", "# libFuzzer dictionary for the tunnel protocol (scripts/generate-fuzz-corpus.py)\n"
+     + "\n".join(entries) + "\n")
+finish("generate-fuzz-corpus.py")

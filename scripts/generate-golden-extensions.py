@@ -2,13 +2,17 @@
 """Writes Tests/TunnelWireTests/golden/extensions.txt: the extension packets (ids 23 and
 up), one line per sample, `<name> <hex bytes>`, encoded by Tests/conformance/extensions.py,
 a Python encoder written from docs/protocol.md independently of the Swift codec. Commit the
-output; the Swift tests compare against it in both directions."""
+output; the Swift tests compare against it in both directions. `--check` compares instead
+of writing, and fails unless every extension id of the registry (PacketID.swift) has a
+sample."""
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "Tests" / "conformance"))
 import extensions as x  # noqa: E402
+from generated_file import emit, finish, target  # noqa: E402
+from packet_registry import PACKETS  # noqa: E402
 
 
 def stat_fields(kind, mode, owner, group, size, mtime, ctime, digest=None):
@@ -46,8 +50,16 @@ SAMPLES = [
     ("readLink", x.read_link(b"/srv/link")),
     ("linkTarget", x.packet(x.LINK_TARGET, x.blob(b"../target"))),
     ("statPath", x.stat_path(b"/srv/\xfe", follow=True, sha512=True)),
+    ("helloStructuredFailures", x.hello(durable_uploads=False, structured_failures=True)),
+    ("helloResultStructuredFailures", x.packet(x.HELLO_RESULT, x.text("0.2.0"), x.u64(0),
+                                               x.u8(x.OPTION_DURABLE_UPLOADS | x.OPTION_STRUCTURED_FAILURES))),
+    ("failure", x.failure(x.STEP_EXECUTE, 2, b"no\\such\xff", "[Errno 2] No such file or directory: 'no\\\\such'")),
+    ("failureField", x.failure(x.STEP_FIELD, 0, b"mode", "Invalid value '9': Must be in octal format.")),
 ]
 
 lines = [f"{name} {data.hex()}" for name, data in SAMPLES]
-target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "Tests/TunnelWireTests/golden/extensions.txt"
-target.write_text("\n".join(lines) + "\n")
+missing = {p.name for p in PACKETS if p.id >= x.HELLO} - {name[0].upper() + name[1:] for name, _ in SAMPLES}
+if missing:
+    sys.exit(f"no golden sample for {', '.join(sorted(missing))}")
+emit(target("Tests/TunnelWireTests/golden/extensions.txt"), "\n".join(lines) + "\n")
+finish("generate-golden-extensions.py")

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes Tests/TunnelWireTests/golden/packets.txt: one line per sample packet,
 `<name> <hex bytes>`, encoded by the reference's own encoder (fora==2.1.7). Run once with
-the virtualenv's python and commit the output; the Swift tests compare against it."""
-import sys
+the virtualenv's python and commit the output; the Swift tests compare against it.
+`--check` compares instead of writing (the tests run it)."""
 from fora.connectors import tunnel_dispatcher as td
+from generated_file import emit, finish, target
 from reference_codec import encode
 
 
@@ -46,5 +47,5 @@ SAMPLES = [
 ]
 
 lines = [f"{name} {encode(packet).hex()}" for name, packet in SAMPLES]
-with open(sys.argv[1] if len(sys.argv) > 1 else "Tests/TunnelWireTests/golden/packets.txt", "w") as out:
-    out.write("\n".join(lines) + "\n")
+emit(target("Tests/TunnelWireTests/golden/packets.txt"), "\n".join(lines) + "\n")
+finish("generate-golden.py")

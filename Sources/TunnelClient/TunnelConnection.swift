@@ -65,7 +65,8 @@ public final class TunnelConnection {
         }
         guard negotiating else { return }
         do throws(TunnelError) {
-            hello = try request(Hello(durableUploads: durableUploads), expecting: HelloResult.self)
+            // Extension refusals as Failure: classified by fields (TunnelError.init(_: Failure)).
+            hello = try request(Hello(durableUploads: durableUploads, structuredFailures: true), expecting: HelloResult.self)
         } catch .transport {
             // It answered CheckAlive and then ended: it does not know the extensions.
             throw .extensionsUnsupported
@@ -278,6 +279,7 @@ public final class TunnelConnection {
         case .osError: return .remoteOSError(try TunnelWire.OSError.decodeFields(from: &input))
         case .invalidField: return .invalidField(try InvalidField.decodeFields(from: &input))
         case .processError: return .processError(try ProcessError.decodeFields(from: &input).message)
+        case .failure: return TunnelError(try Failure.decodeFields(from: &input))
         default: return .unexpectedAnswer(id)
         }
     }

@@ -6,8 +6,14 @@ public enum TunnelError: Error, Equatable, CustomStringConvertible {
     case remoteOSError(TunnelWire.OSError)
     /// A request field held a value the agent rejected.
     case invalidField(InvalidField)
-    /// The child process could not be set up after the fork (ProcessRun only).
+    /// The child process could not be set up after the fork (its identity or umask).
     case processError(String)
+    /// A run's command could not start: its working folder could not be entered
+    /// (`.changeDirectory`) or its program not executed (`.execute`), as `error` says.
+    case commandNotStarted(FailureStep, TunnelWire.OSError)
+    /// An extension refusal of a kind this client does not know more about (a policy, or a
+    /// step named by a newer agent).
+    case refused(Failure)
     /// The stream broke or held something undecodable; the connection is unusable.
     case protocolError(WireError)
     /// A valid packet, but not an answer to what was asked.
@@ -28,6 +34,8 @@ public enum TunnelError: Error, Equatable, CustomStringConvertible {
         case .remoteOSError(let error): return "remote: \(error.msg)"
         case .invalidField(let field): return "invalid value for field '\(field.field)': \(field.errorMessage)"
         case .processError(let message): return "remote process error: \(message)"
+        case .commandNotStarted(_, let error): return "remote: \(error.msg)"
+        case .refused(let failure): return "remote: \(failure.message)"
         case .protocolError(let error): return "protocol error: \(error.message)"
         case .unexpectedAnswer(let id): return "unexpected answer \(id.name) from the agent"
         case .invalidAnswer(let field, let reason): return "invalid text in the answer's field '\(field)': \(reason)"
@@ -38,5 +46,34 @@ public enum TunnelError: Error, Equatable, CustomStringConvertible {
         case .extensionMissing(let id):
             return "the agent does not serve \(id.name), which this needs (an older tunnel-dispatcher?)"
         }
+    }
+}
+
+extension TunnelError {
+    /// An extension's `Failure`, classified here once, from its step and errno; its message
+    /// is kept for people and never read. Refusals that the originals' packets can say are
+    /// said with them, so a caller matches `.remoteOSError` by errno whichever packet came.
+    public init(_ failure: Failure) {
+        let osError = TunnelWire.OSError(errno: failure.errno, strerror: systemErrorText(failure.errno), msg: failure.message)
+        switch failure.step {
+        case .field:
+            self = .invalidField(InvalidField(field: String(decoding: failure.subject, as: UTF8.self),
+                                              errorMessage: failure.message))
+        case .changeDirectory, .execute:
+            self = .commandNotStarted(failure.step, osError)
+        case .prepareChild where failure.errno == 0:
+            self = .processError(failure.message)
+        case .system, .file, .prepareChild:
+            self = .remoteOSError(osError)
+        default:
+            self = .refused(failure)
+        }
+    }
+
+    /// The exit status a shell would give for a command that could not start: 127 when its
+    /// program does not exist, 126 when it cannot be executed; nil for any other error.
+    public var commandStartStatus: Int32? {
+        guard case .commandNotStarted(.execute, let error) = self else { return nil }
+        return error.errno == noSuchFileErrno ? 127 : 126
     }
 }

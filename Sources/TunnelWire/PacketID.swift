@@ -1,5 +1,7 @@
-/// The registry: a packet's id is its declaration order in the reference
-/// (`fora/connectors/tunnel_dispatcher.py`). Never renumber; new packets take 23 upwards.
+/// A packet's id is its declaration order in the reference
+/// (`fora/connectors/tunnel_dispatcher.py`). Never renumber; new packets take 23 upwards,
+/// as the lead gives them out. Each id has one row in `registryEntry` below, the protocol's
+/// single table of ids, names and directions.
 public enum PacketID: UInt32, CaseIterable, Sendable {
     case ok = 0, ack, checkAlive, exit, osError, invalidField
     case processCompleted, processError, processRun
@@ -11,72 +13,83 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
     // Extensions: fora's client never sends them (docs/protocol.md, "Extensions").
     case hello = 23, helloResult, runEx, output, runFinished, input, closeInput, signal
     case listDir, dirEntries, makeDir, remove, rename, setMetadata, symlink, readLink, linkTarget, statPath
+    case failure = 41
 
-    /// The extension requests an agent may serve (what HelloResult lists).
-    public static let extensionRequests: [PacketID] = [
-        .hello, .runEx, .input, .closeInput, .signal, .listDir, .makeDir, .remove, .rename,
-        .setMetadata, .symlink, .readLink, .statPath,
-    ]
+    /// Who sends a packet.
+    public enum Direction: Sendable {
+        /// Client → agent, answered.
+        case request
+        /// Client → agent, never answered (a streamed run's controls).
+        case requestWithoutAnswer
+        /// Agent → client.
+        case answer
+    }
 
-    /// Requests travel client → agent, everything else agent → client.
-    public var isRequest: Bool {
+    /// The registry: each packet's name (the reference's class name for fora's 23, used in
+    /// `--debug` lines) and direction. scripts/packet_registry.py reads these rows, and the
+    /// tests check protocol.md's tables, the fuzz dictionary and the Python test codec against
+    /// them: keep one `case .id: return ("Name", .direction)` per line.
+    private var registryEntry: (name: String, direction: Direction) {
         switch self {
-        case .checkAlive, .exit, .processRun, .stat, .resolveUser, .resolveGroup,
-             .upload, .download, .queryUser, .queryGroup, .getenv,
-             .hello, .runEx, .input, .closeInput, .signal, .listDir, .makeDir, .remove, .rename,
-             .setMetadata, .symlink, .readLink, .statPath:
-            return true
-        default:
-            return false
+        case .ok: return ("PacketOk", .answer)
+        case .ack: return ("PacketAck", .answer)
+        case .checkAlive: return ("PacketCheckAlive", .request)
+        case .exit: return ("PacketExit", .request)
+        case .osError: return ("PacketOSError", .answer)
+        case .invalidField: return ("PacketInvalidField", .answer)
+        case .processCompleted: return ("PacketProcessCompleted", .answer)
+        case .processError: return ("PacketProcessError", .answer)
+        case .processRun: return ("PacketProcessRun", .request)
+        case .statResult: return ("PacketStatResult", .answer)
+        case .stat: return ("PacketStat", .request)
+        case .resolveResult: return ("PacketResolveResult", .answer)
+        case .resolveUser: return ("PacketResolveUser", .request)
+        case .resolveGroup: return ("PacketResolveGroup", .request)
+        case .upload: return ("PacketUpload", .request)
+        case .downloadResult: return ("PacketDownloadResult", .answer)
+        case .download: return ("PacketDownload", .request)
+        case .userEntry: return ("PacketUserEntry", .answer)
+        case .queryUser: return ("PacketQueryUser", .request)
+        case .groupEntry: return ("PacketGroupEntry", .answer)
+        case .queryGroup: return ("PacketQueryGroup", .request)
+        case .environVar: return ("PacketEnvironVar", .answer)
+        case .getenv: return ("PacketGetenv", .request)
+        case .hello: return ("Hello", .request)
+        case .helloResult: return ("HelloResult", .answer)
+        case .runEx: return ("RunEx", .request)
+        case .output: return ("Output", .answer)
+        case .runFinished: return ("RunFinished", .answer)
+        case .input: return ("Input", .requestWithoutAnswer)
+        case .closeInput: return ("CloseInput", .requestWithoutAnswer)
+        case .signal: return ("Signal", .requestWithoutAnswer)
+        case .listDir: return ("ListDir", .request)
+        case .dirEntries: return ("DirEntries", .answer)
+        case .makeDir: return ("MakeDir", .request)
+        case .remove: return ("Remove", .request)
+        case .rename: return ("Rename", .request)
+        case .setMetadata: return ("SetMetadata", .request)
+        case .symlink: return ("Symlink", .request)
+        case .readLink: return ("ReadLink", .request)
+        case .linkTarget: return ("LinkTarget", .answer)
+        case .statPath: return ("StatPath", .request)
+        case .failure: return ("Failure", .answer)
         }
     }
 
     /// The reference's class name, used in `--debug` lines.
-    public var name: String {
-        switch self {
-        case .ok: return "PacketOk"
-        case .ack: return "PacketAck"
-        case .checkAlive: return "PacketCheckAlive"
-        case .exit: return "PacketExit"
-        case .osError: return "PacketOSError"
-        case .invalidField: return "PacketInvalidField"
-        case .processCompleted: return "PacketProcessCompleted"
-        case .processError: return "PacketProcessError"
-        case .processRun: return "PacketProcessRun"
-        case .statResult: return "PacketStatResult"
-        case .stat: return "PacketStat"
-        case .resolveResult: return "PacketResolveResult"
-        case .resolveUser: return "PacketResolveUser"
-        case .resolveGroup: return "PacketResolveGroup"
-        case .upload: return "PacketUpload"
-        case .downloadResult: return "PacketDownloadResult"
-        case .download: return "PacketDownload"
-        case .userEntry: return "PacketUserEntry"
-        case .queryUser: return "PacketQueryUser"
-        case .groupEntry: return "PacketGroupEntry"
-        case .queryGroup: return "PacketQueryGroup"
-        case .environVar: return "PacketEnvironVar"
-        case .getenv: return "PacketGetenv"
-        case .hello: return "Hello"
-        case .helloResult: return "HelloResult"
-        case .runEx: return "RunEx"
-        case .output: return "Output"
-        case .runFinished: return "RunFinished"
-        case .input: return "Input"
-        case .closeInput: return "CloseInput"
-        case .signal: return "Signal"
-        case .listDir: return "ListDir"
-        case .dirEntries: return "DirEntries"
-        case .makeDir: return "MakeDir"
-        case .remove: return "Remove"
-        case .rename: return "Rename"
-        case .setMetadata: return "SetMetadata"
-        case .symlink: return "Symlink"
-        case .readLink: return "ReadLink"
-        case .linkTarget: return "LinkTarget"
-        case .statPath: return "StatPath"
-        }
-    }
+    public var name: String { registryEntry.name }
+
+    /// Who sends it.
+    public var direction: Direction { registryEntry.direction }
+
+    /// Requests travel client → agent, everything else agent → client.
+    public var isRequest: Bool { direction != .answer }
+
+    /// Ids 23 and up: packets fora's client never sends nor receives.
+    public var isExtension: Bool { rawValue >= PacketID.hello.rawValue }
+
+    /// The extension requests an agent may serve (what HelloResult lists).
+    public static let extensionRequests: [PacketID] = allCases.filter { $0.isExtension && $0.isRequest }
 }
 
 extension WireReader {

@@ -25,7 +25,7 @@ func report(_ error: TunnelError) -> ExitCode {
 
 func exitStatus(for error: TunnelError) -> Int32 {
     switch error {
-    case .remoteOSError, .processError: return 1
+    case .remoteOSError, .processError, .commandNotStarted, .refused: return 1
     // The reference answers some missing files with InvalidField: still an error on the target.
     case .invalidField(let field) where field.errorMessage.hasPrefix("[Errno "): return 1
     case .invalidField: return 2

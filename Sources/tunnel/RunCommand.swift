@@ -157,9 +157,14 @@ struct Run: ParsableCommand {
     }
 
     /// A program that could not be started gets the shell's statuses; other errors theirs.
+    /// RunEx says which step failed (TunnelError.commandStartStatus); fora's ProcessRun says
+    /// it only in its message, which names the program.
     private func refusalsReported<T>(_ body: () throws(TunnelError) -> T) throws -> T {
         do {
             return try body()
+        } catch let error where error.commandStartStatus != nil {
+            writeError("tunnel: \(error)\n")
+            throw ExitCode(error.commandStartStatus!)
         } catch .remoteOSError(let error) where error.msg.hasSuffix(": " + pythonQuoted(argv[0])) {
             writeError("tunnel: remote: \(error.msg)\n")
             throw ExitCode(error.errno == Int64(ENOENT) ? 127 : 126)

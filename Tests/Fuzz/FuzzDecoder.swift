@@ -60,6 +60,7 @@ private func decode(_ id: PacketID, from reader: inout ByteReader) -> Bool {
         case .readLink: _ = try ReadLink.decodeFields(from: &reader)
         case .linkTarget: _ = try LinkTarget.decodeFields(from: &reader)
         case .statPath: _ = try StatPath.decodeFields(from: &reader)
+        case .failure: _ = try Failure.decodeFields(from: &reader)
         }
         return true
     } catch {

@@ -100,21 +100,32 @@ final class SystemLayerTests: XCTestCase {
 
     func testReplacementKeepsTheOldFileUntilCommitted() throws {
         let target = scratch + "/target"
-        _ = try FileDescriptor.open(SystemPath(target)!, O_WRONLY | O_CREAT, mode: 0o640)
+        // An old content of its own (an empty file would also pass if it were truncated).
+        try [UInt8]("old content".utf8).withUnsafeBytes { old in
+            try FileDescriptor.open(SystemPath(target)!, O_WRONLY | O_CREAT, mode: 0o640).writeAll(old)
+        }
         do {
             let replacement = FileReplacement(target: target)
             [UInt8]("new".utf8).withUnsafeBytes { replacement.append($0) }
             // Released without commit: nothing changes, nothing is left.
         }
-        XCTAssertEqual(try path("target").status(followingLinks: false).size, 0)
+        XCTAssertEqual(try content(of: "target"), Array("old content".utf8))
         XCTAssertEqual(try directoryEntries(), ["target"])
         let replacement = FileReplacement(target: target)
         [UInt8]("new".utf8).withUnsafeBytes { replacement.append($0) }
         XCTAssertNoThrow(try replacement.commit(RequestedMetadata(), durability: .synced))
-        let status = try path("target").status(followingLinks: false)
-        XCTAssertEqual(status.size, 3)
-        XCTAssertEqual(status.permissions, 0o640)
+        XCTAssertEqual(try content(of: "target"), Array("new".utf8))
+        XCTAssertEqual(try path("target").status(followingLinks: false).permissions, 0o640)
         XCTAssertEqual(try directoryEntries(), ["target"])
+    }
+
+    func content(of name: String) throws -> [UInt8] {
+        var result: [UInt8] = []
+        try FileDescriptor.openForReading(path(name), followingLinks: false).forEachChunk { chunk in
+            result.append(contentsOf: chunk)
+            return true
+        }
+        return result
     }
 
     func testTemporaryNamesAreShort() {

@@ -28,6 +28,29 @@ final class TunnelConnectionTests: XCTestCase {
 
     func connect() throws -> TunnelConnection { try TunnelConnection(command: [Self.agent]) }
 
+    /// `sha512sum`'s digest of the file at `path` (an implementation other than the agent's).
+    func sha512sum(of path: String) throws -> [UInt8] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha512sum")
+        process.arguments = [path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let hex = Array(output.prefix(128))
+        return stride(from: 0, to: hex.count, by: 2).map { UInt8(String(hex[$0...$0 + 1]), radix: 16)! }
+    }
+
+    /// Polls `condition` until it holds or ten seconds pass (a bound, not a timing assertion).
+    func waitUntil(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<1000 {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return condition()
+    }
+
     func testRunAndErrors() throws {
         let agent = try connect()
         let result = try agent.run(["sh", "-c", "cat; echo err >&2; exit 4"], stdin: Array("in".utf8))
@@ -54,7 +77,7 @@ final class TunnelConnectionTests: XCTestCase {
         XCTAssertEqual(info.type, "file")
         XCTAssertEqual(info.mode, 0o640)
         XCTAssertEqual(info.size, UInt64(content.count))
-        XCTAssertEqual(info.sha512sum?.count, 64)
+        XCTAssertEqual(info.sha512sum, try sha512sum(of: path), "the digest of the content, not just 64 bytes")
         agent.close()
     }
 
@@ -79,8 +102,13 @@ final class TunnelConnectionTests: XCTestCase {
         let agent = try connect()
         let fd = open(source.path, O_RDONLY)
         defer { close(fd) }
-        XCTAssertThrowsError(try agent.upload(target.path, streaming: FileContent(fd: fd, byteCount: 100)))
-        Thread.sleep(forTimeInterval: 0.2)
+        XCTAssertThrowsError(try agent.upload(target.path, streaming: FileContent(fd: fd, byteCount: 100))) { error in
+            guard case .transport(let message) = error as? TunnelError else { return XCTFail("\(error)") }
+            XCTAssert(message.hasPrefix("upload of \(target.path) abandoned: "), message)
+        }
+        // The agent ends as soon as it sees the upload cut short; its temporary is gone then.
+        XCTAssertTrue(waitUntil { (try? FileManager.default.contentsOfDirectory(atPath: self.directory.path).sorted())
+                                  == ["short", "target"] })
         XCTAssertEqual(try String(contentsOf: target, encoding: .utf8), "old")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(), ["short", "target"])
     }
@@ -93,7 +121,9 @@ final class TunnelConnectionTests: XCTestCase {
         XCTAssertEqual(try agent.queryGroup("root").gid, 0)
         XCTAssertEqual(try agent.getenv("PATH"), ProcessInfo.processInfo.environment["PATH"])
         XCTAssertNil(try agent.getenv("TUNNEL_SURELY_UNSET"))
-        XCTAssertThrowsError(try agent.resolveUser("_no_such_user_"))
+        XCTAssertThrowsError(try agent.resolveUser("_no_such_user_")) { error in
+            XCTAssertEqual(error as? TunnelError, .invalidField(InvalidField(field: "user", errorMessage: "The user does not exist")))
+        }
         agent.close()
     }
 

@@ -89,6 +89,13 @@ final class GoldenBytesTests: XCTestCase {
         sample("readLink", ReadLink(path: Array("/srv/link".utf8))),
         sample("linkTarget", LinkTarget(target: Array("../target".utf8))),
         sample("statPath", StatPath(path: Array("/srv/".utf8) + [0xfe], followLinks: true, sha512sum: true)),
+        sample("helloStructuredFailures", Hello(durableUploads: false, structuredFailures: true)),
+        sample("helloResultStructuredFailures", HelloResult(version: "0.2.0", extensions: [], durableUploads: true,
+                                                            structuredFailures: true)),
+        sample("failure", Failure(step: .execute, errno: 2, subject: Array("no\\such".utf8) + [0xff],
+                                  message: "[Errno 2] No such file or directory: 'no\\\\such'")),
+        sample("failureField", Failure(step: .field, errno: 0, subject: Array("mode".utf8),
+                                       message: "Invalid value '9': Must be in octal format.")),
     ]
 
     /// (name, our encoding, "decoding the golden bytes gives this packet back")

@@ -5,6 +5,11 @@ import struct
 
 HELLO, HELLO_RESULT, RUN_EX, OUTPUT, RUN_FINISHED, INPUT, CLOSE_INPUT, SIGNAL = range(23, 31)
 LIST_DIR, DIR_ENTRIES, MAKE_DIR, REMOVE, RENAME, SET_METADATA, SYMLINK, READ_LINK, LINK_TARGET, STAT_PATH = range(31, 41)
+FAILURE = 41
+# Failure's steps (docs/protocol.md, "Failure").
+STEP_FIELD, STEP_SYSTEM, STEP_FILE, STEP_CHANGE_DIRECTORY, STEP_EXECUTE, STEP_PREPARE_CHILD, STEP_POLICY = range(7)
+# Hello's and HelloResult's options byte.
+OPTION_DURABLE_UPLOADS, OPTION_STRUCTURED_FAILURES = 1, 2
 OK, OS_ERROR, INVALID_FIELD, PROCESS_ERROR, STAT_RESULT = 0, 4, 5, 7, 9
 AGENT_ENV, EMPTY_ENV, LOGIN_ENV = 0, 1, 2
 
@@ -24,7 +29,12 @@ def optional(value, encode): return boolean(value is not None) + (encode(value) 
 def packet(packet_id, *fields): return u32(packet_id) + b"".join(fields)
 
 
-def hello(durable_uploads=False): return packet(HELLO, boolean(durable_uploads))
+def hello(durable_uploads=False, structured_failures=False):
+    return packet(HELLO, u8((OPTION_DURABLE_UPLOADS if durable_uploads else 0)
+                            | (OPTION_STRUCTURED_FAILURES if structured_failures else 0)))
+
+
+def failure(step, errno, subject, message): return packet(FAILURE, u8(step), i64(errno), blob(subject), text(message))
 
 
 def run_ex(command, environment=AGENT_ENV, set_environment=(), user=None, group=None, umask=None, cwd=None,
@@ -94,7 +104,12 @@ class Reader:
         if packet_id == HELLO_RESULT:
             version = self.text()
             extensions = [self.u32() for _ in range(self.u64())]
-            return "HelloResult", dict(version=version, extensions=extensions, durable_uploads=self.boolean())
+            options = self.u8()
+            return "HelloResult", dict(version=version, extensions=extensions,
+                                       durable_uploads=bool(options & OPTION_DURABLE_UPLOADS),
+                                       structured_failures=bool(options & OPTION_STRUCTURED_FAILURES))
+        if packet_id == FAILURE:
+            return "Failure", dict(step=self.u8(), errno=self.i64(), subject=self.blob(), message=self.text())
         if packet_id == OUTPUT:
             return "Output", dict(stream=self.u8(), data=self.blob())
         if packet_id == RUN_FINISHED:

@@ -7,6 +7,7 @@ import os
 import pwd
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from fora.connectors import tunnel_dispatcher as td
@@ -107,3 +108,31 @@ def raw_session(command, data, timeout=20):
     """Writes `data` to a fresh dispatcher, closes its stdin; returns (status, stdout, stderr)."""
     result = subprocess.run(command, input=data, capture_output=True, timeout=timeout, cwd="/tmp")
     return result.returncode, result.stdout, result.stderr
+
+
+def wait_until(condition, timeout=10):
+    """Polls `condition` until it is true (True) or `timeout` seconds pass (False): for a state
+    that another process reaches soon, never a fixed sleep that may be too short."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def open_files_below(pid, directory):
+    """The files process `pid` has open below `directory` (unnamed ones included)."""
+    found = []
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return found
+    for fd in descriptors:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(directory)):
+            found.append(target)
+    return found

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import extensions as x
-from harness import AGENT, TEST_USER, processes_with, reference_command
+from harness import AGENT, TEST_USER, processes_with, reference_command, wait_until
 
 
 class Agent:
@@ -122,11 +122,7 @@ def test_the_time_limit_ends_a_tree_that_ignores_sigterm(agent):
     name, fields = agent.ask(x.run_ex(["sh", "-c", script], timeout_ms=300, grace_ms=300))
     assert name == "RunFinished" and fields["timed_out"] and fields["returncode"] == -9
     assert time.monotonic() - start < 60
-    for _ in range(100):
-        if not processes_with(marker):
-            break
-        time.sleep(0.02)
-    assert processes_with(marker) == []
+    assert wait_until(lambda: processes_with(marker) == []), processes_with(marker)
 
 
 def test_a_finished_run_is_not_timed_out(agent):
@@ -190,8 +186,7 @@ def test_exit_during_a_run_ends_it_and_the_session(agent):
     agent.send(x.packet(3))   # Exit
     status, _ = agent.close()
     assert status == 0
-    time.sleep(0.1)
-    assert processes_with(marker) == []
+    assert wait_until(lambda: processes_with(marker) == []), processes_with(marker)
 
 
 def test_another_request_during_a_run_is_a_protocol_error(agent):
@@ -214,11 +209,7 @@ def test_the_client_going_away_ends_a_streamed_run():
     session.process.stdout.close()
     session.process.stdin.close()
     session.process.wait(timeout=30)
-    for _ in range(100):
-        if not processes_with(marker):
-            break
-        time.sleep(0.02)
-    assert processes_with(marker) == []
+    assert wait_until(lambda: processes_with(marker) == []), processes_with(marker)
 
 
 # ---------------------------------------------------------------------------------------

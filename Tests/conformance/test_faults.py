@@ -6,13 +6,12 @@ import pwd
 import resource
 import signal
 import subprocess
-import time
 
 import pytest
 
 from fora.connectors import tunnel_dispatcher as td
 
-from harness import Dispatcher, agent_command, encode, processes_with
+from harness import Dispatcher, agent_command, encode, processes_with, wait_until
 
 
 def run(command, **fields):
@@ -67,19 +66,12 @@ def test_client_vanishes_while_a_command_runs(captured):
     # A shell that starts a grandchild in the background and waits on another: all go.
     process.stdin.write(encode(run(["sh", "-c", f"sleep {marker} & sleep {marker}; echo done"], capture_output=captured)))
     process.stdin.flush()
-    for _ in range(100):
-        if len(processes_with(marker)) >= 3:
-            break
-        time.sleep(0.02)
+    wait_until(lambda: len(processes_with(marker)) >= 3)
     assert len(processes_with(marker)) == 3, "the command never started"
     process.stdout.close()   # the client is gone
     process.stdin.close()
     assert process.wait(timeout=10) == 3
-    for _ in range(100):
-        if not processes_with(marker):
-            break
-        time.sleep(0.02)
-    assert processes_with(marker) == []
+    assert wait_until(lambda: processes_with(marker) == []), processes_with(marker)
 
 
 # --- Resource limits ----------------------------------------------------------------------------
@@ -215,15 +207,8 @@ def test_a_signal_that_ends_the_agent_reaches_the_running_command(sig):
     process.stdin.write(encode(run(["sh", "-c", script])))
     process.stdin.flush()
     expected = 2 if sig == signal.SIGINT else 3
-    for _ in range(100):
-        if len(processes_with(marker)) >= expected:
-            break
-        time.sleep(0.02)
+    wait_until(lambda: len(processes_with(marker)) >= expected)
     assert len(processes_with(marker)) >= 2, "the command never started"
     process.send_signal(sig)
     assert process.wait(timeout=10) == -sig
-    for _ in range(100):
-        if not processes_with(marker):
-            break
-        time.sleep(0.02)
-    assert processes_with(marker) == []
+    assert wait_until(lambda: processes_with(marker) == []), processes_with(marker)

@@ -20,7 +20,8 @@ import pytest
 
 from fora.connectors import tunnel_dispatcher as td
 
-from harness import AGENT, TEST_USER, Dispatcher, agent_command, encode, reference_command
+from harness import (AGENT, TEST_USER, Dispatcher, agent_command, encode, open_files_below, reference_command,
+                     wait_until)
 
 pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="the attacks need root: sysctls, chown, mounts")
 
@@ -120,7 +121,8 @@ def test_directory_swapped_mid_upload_does_not_redirect_the_file(shared_tmp, att
     try:
         process.stdin.write(data[: len(data) // 2])
         process.stdin.flush()
-        time.sleep(0.2)
+        # Mid-upload: the agent holds its temporary in sub/ (resolved once, by descriptor).
+        assert wait_until(lambda: open_files_below(process.pid, home / "sub")), "the upload never began"
         # The user swaps the directory for a link to where they want root's file.
         subprocess.run(["setpriv", f"--reuid={attacker[0]}", f"--regid={attacker[1]}", "--clear-groups",
                         "sh", "-c", f"mv '{home}/sub' '{home}/sub.old' && ln -s '{elsewhere}' '{home}/sub'"],
@@ -374,11 +376,7 @@ def test_fatal_signals_leave_no_named_temporary_in_a_chroot(sig, attacker):
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         process.stdin.write(data[: len(data) // 2])
         process.stdin.flush()
-        for _ in range(200):
-            if len(os.listdir(root / "data")) > 1:
-                break
-            time.sleep(0.01)
-        assert len(os.listdir(root / "data")) == 2, "the named temporary never appeared"
+        assert wait_until(lambda: len(os.listdir(root / "data")) == 2), "the named temporary never appeared"
         process.send_signal(sig)
         assert process.wait(timeout=10) == -sig
         assert sorted(os.listdir(root / "data")) == ["f"]

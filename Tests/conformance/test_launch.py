@@ -12,12 +12,11 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from harness import ROOT, processes_with
+from harness import ROOT, processes_with, wait_until
 from local_sshd import available as sshd_available, local_sshd
 
 TUNNEL = Path(os.environ.get("TUNNEL_CLI", ROOT / "dist" / "tunnel"))
@@ -543,8 +542,4 @@ def test_ctrl_c_over_real_ssh_leaves_nothing_behind(sshd, account):
     assert process.stdout.readline() == b"ready\n"
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 128 + 2
-    for _ in range(100):
-        if not processes_with(marker):
-            break
-        time.sleep(0.02)
-    assert processes_with(marker) == []
+    assert wait_until(lambda: processes_with(marker) == []), processes_with(marker)

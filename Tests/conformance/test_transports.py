@@ -2,13 +2,12 @@
 changes size while it is downloaded."""
 import os
 import subprocess
-import time
 
 import pytest
 
 from fora.connectors import tunnel_dispatcher as td
 
-from harness import AGENT, Dispatcher, encode, processes_with
+from harness import AGENT, Dispatcher, encode, processes_with, wait_until
 
 from local_sshd import available, local_sshd  # noqa: E402  (scripts/ is on sys.path through harness)
 
@@ -48,18 +47,11 @@ def test_killed_ssh_client_leaves_no_command_behind(ssh_command, tmp_path):
     assert isinstance(client.request(td.PacketCheckAlive()), td.PacketAck)
     client.send(td.PacketProcessRun(command=["sh", "-c", f"sleep {marker} & sleep {marker}"], stdin=None,
                                     capture_output=True, user=None, group=None, umask=None, cwd=None))
-    for _ in range(200):
-        if len(processes_with(marker)) >= 3:
-            break
-        time.sleep(0.02)
+    wait_until(lambda: len(processes_with(marker)) >= 3)
     assert len(processes_with(marker)) >= 2, "the command never started"
     client.process.kill()
     client.process.wait()
-    for _ in range(250):
-        if not processes_with(marker):
-            break
-        time.sleep(0.02)
-    assert processes_with(marker) == []
+    assert wait_until(lambda: processes_with(marker) == []), processes_with(marker)
 
 
 def test_download_of_a_file_that_shrinks_ends_the_session(tmp_path):

@@ -41,6 +41,9 @@ enum Refusal: Error {
     case osError(Errno, path: String?)
     /// `ProcessError(message)`.
     case processError(String)
+    /// A child that could not start, at `step` (its folder, its program, its setup): the
+    /// originals' OSError, and a Failure that names the step (Session/StructuredFailure.swift).
+    case childNotStarted(FailureStep, Errno, path: String?)
 }
 
 /// The state a session keeps between requests, handed to every handler.
@@ -100,10 +103,10 @@ extension Refusal {
     /// RunEx alike): the folder or the program named, or preexec_fn's ProcessError.
     static func startFailure(_ failure: SpawnFailure, of plan: ProcessPlan) -> Refusal {
         switch failure.step {
-        case .changingDirectory: return .osError(failure.error, path: plan.cwdName)
+        case .changingDirectory: return .childNotStarted(.changeDirectory, failure.error, path: plan.cwdName)
         case .preparing: return .processError("Exception occurred in preexec_fn.")
-        case .executing: return .osError(failure.error, path: plan.programName)
-        case .settingUp: return .osError(failure.error, path: nil)
+        case .executing: return .childNotStarted(.execute, failure.error, path: plan.programName)
+        case .settingUp: return .childNotStarted(.system, failure.error, path: nil)
         }
     }
 

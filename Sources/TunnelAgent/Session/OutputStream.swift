@@ -12,6 +12,9 @@ public final class OutputStream: WireWriter {
     private let kind: Int32
     /// Why nothing more can reach the client; set once.
     private(set) var failure: WireError?
+    /// Extension requests are refused with `Failure` on this stream: the client's Hello asked
+    /// for it (set as HelloResult is written, see Session.encode).
+    var structuredFailures = false
 
     public init(fd: Int32) {
         self.fd = fd

@@ -110,13 +110,13 @@ public final class Session {
             // changed the accounts (an upload or a rename of /etc/passwd, a command).
             if id.mayChangeTheHost { context.accountNames.forget() }
         }
-        try send(answer)
+        try send(answer, to: id)
         if let failure = output.failure { throw failure }
     }
 
     /// Sends `answer`, or the sequence it describes; answers keep their order, so pending
     /// uploads are answered first.
-    private func send(_ answer: Answer) throws(WireError) {
+    private func send(_ answer: Answer, to id: PacketID) throws(WireError) {
         switch answer {
         case .uploadPending:
             if context.pendingUploads.isFull { context.pendingUploads.complete() }
@@ -130,7 +130,7 @@ public final class Session {
             while let page = listing.nextPage() { page.encode(to: &writer) }
         default:
             completeUploads()
-            Session.encode(answer, to: output)
+            Session.encode(answer, to: output, extensionRequest: id.isExtension)
         }
     }
 
@@ -157,7 +157,8 @@ public final class Session {
         let supervisor: RunSupervisor
         switch RunSupervisor.start(plan, input: input, outlet: outlet) {
         case .failure(let failure):
-            Session.encode(.refused(.startFailure(failure, of: plan.process)), to: output)
+            Session.encode(.refused(.startFailure(failure, of: plan.process)), to: output,
+                           extensionRequest: plan.answer != .processCompleted)
             return
         case .success(let started):
             supervisor = started
@@ -168,7 +169,8 @@ public final class Session {
         case .exited(let status): (returncode, timedOut) = (status, false)
         case .timedOut(let status): (returncode, timedOut) = (status, true)
         case .storeFailed(let error):
-            Session.encode(.refused(.osError(error, path: nil)), to: output)
+            Session.encode(.refused(.osError(error, path: nil)), to: output,
+                           extensionRequest: plan.answer != .processCompleted)
             return
         case .clientGone:
             throw .abandoned("Cannot write to the data stream: " + Errno.brokenPipe.strerror)
@@ -199,9 +201,15 @@ public final class Session {
     }
 
     /// Encodes one answer packet into the output buffer: the session's single reply point.
-    private static func encode(_ answer: Answer, to stream: OutputStream) {
+    /// An extension request's refusal is a Failure once the client's Hello asked for it;
+    /// the originals' never are.
+    private static func encode(_ answer: Answer, to stream: OutputStream, extensionRequest: Bool = false) {
         var output = stream
         switch answer {
+        case .refused(let refusal) where extensionRequest && stream.structuredFailures:
+            refusal.failure.encode(to: &output)
+        case .refused(let refusal) where extensionRequest && stream.structuredFailures:
+            refusal.failure.encode(to: &output)
         case .ok: Ok().encode(to: &output)
         case .ack: Ack().encode(to: &output)
         case .processCompleted(let completed): completed.encode(to: &output)
@@ -214,12 +222,15 @@ public final class Session {
         case .environVar(let variable): variable.encode(to: &output)
         case .refused(.invalidField(let field, let message)):
             InvalidField(field: field, errorMessage: message).encode(to: &output)
-        case .refused(.osError(let error, let path)):
+        case .refused(.osError(let error, let path)), .refused(.childNotStarted(_, let error, let path)):
             TunnelWire.OSError(errno: Int64(error.code), strerror: error.strerror,
                                msg: error.pythonMessage(path: path)).encode(to: &output)
         case .refused(.processError(let message)):
             ProcessError(message: message).encode(to: &output)
-        case .helloResult(let result): result.encode(to: &output)
+        case .helloResult(let result):
+            // The answer that announces the session's refusals switches them.
+            stream.structuredFailures = result.structuredFailures
+            result.encode(to: &output)
         case .runFinished(let finished): finished.encode(to: &output)
         case .linkTarget(let target): target.encode(to: &output)
         case .uploadPending, .run, .directoryListing:
