@@ -36,7 +36,7 @@ sudo=$1
 made=
 temporary=
 here=$PWD
-machine=$(uname -m 2>/dev/null)
+machine=$(LC_ALL=C uname -m 2>/dev/null)
 case $machine in
   x86_64|amd64) arch=x86_64 hash=$2 size=$3 ;;
   aarch64|arm64) arch=aarch64 hash=$4 size=$5 ;;
