@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from harness import ROOT
 from test_launch import AGENTS, TUNNEL
 
 pytestmark = pytest.mark.skipif(not TUNNEL.exists() or not AGENTS["x86_64"].exists(),
@@ -105,3 +106,29 @@ def test_a_machine_whose_agent_this_tunnel_lacks(target, tmp_path):
     assert b"this tunnel has no riscv64 agent (it has: x86_64 armv7)" in result.stderr, result.stderr
     assert not target.cache.exists()
     assert target("armv7l", some)[0].returncode == 0
+
+
+def manifest_line(path, digest):
+    info = path.stat()
+    return f"{digest} {info.st_size} {info.st_mtime_ns // 10**9}.{info.st_mtime_ns % 10**9:09d} {path.name}\n"
+
+
+def test_the_agents_hashes_come_from_the_build_manifest(target, tmp_path):
+    """agents.sha256 (make writes it) spares the client a hash of every agent at each start;
+    it is believed only while size and time match, and what is sent is checked anyway."""
+    folder = tmp_path / "manifested"
+    folder.mkdir()
+    agent = folder / "tunnel-dispatcher"
+    os.link(target.agents / "tunnel-dispatcher", agent)
+    wrong = "0" * 64
+    (folder / "agents.sha256").write_text(manifest_line(agent, wrong))
+    result, _ = target("x86_64", folder)
+    assert result.returncode == 255
+    assert b"changed while tunnel was starting" in result.stderr, result.stderr
+    # The same line once the file has another time: not believed, the file is hashed.
+    os.utime(agent, ns=(agent.stat().st_atime_ns, agent.stat().st_mtime_ns + 1))
+    result, _ = target("x86_64", folder)
+    assert result.returncode == 0, result.stderr
+    # make's own manifest: the right hash.
+    subprocess.run([str(ROOT / "scripts/write-agent-manifest.sh"), str(folder)], check=True)
+    assert (folder / "agents.sha256").read_text() == manifest_line(agent, hashlib.sha256(agent.read_bytes()).hexdigest())
