@@ -17,6 +17,13 @@ sudo=$1
 made=
 temporary=
 here=$PWD
+me=
+if [ -r /proc/self/status ]; then
+  while read -r key real effective rest; do
+    case $key in Uid:) me=$effective; break ;; esac
+  done < /proc/self/status
+fi
+[ -n "$me" ] || me=$(id -u 2>/dev/null) || fail "cannot tell which account this is (no /proc, no id)"
 machine=$(LC_ALL=C uname -m 2>/dev/null)
 case $machine in
   x86_64|amd64) arch=x86_64 hash=$2 size=$3 ;;
@@ -58,25 +65,20 @@ private() {
   done
   folders=$(($# - 1))
   listing=$(LC_ALL=C ls -ldn -- "$@" 2>/dev/null)
-  me= copy= last=
-  while read -r mode links uid rest; do
-    case $mode in d*) me=$uid last=$mode ;; esac
-  done <<EOF
-$listing
-EOF
-  case $last in drwx------*) ;; *) return 1 ;; esac
+  copy= last=
   while read -r mode links uid group bytes rest; do
     case $mode in
       d*)
         [ "$uid" = 0 ] || [ "$uid" = "$me" ] || return 1
         case $mode in d????????[tT]*) ;; d????w*|d???????w*) return 1 ;; esac
-        folders=$((folders - 1)) ;;
+        folders=$((folders - 1)) last="$mode $uid" ;;
       -*) copy="$mode $uid $bytes" ;;
       *) return 1 ;;
     esac
   done <<EOF
 $listing
 EOF
+  case $last in "drwx------"*" $me") ;; *) return 1 ;; esac
   [ "$folders" = 0 ]
 }
 usable() {
@@ -160,8 +162,7 @@ case ${XDG_CACHE_HOME:-} in
   *) case ${HOME:-} in /*) cache=${HOME%/}/.cache/tunnel-dispatcher ;; esac ;;
 esac
 [ -z "$cache" ] || cached "$cache"
-account=$(id -u 2>/dev/null || echo "${USER:-${LOGNAME:-user}}")
-shared=tunnel-dispatcher-$account
+shared=tunnel-dispatcher-$me
 set --
 case ${TMPDIR:-} in /?*) set -- "${TMPDIR%/}/$shared" ;; esac
 set -- "$@" "/tmp/$shared" "/dev/shm/$shared"

@@ -36,6 +36,15 @@ sudo=$1
 made=
 temporary=
 here=$PWD
+# The account (the effective uid), without a process where /proc is there: the owner the
+# folders must have.
+me=
+if [ -r /proc/self/status ]; then
+  while read -r key real effective rest; do
+    case $key in Uid:) me=$effective; break ;; esac
+  done < /proc/self/status
+fi
+[ -n "$me" ] || me=$(id -u 2>/dev/null) || fail "cannot tell which account this is (no /proc, no id)"
 machine=$(LC_ALL=C uname -m 2>/dev/null)
 case $machine in
   x86_64|amd64) arch=x86_64 hash=$2 size=$3 ;;
@@ -63,10 +72,10 @@ if [ "$sudo" = 1 ]; then
 fi
 
 # Is $1 a folder that no one but this account (and root) can change, from / down? Sets
-# physical, its path without symlinks (the one used from then on), me, the account, and
-# copy, the listing of the agent in it ("MODE OWNER SIZE", empty when there is none). One ls
-# lists the folder, every folder above it and the copy, in this order (each name is a prefix
-# of the next, so sorted or not).
+# physical, its path without symlinks (the one used from then on), and copy, the listing of
+# the agent in it ("MODE OWNER SIZE", empty when there is none). One ls lists the folder,
+# every folder above it and the copy, in this order (each name is a prefix of the next, so
+# sorted or not); each must be owned by root or by me, the account.
 private() {
   [ -d "$1" ] && [ ! -L "$1" ] && [ -O "$1" ] || return 1
   cd -P -- "$1" 2>/dev/null || return 1
@@ -82,26 +91,22 @@ private() {
   done
   folders=$(($# - 1))
   listing=$(LC_ALL=C ls -ldn -- "$@" 2>/dev/null)
-  me= copy= last=
-  while read -r mode links uid rest; do
-    case $mode in d*) me=$uid last=$mode ;; esac
-  done <<EOF
-$listing
-EOF
-  case $last in drwx------*) ;; *) return 1 ;; esac
+  copy= last=
   while read -r mode links uid group bytes rest; do
     case $mode in
       d*)
         [ "$uid" = 0 ] || [ "$uid" = "$me" ] || return 1
         # sticky: no one else may rename what root or this account owns there
         case $mode in d????????[tT]*) ;; d????w*|d???????w*) return 1 ;; esac
-        folders=$((folders - 1)) ;;
+        folders=$((folders - 1)) last="$mode $uid" ;;
       -*) copy="$mode $uid $bytes" ;;
       *) return 1 ;;
     esac
   done <<EOF
 $listing
 EOF
+  # the last folder listed is the folder itself: this account's, and its only
+  case $last in "drwx------"*" $me") ;; *) return 1 ;; esac
   [ "$folders" = 0 ]
 }
 # The copy in a private folder is the one this account renamed there after checking it:
@@ -191,15 +196,14 @@ place() {
   start "$physical/$hash"
 }
 
-# The account's cache first: the common case, without id.
+# The account's cache first: the common case.
 cache=
 case ${XDG_CACHE_HOME:-} in
   /*) cache=$XDG_CACHE_HOME/tunnel-dispatcher ;;
   *) case ${HOME:-} in /*) cache=${HOME%/}/.cache/tunnel-dispatcher ;; esac ;;
 esac
 [ -z "$cache" ] || cached "$cache"
-account=$(id -u 2>/dev/null || echo "${USER:-${LOGNAME:-user}}")
-shared=tunnel-dispatcher-$account
+shared=tunnel-dispatcher-$me
 set --
 case ${TMPDIR:-} in /?*) set -- "${TMPDIR%/}/$shared" ;; esac
 set -- "$@" "/tmp/$shared" "/dev/shm/$shared"
