@@ -15,6 +15,7 @@ import pwd
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,51 @@ def test_a_planted_shared_folder_is_not_run_from(sshd, victim, sudo):
     assert result.returncode == 0, result.stderr
     assert trap not in started_from(result).parents, result.stderr
     assert sorted(os.listdir(trap)) == [planted.name] and planted.stat().st_uid == uid_of(OTHER)
+
+
+RACER = """
+import os, sys
+folder, genuine, planted, name = sys.argv[1:5]
+target = os.path.join(folder, name)
+while not os.path.exists(os.path.join(folder, "stop")):
+    for source in (genuine, planted):
+        staged = target + ".staged"
+        try:
+            os.link(source, staged)
+            os.rename(staged, target)
+        except OSError:
+            pass
+"""
+
+
+def test_a_copy_swapped_while_the_bootstrap_runs_never_runs(sshd, victim):
+    """The other user, as a real process of its own, keeps swapping the genuine agent and its
+    own program under the cached name in the folder it made first: whatever a check saw, the
+    name may hold the other one a moment later."""
+    read_only_home(victim)
+    trap = shared_folders()[0]
+    plant(trap, AGENTS["x86_64"].read_bytes(), name="genuine")
+    marker = Path("/tmp/tunnel-planted-ran")
+    marker.unlink(missing_ok=True)
+    plant_program = trap / "planted"
+    plant_program.write_text(f"#!/bin/sh\nid -u >> {marker}\nexec {trap}/genuine \"$@\"\n")
+    plant_program.chmod(0o755)
+    os.chown(plant_program, uid_of(OTHER), uid_of(OTHER))
+    other = pwd.getpwnam(OTHER)
+    racer = subprocess.Popen(["setpriv", f"--reuid={other.pw_uid}", f"--regid={other.pw_gid}", "--clear-groups",
+                              sys.executable, "-c", RACER, str(trap), str(trap / "genuine"), str(plant_program),
+                              sha256(AGENTS["x86_64"])])
+    try:
+        results = [ping(sshd) for _ in range(8)]
+    finally:
+        (trap / "stop").touch()
+        racer.wait(timeout=30)
+    try:
+        assert not marker.exists(), "the other user's program ran as uid " + marker.read_text()
+        assert all(result.returncode == 0 for result in results), [result.stderr for result in results]
+        assert all(trap not in started_from(result).parents for result in results)
+    finally:
+        marker.unlink(missing_ok=True)
 
 
 def test_a_symlink_in_place_of_the_shared_folder_is_not_followed(sshd, victim):
