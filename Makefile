@@ -33,11 +33,16 @@ client: $(DIST)/tunnel
 wheel: $(WHEEL)
 
 # See scripts/build-static.sh: swiftc per module in Embedded mode, clang + lld against musl.
+# After each agent, dist/agents.sha256 (the agents' hashes, so that tunnel does not hash them
+# on every start: scripts/write-agent-manifest.sh).
+AGENT_MANIFEST := scripts/write-agent-manifest.sh
 $(DIST)/tunnel-dispatcher: $(STATIC_INPUTS)
 	scripts/build-static.sh x86_64
+	$(AGENT_MANIFEST) $(DIST)
 
 $(DIST)/tunnel-dispatcher-aarch64: $(STATIC_INPUTS)
 	scripts/build-static.sh aarch64
+	$(AGENT_MANIFEST) $(DIST)
 
 # The client runs where no Swift toolchain is installed: its stdlib is linked in (glibc and
 # libstdc++ stay shared, as on any Linux desktop or CI runner); stripped, about 15 MB.
@@ -50,11 +55,13 @@ $(DIST)/tunnel: $(CLIENT_INPUTS)
 $(WHEEL): $(WHEEL_INPUTS)
 	python3 scripts/build-wheel.py $(DIST)
 
-# tunnel finds the agents in ../libexec/tunnel-dispatcher/ from its own folder.
+# tunnel finds the agents in ../libexec/tunnel-dispatcher/ from its own folder, with their
+# manifest (written there, for the installed names and times).
 install: $(DIST)/tunnel $(DIST)/tunnel-dispatcher $(DIST)/tunnel-dispatcher-aarch64
 	install -D -m 755 $(DIST)/tunnel $(DESTDIR)$(PREFIX)/bin/tunnel
 	install -D -m 755 $(DIST)/tunnel-dispatcher $(DESTDIR)$(PREFIX)/libexec/tunnel-dispatcher/tunnel-dispatcher-x86_64
 	install -D -m 755 $(DIST)/tunnel-dispatcher-aarch64 $(DESTDIR)$(PREFIX)/libexec/tunnel-dispatcher/tunnel-dispatcher-aarch64
+	$(AGENT_MANIFEST) $(DESTDIR)$(PREFIX)/libexec/tunnel-dispatcher
 
 clean:
 	rm -rf $(BUILD) $(DIST) .build-fuzz .build-asan .build-ubsan

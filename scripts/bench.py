@@ -477,6 +477,8 @@ def main():
     if ONLY:
         if "SHA-512" in ONLY:
             sha512_paths()
+        if "ControlMaster" in ONLY and SSH:
+            reaching_a_host_shared()
         return
     print("\nmachine limits")
     pipe = pipe_copy_seconds(CAT)
@@ -488,6 +490,7 @@ def main():
     streaming_runs()
     if SSH:
         reaching_a_host()
+        reaching_a_host_shared()
     print(f"\nbinary size: {os.path.getsize(AGENT)} bytes")
 
 
@@ -694,6 +697,37 @@ def reaching_a_host():
         seconds = statistics.median(timed(action) for _ in range(count))
         baseline = baseline or seconds
         print(f"  {name:38} {fmt_time(seconds):>10}   {seconds / baseline:.2f}x ssh", flush=True)
+
+
+def reaching_a_host_shared():
+    """Through one shared ssh connection (ControlMaster), as a fleet tool keeps it: what
+    `tunnel run -- true` costs beyond `ssh host true`, both timed in this run. The agent is
+    cached on the host; this is the bootstrap's fast path and the client's start (issue 20)."""
+    if not os.path.exists(TUNNEL):
+        print(f"\nControlMaster: skipped ({TUNNEL} missing: make client)")
+        return
+    server = SSH_SERVER[0]
+    shared = [f"ControlPath={WORK}/control-%C", "ControlMaster=auto", "ControlPersist=120"]
+    ssh = [*SSH[:-1], *[word for option in shared for word in ("-o", option)], SSH[-1]]
+    tunnel = [TUNNEL, "--ssh", f"root@127.0.0.1:{server.port}",
+              *[word for option in server.options + shared for word in ("--ssh-option", option)], "run", "--", "true"]
+    environment = dict(os.environ, TUNNEL_AGENT_DIR=os.path.dirname(AGENT))
+    subprocess.run([*ssh, "true"], check=True)                              # opens the master
+    subprocess.run(tunnel, capture_output=True, env=environment, check=True)  # caches the agent
+    count = 20 if QUICK else 100
+    try:
+        # Interleaved, so that both see the same machine (this VM's speed drifts).
+        times = {"ssh": [], "tunnel": []}
+        for _ in range(count):
+            times["ssh"].append(timed(lambda: subprocess.run([*ssh, "true"], check=True)))
+            times["tunnel"].append(timed(lambda: subprocess.run(tunnel, env=environment, check=True)))
+    finally:
+        subprocess.run([*ssh[:-1], "-O", "exit", ssh[-1]], capture_output=True)
+    ssh_seconds, tunnel_seconds = (statistics.median(times[key]) for key in ("ssh", "tunnel"))
+    print(f"\nthrough a shared ssh connection (ControlMaster; median of {count}, interleaved)")
+    print(f"  {'ssh host true':38} {fmt_time(ssh_seconds):>10}   1.00x ssh")
+    print(f"  {'tunnel run -- true, cached agent':38} {fmt_time(tunnel_seconds):>10}   {tunnel_seconds / ssh_seconds:.2f}x ssh"
+          f"   (+{fmt_time(tunnel_seconds - ssh_seconds)})", flush=True)
 
 
 try:

@@ -27,16 +27,18 @@ struct InstallerCommand: ParsableCommand {
 
     func run() throws {
         let binaries = try report { () throws(TunnelError) in try AgentBinaries.locate() }
-        let wanted = arch == "all" ? AgentBinaries.architectures : [arch]
+        // "all": every machine tunnel has an agent for (the bootstrap knows more than are built).
+        let wanted = arch == "all" ? AgentBinaries.architectures.filter { binaries.agents[$0] != nil } : [arch]
         let agents = wanted.compactMap { name in binaries.agents[name].map { (name, $0) } }
         guard agents.count == wanted.count else {
             writeError("tunnel: no \(wanted.filter { binaries.agents[$0] == nil }.joined(separator: ", ")) agent beside tunnel (build it: make aarch64)\n")
             throw ExitCode(ownFailure)
         }
-        var script = Array(Self.head(agents.map { ($0.0, $0.1.content.count, $0.1.sha256) }).utf8)
+        var script = Array(Self.head(agents.map { ($0.0, $0.1.size, $0.1.sha256) }).utf8)
         for (name, agent) in agents {
+            let content = try report { () throws(TunnelError) in try agent.content() }
             script += Array("write_\(name)() {\n".utf8)
-            Self.appendPrintfLines(of: agent.content, to: &script)
+            Self.appendPrintfLines(of: content, to: &script)
             script += Array("}\n".utf8)
         }
         script += Array(Self.tail.utf8)

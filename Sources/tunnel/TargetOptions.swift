@@ -49,6 +49,7 @@ struct TargetOptions: ParsableArguments {
         if sudo && ssh == nil && docker == nil { throw ValidationError("--sudo needs --ssh or --docker") }
         if !sshOptions.isEmpty && ssh == nil { throw ValidationError("--ssh-option needs --ssh") }
         if engine != nil && docker == nil { throw ValidationError("--engine needs --docker") }
+        if let ssh, let problem = Route.problem(withSSHDestination: ssh) { throw ValidationError(problem) }
     }
 
     var route: Route {

@@ -169,14 +169,23 @@ final class BootstrapPartsTests: XCTestCase {
         XCTAssertEqual(try split("deploy@web1:2222"), ["deploy@web1", "2222"])
         XCTAssertEqual(try split("[::1]:2222"), ["::1", "2222"])
         XCTAssertEqual(try split("fe80::1"), ["fe80::1", nil])
+        XCTAssertEqual(try split("deploy@[fe80::1]:65535"), ["deploy@fe80::1", "65535"])
         XCTAssertThrowsError(try split("web1:ssh"))
         XCTAssertThrowsError(try split("-oProxyCommand=evil"))
+        // Issue 20: brackets, a user part or an empty host must not let an option through.
+        for bad in ["[-oProxyCommand=evil]:22", "[-oProxyCommand=evil]", "user@-oProxyCommand=evil",
+                    "user@[-oProxyCommand=evil]:22", "@web1", "[]:22", "[::1]x", "[::1", "web1:", "",
+                    "web1:0", "web1:65536", "web1:99999999999999999999", "web1:+22", "web1:٣", "web 1", "web1\n"] {
+            XCTAssertThrowsError(try split(bad), bad)
+            XCTAssertNotNil(Route.problem(withSSHDestination: bad), bad)
+        }
+        XCTAssertNil(Route.problem(withSSHDestination: "deploy@web1:2222"))
     }
 
     func testTheSSHCommandQuotesEachWordOnce() throws {
         let command = try Route.ssh(destination: "web1:22", options: ["BatchMode=yes"], sudo: false)
             .transportCommand(snippet: ["sh", "-c", "echo $HOME", "a b"])
-        XCTAssertEqual(command, ["ssh", "-p", "22", "-o", "BatchMode=yes", "web1", "--", "'sh' '-c' 'echo $HOME' 'a b'"])
+        XCTAssertEqual(command, ["ssh", "-p", "22", "-o", "BatchMode=yes", "--", "web1", "'sh' '-c' 'echo $HOME' 'a b'"])
     }
 }
 

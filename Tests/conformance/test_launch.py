@@ -56,7 +56,7 @@ def ensure_account(name, home, shell="/bin/sh"):
     return pwd.getpwnam(name)
 
 
-def build_chroot():
+def build_chroot(CHROOT=CHROOT, CHROOTED=CHROOTED):
     """busybox-static and its applets, /dev/null, /tmp and a home: no Python, no coreutils."""
     shutil.rmtree(CHROOT, ignore_errors=True)
     (CHROOT / "bin").mkdir(parents=True)
@@ -151,11 +151,15 @@ def test_first_start_sends_the_agent_then_the_cache_is_used(sshd, account, shell
 
 
 def test_a_damaged_cached_copy_is_replaced(sshd, account):
+    """Damaged: cut short (its size), or no longer a program. The cache is private, so a
+    start checks only that: no hash, no trial run (docs/security.md)."""
     assert ping(sshd).returncode == 0
     cached = cache_of(account) / sha256(AGENTS["x86_64"])
-    content = bytearray(cached.read_bytes())
-    content[len(content) // 2] ^= 0xFF
-    cached.write_bytes(bytes(content))
+    cached.write_bytes(cached.read_bytes()[:-1000])
+    again = ping(sshd)
+    assert again.returncode == 0 and b"sending the x86_64 agent" in again.stderr, again.stderr
+    assert sha256(cached) == cached.name and files_in(cache_of(account)) == [cached.name]
+    cached.chmod(0o600)
     again = ping(sshd)
     assert again.returncode == 0 and b"sending the x86_64 agent" in again.stderr, again.stderr
     assert sha256(cached) == cached.name and files_in(cache_of(account)) == [cached.name]
@@ -333,9 +337,24 @@ def aarch64_jail(jail):
 
 
 @contextlib.contextmanager
-def machine_named(name):
-    """`uname -m` prints `name` in the jail. busybox's sh runs its own uname applet whatever
-    PATH holds, so /bin/sh becomes dash (with its libraries) meanwhile, which finds a script."""
+def machine_named(name, CHROOT=CHROOT):
+    """`uname -m` prints `name` in the jail (a script found on PATH: see dash_as_sh)."""
+    uname = CHROOT / "bin/uname"
+    with dash_as_sh(CHROOT):
+        uname.unlink()
+        uname.write_text(f"#!/bin/sh\necho {name}\n")
+        uname.chmod(0o755)
+        try:
+            yield
+        finally:
+            uname.unlink()
+            uname.symlink_to("busybox")
+
+
+@contextlib.contextmanager
+def dash_as_sh(CHROOT=CHROOT):
+    """/bin/sh in the jail becomes dash (with its libraries) meanwhile: busybox's sh runs its
+    own applets whatever PATH holds, dash finds (or misses) the programs PATH has."""
     copied = []
     for line in subprocess.run(["ldd", "/bin/dash"], capture_output=True, text=True).stdout.splitlines():
         library = next((word for word in line.split() if word.startswith("/")), None)
@@ -343,18 +362,14 @@ def machine_named(name):
             (CHROOT / library.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(library, CHROOT / library.lstrip("/"))
             copied.append(CHROOT / library.lstrip("/"))
-    shell, uname = CHROOT / "bin/sh", CHROOT / "bin/uname"
-    for applet in (shell, uname):
-        applet.unlink()
+    shell = CHROOT / "bin/sh"
+    shell.unlink()
     shutil.copy("/bin/dash", shell)
-    uname.write_text(f"#!/bin/sh\necho {name}\n")
-    uname.chmod(0o755)
     try:
         yield
     finally:
-        for applet in (shell, uname):
-            applet.unlink()
-            applet.symlink_to("busybox")
+        shell.unlink()
+        shell.symlink_to("busybox")
         for library in copied:
             library.unlink()
 
@@ -511,8 +526,13 @@ def test_tunnel_finds_the_agents_beside_it_and_where_make_install_puts_them(tmp_
     installed = subprocess.run([str(prefix / "bin/tunnel"), "installer"], capture_output=True, env=environment)
     assert installed.returncode == 0, installed.stderr
     assert all(sha256(agent).encode() in installed.stdout for agent in AGENTS.values())
+    # The hashes come from the manifest make install wrote (not hashed at each start).
+    manifest = (prefix / "libexec/tunnel-dispatcher/agents.sha256").read_text()
+    assert all(sha256(agent) in manifest for agent in AGENTS.values())
     (prefix / "libexec/tunnel-dispatcher/tunnel-dispatcher-aarch64").unlink()
-    missing = subprocess.run([str(prefix / "bin/tunnel"), "installer"], capture_output=True, env=environment)
+    some = subprocess.run([str(prefix / "bin/tunnel"), "installer"], capture_output=True, env=environment)
+    assert some.returncode == 0 and sha256(AGENTS["aarch64"]).encode() not in some.stdout, some.stderr
+    missing = subprocess.run([str(prefix / "bin/tunnel"), "installer", "--arch", "aarch64"], capture_output=True, env=environment)
     assert missing.returncode == 255 and b"no aarch64 agent" in missing.stderr
 
 

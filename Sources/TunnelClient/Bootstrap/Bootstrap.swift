@@ -15,12 +15,13 @@ public struct BootstrapReport: Sendable, Equatable {
 enum Bootstrap {
     static let marker = "tunnel-bootstrap "
 
-    /// `sh -c SNIPPET tunnel-bootstrap SUDO HASH SIZE HASH SIZE` (x86_64, then aarch64).
+    /// `sh -c SNIPPET tunnel-bootstrap SUDO HASH SIZE HASH SIZE ...`, a pair per machine in
+    /// the order of `AgentBinaries.architectures` ("- 0": no agent for it).
     static func snippetCommand(agents: AgentBinaries, sudo: Bool) -> [String] {
         var command = ["sh", "-c", bootstrapScript, "tunnel-bootstrap", sudo ? "1" : "0"]
         for architecture in AgentBinaries.architectures {
             let agent = agents.agents[architecture]
-            command += [agent?.sha256 ?? "-", String(agent?.content.count ?? 0)]
+            command += [agent?.sha256 ?? "-", String(agent?.size ?? 0)]
         }
         return command
     }
@@ -32,14 +33,24 @@ enum Bootstrap {
             let words = try nextLine(from: transport, route: route).split(separator: " ", maxSplits: 3).map(String.init)
             switch (words.count >= 3 ? words[1] : "", words.count) {
             case ("send", 4):
-                guard let agent = agents.agents[words[2]], String(agent.content.count) == words[3] else {
+                guard let agent = agents.agents[words[2]], String(agent.size) == words[3] else {
                     throw fail(transport, "the target asked for an agent tunnel does not have: \(words.dropFirst().joined(separator: " "))")
                 }
-                log("sending the \(words[2]) agent (\(agent.content.count) bytes, from \(agent.path))")
-                agent.content.withUnsafeBytes { transport.output.write($0) }
+                let content: [UInt8]
+                do throws(TunnelError) {
+                    content = try agent.content()
+                } catch {
+                    _ = transport.finish(flushing: false)
+                    throw error
+                }
+                log("sending the \(words[2]) agent (\(content.count) bytes, from \(agent.path))")
+                content.withUnsafeBytes { transport.output.write($0) }
                 transport.output.flush()
-                sent = agent.content.count
+                sent = content.count
                 // A failed write shows as the snippet's end (or its error line), read next.
+            case ("note", _):
+                // What the target chose and why (a fresh folder): shown with -v.
+                log("on the target: " + words.dropFirst(2).joined(separator: " "))
             case ("start", 4):
                 log("\(sent == 0 ? "starting the cached" : "started the") \(words[2]) agent: \(words[3])")
                 return BootstrapReport(architecture: words[2], path: words[3], sentBytes: sent)

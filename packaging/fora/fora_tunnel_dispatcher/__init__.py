@@ -69,6 +69,9 @@ def bootstrap(process: subprocess.Popen, bundled: dict) -> str:
         if words[1] == "send" and len(words) == 4 and words[2] in bundled:
             process.stdin.write(bundled[words[2]][0])
             process.stdin.flush()
+        elif words[1] == "note":
+            if fora_debug():
+                print(f"[tunnel-ssh] on the target: {' '.join(words[2:])}", file=sys.stderr)
         elif words[1] == "start" and len(words) == 4:
             return words[3]
         elif words[1] == "error":
