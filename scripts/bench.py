@@ -479,6 +479,8 @@ def main():
             sha512_paths()
         if "ControlMaster" in ONLY and SSH:
             reaching_a_host_shared()
+        if ONLY in PER_PACKET:
+            per_packet_cost()
         return
     print("\nmachine limits")
     pipe = pipe_copy_seconds(CAT)
@@ -488,6 +490,7 @@ def main():
           f"agent's ProcessRun [\"true\"] / this: {PROCESS_TRUE_AGENT[0] / spawn:.2f}x")
     sha512_paths()
     streaming_runs()
+    per_packet_cost()
     if SSH:
         reaching_a_host()
         reaching_a_host_shared()
@@ -634,6 +637,56 @@ def streaming_runs():
           f"{fmt_time(statistics.median(latencies))}, max {fmt_time(max(latencies))}")
     print(f"  1 GiB streamed: {fmt_time(seconds)} ({received / seconds / 1e9:.2f} GB/s), agent peak RSS "
           f"{peak / 1024:.1f} MiB")
+
+
+# --- the session's cost per packet, against a recorded build (issue 21) ---------------------
+
+PER_PACKET = "per-packet cost"
+BASELINE_COMMIT = "6a0d621"
+
+
+def baseline_agent():
+    """6a0d621's agent (before Session grew its hooks), built now from `git archive` with the
+    same compiler and flags into a temporary folder; None when this is not a git checkout."""
+    repo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    archive = subprocess.run(["git", "-C", repo, "archive", BASELINE_COMMIT], capture_output=True)
+    if archive.returncode != 0:
+        return None
+    root = os.path.join(WORK, "baseline")
+    os.makedirs(root, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", root], input=archive.stdout, check=True)
+    subprocess.run([os.path.join(root, "scripts", "build-static.sh"), "x86_64"], cwd=root, capture_output=True,
+                   check=True)
+    return os.path.join(root, "dist", "tunnel-dispatcher")
+
+
+def per_packet_cost():
+    """2,000,000 pipelined CheckAlive from a file, to /dev/null: this agent against 6a0d621's,
+    run alternately in the same run, as a ratio (an absolute time says little on a shared VM)."""
+    count = 2_000_000
+    baseline = baseline_agent()
+    print(f"\nsession {PER_PACKET}: {count:,} pipelined CheckAlive from a file")
+    if baseline is None:
+        print(f"  skipped: no git history to build {BASELINE_COMMIT}'s agent from")
+        return
+    packets = os.path.join(WORK, "check-alive")
+    with open(packets, "wb") as handle:
+        handle.write(encode(td.PacketCheckAlive()) * count)
+
+    def seconds(agent):
+        with open(packets, "rb") as source:
+            start = time.perf_counter()
+            subprocess.run([agent], stdin=source, stdout=subprocess.DEVNULL, check=True)
+            return time.perf_counter() - start
+
+    ours, theirs = [], []
+    for _ in range(REPEAT):
+        ours.append(seconds(AGENT))
+        theirs.append(seconds(baseline))
+    ratio = statistics.median(ours) / statistics.median(theirs)
+    print(f"  this agent {fmt_time(statistics.median(ours))} ({statistics.median(ours) / count * 1e9:.0f} ns per packet), "
+          f"{BASELINE_COMMIT}'s {fmt_time(statistics.median(theirs))}: ratio {ratio:.2f} "
+          f"(median of {REPEAT}, alternated; at most 1.00 is the goal)")
 
 
 # --- reaching a host (issue 10) ---------------------------------------------------------------

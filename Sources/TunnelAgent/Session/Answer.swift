@@ -4,7 +4,7 @@ import TunnelWire
 /// it, exactly once per request (like sftp-server's `send_status`). The answers that are
 /// sequences (a run's Output packets, a listing's pages, a durable upload group's answers)
 /// are described here and sent by the session too: no handler is given a writer.
-enum Answer {
+indirect enum Answer {
     case ok
     case ack
     case processCompleted(ProcessCompleted<Spool>)

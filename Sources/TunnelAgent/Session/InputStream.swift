@@ -38,6 +38,7 @@ public final class InputStream: WireReader {
 
     /// The invalid field reported while reading the last request, if any; cleared.
     func takeInvalidField() -> InvalidField? {
+        guard invalidField != nil else { return nil }
         defer { invalidField = nil }
         return invalidField
     }
@@ -88,6 +89,20 @@ public final class InputStream: WireReader {
             start += piece
             done += piece
         }
+    }
+
+    /// The next packet's id, as `readPacketID` reads it; straight from the buffer when its
+    /// four bytes are there (a pipelined CheckAlive is little more than this and its Ack).
+    @inline(__always)
+    func nextPacketID() throws(WireError) -> PacketID {
+        guard end - start >= 4 else {
+            var reader = self
+            return try reader.readPacketID()
+        }
+        let raw = UInt32(bigEndian: UnsafeRawPointer(buffer.baseAddress! + start).loadUnaligned(as: UInt32.self))
+        start += 4
+        guard let id = PacketID(rawValue: raw) else { throw .invalidPacketID(raw) }
+        return id
     }
 
     /// Hands the next buffered bytes (at most `limit`, at least one) to `body` without

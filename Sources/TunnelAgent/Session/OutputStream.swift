@@ -25,6 +25,12 @@ public final class OutputStream: WireWriter {
     deinit { buffer.deallocate() }
 
     public func write(_ bytes: UnsafeRawBufferPointer) {
+        // Ids: stored without a call into memcpy (a pipelined Ack is one u32).
+        if bytes.count == 4 && used + 4 <= buffer.count && failure == nil {
+            (buffer.baseAddress! + used).storeBytes(of: bytes.loadUnaligned(as: UInt32.self), as: UInt32.self)
+            used += 4
+            return
+        }
         guard bytes.count > 0, failure == nil else { return }
         if bytes.count > buffer.count - used {
             flush()

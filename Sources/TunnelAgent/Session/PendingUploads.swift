@@ -33,6 +33,10 @@ final class PendingUploads {
         uploads.contains { $0.replacement.sharesTarget(with: replacement) }
     }
 
+    /// Whether a group is waiting, or answers are (the session's per-request check).
+    @inline(__always)
+    var isIdle: Bool { uploads.isEmpty && answers.isEmpty }
+
     func complete() {
         guard !uploads.isEmpty else { return }
         var failures: [UploadFailure?] = []

@@ -8,12 +8,15 @@ public final class Session {
     var input: InputStream
     var output: OutputStream
     let context: SessionContext
+    /// The context's, kept at hand: asked before every request.
+    private let pendingUploads: PendingUploads
     let debug: Bool
 
     public init(inputFD: Int32 = 0, outputFD: Int32 = 1, debug: Bool = false, durable: Bool = false) {
         input = InputStream(fd: inputFD)
         output = OutputStream(fd: outputFD)
         context = SessionContext(durability: durable ? .synced : .renamed)
+        pendingUploads = context.pendingUploads
         self.debug = debug
         let output = self.output
         let pendingUploads = context.pendingUploads
@@ -34,7 +37,7 @@ public final class Session {
         while true {
             log("waiting for packet")
             do throws(WireError) {
-                let id = try input.readPacketID()
+                let id = try input.nextPacketID()
                 guard id.isRequest else { throw WireError.wrongDirection(id) }
                 log("got packet header for: \(id.name)")
                 if id == .exit {
@@ -85,31 +88,28 @@ public final class Session {
     }
 
     /// Reads one request, gets its answer (an invalid field read is the answer), sends it.
-    /// Generic only in what must be: the rest is shared, since every handler's copy of
-    /// this function lands in the static binary.
+    /// Generic only in what must be (reading the request, asking its handler): the rest is
+    /// shared in `conclude`, since every handler's copy of this function lands in the binary.
     private func serve<Handler: RequestHandler>(_: Handler.Type, _ id: PacketID) throws(WireError) {
         let request = try Handler.read(from: &input, in: context)
-        let context = self.context
-        try deliver(id) { () throws(Refusal) in try Handler.answer(request, in: context) }
-    }
-
-    private func deliver(_ id: PacketID, _ answering: () throws(Refusal) -> Answer) throws(WireError) {
         log("received packet \(id.name)")
         let answer: Answer
         if let invalid = input.takeInvalidField() {
             answer = .refused(.invalidField(invalid.field, invalid.errorMessage))
         } else {
             do throws(Refusal) {
-                answer = try answering()
+                answer = try Handler.answer(request, in: context)
             } catch {
                 answer = .refused(error)
             }
         }
-        defer {
-            // Owner and group names are looked up afresh after anything that may have
-            // changed the accounts (an upload or a rename of /etc/passwd, a command).
-            if id.mayChangeTheHost { context.accountNames.forget() }
-        }
+        try conclude(id, answer)
+    }
+
+    /// Sends the answer to request `id`, then drops the owner-name cache when the request
+    /// may have changed the accounts (an upload or a rename of /etc/passwd, a command).
+    private func conclude(_ id: PacketID, _ answer: Answer) throws(WireError) {
+        defer { if id.mayChangeTheHost { context.accountNames.forget() } }
         try send(answer, to: id)
         if let failure = output.failure { throw failure }
     }
@@ -119,8 +119,8 @@ public final class Session {
     private func send(_ answer: Answer, to id: PacketID) throws(WireError) {
         switch answer {
         case .uploadPending:
-            if context.pendingUploads.isFull { context.pendingUploads.complete() }
-            Session.send(context.pendingUploads.takeAnswers(), to: output)
+            if pendingUploads.isFull { pendingUploads.complete() }
+            Session.send(pendingUploads.takeAnswers(), to: output)
         case .run(let plan):
             completeUploads()
             try supervise(plan)
@@ -134,10 +134,16 @@ public final class Session {
         }
     }
 
-    /// Completes durable mode's group of uploads, and sends their answers.
+    /// Completes durable mode's group of uploads, and sends their answers. Asked before
+    /// every request and answer: the usual "nothing pending" costs a load and a branch.
+    @inline(__always)
     private func completeUploads() {
-        context.pendingUploads.complete()
-        Session.send(context.pendingUploads.takeAnswers(), to: output)
+        if !pendingUploads.isIdle { completeUploadsNow() }
+    }
+
+    private func completeUploadsNow() {
+        pendingUploads.complete()
+        Session.send(pendingUploads.takeAnswers(), to: output)
     }
 
     /// Runs a command (ProcessRun, RunEx) to its end and sends its answer: the one place
@@ -206,8 +212,6 @@ public final class Session {
     private static func encode(_ answer: Answer, to stream: OutputStream, extensionRequest: Bool = false) {
         var output = stream
         switch answer {
-        case .refused(let refusal) where extensionRequest && stream.structuredFailures:
-            refusal.failure.encode(to: &output)
         case .refused(let refusal) where extensionRequest && stream.structuredFailures:
             refusal.failure.encode(to: &output)
         case .ok: Ok().encode(to: &output)
