@@ -6,6 +6,7 @@ import pwd
 import resource
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -100,10 +101,23 @@ def bare_root(tmp_path):
     return root
 
 
-def run_in_chroot(root, user, *packets):
+@pytest.fixture(scope="module")
+def without_fchmodat2(tmp_path_factory):
+    """A helper that runs a command with fchmodat2 failing (see helpers/without_fchmodat2.c),
+    built here with the C compiler."""
+    compiler = shutil.which("cc") or shutil.which("clang")
+    if compiler is None:
+        pytest.skip("needs a C compiler to build the seccomp helper")
+    helper = tmp_path_factory.mktemp("helper") / "without_fchmodat2"
+    subprocess.run([compiler, "-O", "-o", str(helper), str(Path(__file__).parent / "helpers" / "without_fchmodat2.c")],
+                   check=True)
+    return helper
+
+
+def run_in_chroot(root, user, *packets, prefix=()):
     """Sends `packets` to the agent chrooted in `root` as `user` (None: root); its answers."""
     entry = pwd.getpwnam(user or "root")
-    command = ["chroot", f"--userspec={entry.pw_uid}:{entry.pw_gid}", str(root), "/tunnel-dispatcher"]
+    command = [*prefix, "chroot", f"--userspec={entry.pw_uid}:{entry.pw_gid}", str(root), "/tunnel-dispatcher"]
     result = subprocess.run(command, input=b"".join(packets), capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr
     reader = x.Reader(io.BytesIO(result.stdout))
@@ -111,12 +125,16 @@ def run_in_chroot(root, user, *packets):
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="chroot needs root")
+@pytest.mark.parametrize("fchmodat2", ["kernel", "ENOSYS", "EPERM"])
 @pytest.mark.parametrize("user", [None, TEST_USER], ids=["root", "unprivileged"])
-def test_every_extension_works_without_proc(bare_root, user, unprivileged_user):
+def test_every_extension_works_without_proc(bare_root, user, unprivileged_user, fchmodat2, request):
     """Issue 21 item 4: musl emulates fchmodat(AT_SYMLINK_NOFOLLOW) through /proc/self/fd, so
-    without /proc `MakeDir /d 750` answered ENOENT and left a 0700 folder behind."""
+    without /proc `MakeDir /d 750` answered ENOENT and left a 0700 folder behind. The agent
+    uses fchmodat2, or where the kernel (ENOSYS) or a seccomp profile (EPERM) refuses it, the
+    file's own descriptor."""
     if unprivileged_user is None:
         pytest.skip("needs the unprivileged test user")
+    prefix = () if fchmodat2 == "kernel" else (str(request.getfixturevalue("without_fchmodat2")), fchmodat2)
     entry = pwd.getpwnam(TEST_USER)
     os.chown(bare_root / "w", entry.pw_uid if user else 0, entry.pw_gid if user else 0)
     (bare_root / "w" / "file").write_bytes(b"content")
@@ -139,6 +157,7 @@ def test_every_extension_works_without_proc(bare_root, user, unprivileged_user):
         x.remove(b"/w/d", recursive=True),
         # Last: a request pipelined behind a captured RunEx ends the session (issue 21 item 1).
         x.run_ex(["/busybox", "true"]),
+        prefix=prefix,
     )
     names = [name for name, _ in answers]
     assert names == ["HelloResult", "Ok", "Ok", "Ok", "Ok", "Ok", "Ok", "LinkTarget", "OSError", "StatResult",

@@ -1,5 +1,6 @@
 """Same request to the agent and to the reference: the decoded answers must be equal,
-except where docs/protocol.md names a deviation (those are tested in test_deviations.py)."""
+except where docs/protocol.md names a deviation (those are tested with the feature they
+change, e.g. test_agent.py and test_hostile_filesystem.py, or else in test_deviations.py)."""
 import os
 import pwd
 import re

@@ -1,9 +1,11 @@
 """Paths no test reached before (issue 21): a negative mtime in SetMetadata, a failed member
-of a durable upload group, and a user in more than 64 supplementary groups."""
+of a durable upload group, a user in more than 64 supplementary groups, and spools that
+cannot get their scratch file (through the wire: Spool itself is Session's)."""
 import grp
 import io
 import os
 import pwd
+import resource
 import subprocess
 
 import pytest
@@ -84,3 +86,46 @@ def test_more_than_64_supplementary_groups(user_in_many_groups):
     expected = {entry.pw_gid, *(grp.getgrnam(group).gr_gid for group in MANY_GROUPS)}
     assert completed.returncode == 0 and sorted(map(int, completed.stdout.split())) == sorted(expected)
     assert sorted(listed.groups) == sorted(MANY_GROUPS)
+
+
+def with_descriptors(limit):
+    def set_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    return set_limit
+
+
+def test_a_spool_that_cannot_get_its_scratch_file_is_refused_and_the_session_goes_on():
+    """Beyond 1 MiB a spool moves to an unnamed scratch file; with no descriptor left for it
+    (RLIMIT_NOFILE 3: only fds 0-2), ProcessRun's stdin cannot be stored: OSError 24, no
+    command runs, and the next request is answered."""
+    data = encode(td.PacketProcessRun(command=["wc", "-c"], stdin=b"x" * (2 << 20), capture_output=True, user=None,
+                                      group=None, umask=None, cwd=None),
+                  td.PacketCheckAlive(), td.PacketExit())
+    result = subprocess.run([str(AGENT)], input=data, capture_output=True, timeout=60, preexec_fn=with_descriptors(3))
+    assert result.returncode == 0, result.stderr
+    reader = x.Reader(io.BytesIO(result.stdout))
+    assert reader.answer() == ("OSError", dict(errno=24, strerror="Too many open files",
+                                               msg="[Errno 24] Too many open files"))
+    assert reader.take(4) == b"\x00\x00\x00\x01"   # Ack
+    assert reader.stream.read() == b""
+
+
+def test_a_download_read_to_its_end_that_cannot_spool_is_refused(tmp_path):
+    """A fifo's content is read to its end first (its size is unknown); past 1 MiB that needs
+    a scratch file, which RLIMIT_NOFILE 4 leaves no room for once the fifo is open."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f"head -c 3000000 /dev/zero > '{fifo}'"])
+    try:
+        data = encode(td.PacketDownload(file=str(fifo)), td.PacketCheckAlive(), td.PacketExit())
+        result = subprocess.run([str(AGENT)], input=data, capture_output=True, timeout=60,
+                                preexec_fn=with_descriptors(4))
+    finally:
+        writer.kill()
+        writer.wait()
+    assert result.returncode == 0, result.stderr
+    reader = x.Reader(io.BytesIO(result.stdout))
+    name, fields = reader.answer()
+    # Not naming the fifo: its open worked; storing what it gave did not.
+    assert (name, fields["errno"], fields["msg"]) == ("OSError", 24, "[Errno 24] Too many open files"), fields
+    assert reader.take(4) == b"\x00\x00\x00\x01"   # Ack

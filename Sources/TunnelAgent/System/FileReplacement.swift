@@ -252,12 +252,14 @@ struct RequestedMetadata {
     var uid: UInt32?
     var gid: UInt32?
 
-    /// chmod, then chown (the reference's order; chown may clear set-id bits, so not the
-    /// reverse). `gid` without `uid` keeps the owner (the reference would make it root).
+    /// chown, then chmod, as SetMetadata does: chown clears the set-id bits, so the
+    /// reference's order (chmod first) silently drops a requested setuid or setgid bit; this
+    /// way the file gets the mode asked for (a deviation, docs/protocol.md). `gid` without
+    /// `uid` keeps the owner (the reference would make it root).
     func apply(to file: borrowing FileDescriptor) throws(UploadFailure) {
         try naming { () throws(Errno) in
-            if let mode { try file.setPermissions(mode) }
             if uid != nil || gid != nil { try file.setOwner(uid: uid, gid: gid) }
+            if let mode { try file.setPermissions(mode) }
         }
     }
 }

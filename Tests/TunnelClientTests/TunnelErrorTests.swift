@@ -1,0 +1,45 @@
+import TunnelClient
+import TunnelWire
+import XCTest
+
+/// A Failure is classified once, from its step and errno; its message is never read.
+final class TunnelErrorTests: XCTestCase {
+    func failure(_ step: FailureStep, _ errno: Int64, _ subject: String = "", message: String = "any words") -> Failure {
+        Failure(step: step, errno: errno, subject: Array(subject.utf8), message: message)
+    }
+
+    func testAProgramThatDoesNotExistIs127WhateverTheMessageSays() {
+        let missing = TunnelError(failure(.execute, 2, "no\\such", message: "[Errno 2] No such file or directory: 'x'"))
+        XCTAssertEqual(missing.commandStartStatus, 127)
+        XCTAssertEqual(TunnelError(failure(.execute, 13, "/etc/passwd")).commandStartStatus, 126)
+        XCTAssertEqual(TunnelError(failure(.execute, 8, "/bin/garbage")).commandStartStatus, 126)
+        guard case .commandNotStarted(.execute, let error) = missing else { return XCTFail("\(missing)") }
+        XCTAssertEqual(error.errno, 2)
+        XCTAssertEqual(error.strerror, "No such file or directory")
+    }
+
+    func testAFolderThatCannotBeEnteredIsNotAMissingProgram() {
+        let error = TunnelError(failure(.changeDirectory, 2, "/nonexistent"))
+        XCTAssertNil(error.commandStartStatus)
+        guard case .commandNotStarted(.changeDirectory, _) = error else { return XCTFail("\(error)") }
+    }
+
+    func testTheOriginalsCasesAreKeptForWhatTheyCanSay() {
+        XCTAssertEqual(TunnelError(failure(.field, 0, "mode", message: "Invalid value '9'")),
+                       .invalidField(InvalidField(field: "mode", errorMessage: "Invalid value '9'")))
+        XCTAssertEqual(TunnelError(failure(.prepareChild, 0, message: "Exception occurred in preexec_fn.")),
+                       .processError("Exception occurred in preexec_fn."))
+        guard case .remoteOSError(let error) = TunnelError(failure(.file, 17, "/srv", message: "m")) else {
+            return XCTFail("a file operation's errno is a remoteOSError")
+        }
+        XCTAssertEqual(error, TunnelWire.OSError(errno: 17, strerror: "File exists", msg: "m"))
+        XCTAssertNil(TunnelError(failure(.file, 2, "/srv")).commandStartStatus)
+    }
+
+    func testAStepThisClientDoesNotKnowStaysARefusal() {
+        let policy = failure(.policy, 0, "RunEx")
+        XCTAssertEqual(TunnelError(policy), .refused(policy))
+        let newer = failure(FailureStep(rawValue: 200), 5)
+        XCTAssertEqual(TunnelError(newer), .refused(newer))
+    }
+}
