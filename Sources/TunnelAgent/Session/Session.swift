@@ -53,6 +53,8 @@ public final class Session {
     private func route(_ id: PacketID) throws(WireError) {
         // Whatever follows a group of durable uploads sees them in place.
         if id != .upload { context.pendingUploads.complete() }
+        // --read-only, --allow, --deny, --root (Restrictions/): a refused request was read to its end.
+        if let refusal = try Restrictions.active?.screen(id, from: input) { return try deliver(id) { () throws(Refusal) in throw refusal } }
         switch id {
         case .checkAlive: try serve(CheckAliveHandler.self, id)
         case .processRun: try serve(ProcessRunHandler.self, id)
@@ -105,6 +107,7 @@ public final class Session {
                 answer = .refused(error)
             }
         }
+        Restrictions.active?.answered(id, with: answer, input: input)   // --log
         switch answer {
         case .uploadPending:
             break

@@ -1,0 +1,276 @@
+"""The restricted agent (issue 24): --read-only, --allow/--deny, --root, --log, through fora's own
+Python client, the extension codec and `tunnel`, and a forced-command key on a real sshd."""
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import types
+from pathlib import Path
+
+import pytest
+
+import fora
+from fora.connectors import tunnel_dispatcher as td
+from fora.connectors.tunnel_connector import TunnelConnector
+
+import extensions as x
+from harness import AGENT, ROOT
+from test_extensions import Agent
+
+TUNNEL = Path(os.environ.get("TUNNEL_CLI", ROOT / "dist" / "tunnel"))
+MARKER = b"uploaded-marker-7f3a9c"
+
+
+class ForaClient(TunnelConnector):
+    """fora's own client (its TunnelConnector: requests, answers, exceptions) on the agent
+    started with `options`."""
+    schema = "restricted-test"
+
+    def __init__(self, *options, cwd=None):
+        if getattr(fora, "args", None) is None:
+            fora.args = argparse.Namespace(debug=False, no_color=True, verbose=0)
+        super().__init__(None, types.SimpleNamespace(name="restricted", url="test"))
+        self.options = options
+
+    def command(self):
+        return [str(AGENT), *self.options]
+
+
+@pytest.fixture
+def fora_client(request):
+    clients = []
+
+    def start(*options):
+        client = ForaClient(*options)
+        client.open()
+        clients.append(client)
+        return client
+    yield start
+    for client in clients:
+        client.close()
+
+
+def refused_by(option):
+    return f"refused by the agent's {option}"
+
+
+# --read-only
+
+
+def test_read_only_through_foras_client_refuses_writes_and_stays_in_step(fora_client, tmp_path):
+    target = tmp_path / "file"
+    target.write_bytes(b"old")
+    client = fora_client("--read-only")
+    with pytest.raises(td.RemoteOSError) as refused:
+        # Larger than the agent's buffers: the content must be consumed, not left in the stream.
+        client.upload(str(target), MARKER * 200_000, mode="600")
+    assert refused.value.errno == 13 and refused_by("--read-only") in str(refused.value)
+    assert "Upload" in str(refused.value)
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["file"]
+    with pytest.raises(td.RemoteOSError, match=refused_by("--read-only")):
+        client.run(["touch", str(tmp_path / "made")], input=b"x" * 3_000_000)
+    assert not (tmp_path / "made").exists()
+    # Reads still work, and the answers are in step.
+    assert client.download(str(target)) == b"old"
+    assert client.stat(str(target), sha512sum=True).size == 3
+    assert client.resolve_user("root") == "root"
+    assert client.getenv("NO_SUCH_VARIABLE_HERE") is None
+
+
+def test_read_only_refuses_every_extension_that_writes(tmp_path):
+    agent = Agent([str(AGENT), "--read-only"])
+    root = bytes(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "f").write_bytes(b"f")
+    writes = [x.make_dir(root + b"/new"), x.remove(root + b"/f"), x.rename(root + b"/f", root + b"/g"),
+              x.set_metadata(root + b"/f", mode="777"), x.symlink(b"/etc", root + b"/link"),
+              x.run_ex([b"touch", root + b"/ran"], stdin=MARKER * 100_000)]
+    for packet in writes:
+        name, fields = agent.ask(packet)
+        assert name == "OSError" and fields["errno"] == 13 and refused_by("--read-only") in fields["msg"], fields
+    assert sorted(os.listdir(tmp_path)) == ["a", "f"] and os.stat(tmp_path / "f").st_mode & 0o777 != 0o777
+    # Reads, and the session's own requests, are served.
+    assert agent.ask(x.stat_path(root + b"/f"))[0] == "StatResult"
+    assert agent.ask(x.list_dir(root))[0] == "DirEntries"
+    assert agent.ask(x.hello())[0] == "HelloResult"
+    assert agent.close()[0] == 0
+
+
+def test_without_options_nothing_is_refused(fora_client, tmp_path):
+    client = fora_client()
+    client.upload(str(tmp_path / "f"), b"new")
+    assert (tmp_path / "f").read_bytes() == b"new"
+
+
+# --allow / --deny
+
+
+def test_allow_serves_only_the_named_requests_in_any_case(fora_client, tmp_path):
+    (tmp_path / "f").write_bytes(b"content")
+    client = fora_client("--allow", "stat,DOWNLOAD")
+    assert client.download(str(tmp_path / "f")) == b"content"
+    assert client.stat(str(tmp_path / "f")).size == 7
+    with pytest.raises(td.RemoteOSError, match=refused_by("--allow")):
+        client.getenv("HOME")
+    with pytest.raises(td.RemoteOSError, match=refused_by("--allow")):
+        client.query_user("root", query_password_hash=True)
+    # CheckAlive is always served.
+    assert isinstance(client._request(td.PacketCheckAlive()), td.PacketAck)
+
+
+def test_deny_refuses_the_named_requests(fora_client, tmp_path):
+    (tmp_path / "f").write_bytes(b"content")
+    client = fora_client("--deny=Download,QueryUser")
+    with pytest.raises(td.RemoteOSError, match=refused_by("--deny")):
+        client.download(str(tmp_path / "f"))
+    assert client.stat(str(tmp_path / "f")).size == 7
+    client.upload(str(tmp_path / "g"), b"written")
+    assert (tmp_path / "g").read_bytes() == b"written"
+
+
+def test_deny_of_an_extension_and_the_always_served_requests():
+    agent = Agent([str(AGENT), "--deny", "ListDir,hello,checkalive"])
+    assert agent.ask(x.hello())[0] == "HelloResult"
+    name, fields = agent.ask(x.list_dir(b"/"))
+    assert name == "OSError" and refused_by("--deny") in fields["msg"]
+    assert agent.ask(x.stat_path(b"/"))[0] == "StatResult"
+    assert agent.close()[0] == 0
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--allow", "Stat,Nope"], b"--allow: no request is named 'Nope'"),
+    (["--deny"], b"--deny needs a value"),
+    (["--read-only", "--read-onyl"], b"unknown argument '--read-onyl'"),
+    (["--log-facility", "local3"], b"--log-facility needs --log syslog"),
+    (["--log", "syslog", "--log-facility", "kernel"], b"unknown facility 'kernel'"),
+])
+def test_a_bad_restriction_never_starts_an_agent(arguments, message):
+    result = subprocess.run([str(AGENT), *arguments], input=b"\0\0\0\2",
+                            capture_output=True, timeout=30)
+    assert result.returncode == 2 and message in result.stderr and result.stdout == b""
+
+
+def test_help_documents_the_options():
+    text = subprocess.run([str(AGENT), "--help"], capture_output=True, timeout=30).stdout
+    for option in (b"--read-only", b"--allow NAMES", b"--deny NAMES", b"--root DIR", b"--log syslog|stderr|FILE",
+                   b"--log-facility"):
+        assert option in text
+
+
+# --root
+
+
+@pytest.fixture
+def jail(tmp_path):
+    """tmp_path/jail, and beside it what no request under --root may reach."""
+    root = tmp_path / "jail"
+    (root / "etc").mkdir(parents=True)
+    (root / "sub").mkdir()
+    (root / "etc" / "hostname").write_bytes(b"jailed-hostname\n")
+    (root / "secret").write_bytes(b"decoy inside the jail")
+    (tmp_path / "secret").write_bytes(b"OUTSIDE")
+    (tmp_path / "secret").chmod(0o640)
+    os.symlink("/etc/hostname", root / "absolute")                 # absolute: resolved in the jail
+    os.symlink("../../secret", root / "sub" / "relative")          # relative, climbing out with ..
+    os.symlink(str(tmp_path / "secret"), root / "host-path")       # a host path: no such file inside
+    return root
+
+
+def test_root_resolves_every_path_beneath_the_directory(fora_client, jail):
+    client = fora_client("--root", str(jail))
+    assert client.download("/etc/hostname") == b"jailed-hostname\n"
+    assert client.download("etc/hostname") == b"jailed-hostname\n"        # relative: from the root
+    for escape in ("../secret", "/../../secret", "sub/../../../secret", "/sub/relative", "sub/relative"):
+        assert client.download(escape) == b"decoy inside the jail", escape
+    assert client.download("/absolute") == b"jailed-hostname\n"
+    with pytest.raises(ValueError, match="does not exist|No such file"):
+        client.download("/host-path")
+    assert client.stat("/absolute", follow_links=True).size == len(b"jailed-hostname\n")
+    assert client.stat("/host-path", follow_links=True) is None
+    assert client.stat("/host-path").type == "link"
+    # Users and groups are the host's (the jail has no /etc/passwd).
+    assert client.query_user("root").uid == 0 and client.resolve_group("0") == "root"
+
+
+def test_root_keeps_writes_inside(fora_client, jail, tmp_path):
+    client = fora_client("--root", str(jail))
+    client.upload("/../escaped", b"new")
+    assert (jail / "escaped").read_bytes() == b"new" and not (tmp_path / "escaped").exists()
+    # A final symlink is never written through under --root (its target would be resolved
+    # from the host's /): refused with ELOOP, the outside file untouched.
+    with pytest.raises(td.RemoteOSError) as refused:
+        client.upload("/host-path", b"overwritten")
+    assert refused.value.errno == 40
+    assert (tmp_path / "secret").read_bytes() == b"OUTSIDE"
+    with pytest.raises(td.RemoteOSError, match=refused_by("--root")):
+        client.run(["id"])
+    assert client.stat("/escaped").size == 3
+
+
+def test_root_extensions_stay_inside(jail, tmp_path):
+    agent = Agent([str(AGENT), "--root", str(jail)])
+    name, listing = agent.ask(x.list_dir(b"/sub/../.."))
+    assert name == "DirEntries" and {entry[0] for entry in listing["entries"]} == {
+        b"etc", b"sub", b"secret", b"absolute", b"host-path"}
+    assert agent.ask(x.make_dir(b"/../a/b", parents=True)) == ("Ok", {})
+    assert (jail / "a" / "b").is_dir() and not (tmp_path / "a").exists()
+    assert agent.ask(x.rename(b"/secret", b"../../moved")) == ("Ok", {})
+    assert (jail / "moved").exists() and (tmp_path / "secret").read_bytes() == b"OUTSIDE"
+    # SetMetadata acts on a final symlink itself: Linux cannot chmod one.
+    name, fields = agent.ask(x.set_metadata(b"/host-path", follow=True, mode="777"))
+    assert name == "OSError" and fields["errno"] == 95
+    assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o640
+    assert agent.ask(x.remove(b"/../../moved")) == ("Ok", {})
+    assert not (jail / "moved").exists() and (tmp_path / "secret").exists()
+    name, fields = agent.ask(x.run_ex([b"id"]))
+    assert name == "OSError" and refused_by("--root") in fields["msg"]
+    assert agent.ask(x.read_link(b"/sub/relative")) == ("LinkTarget", dict(target=b"../../secret"))
+    assert agent.close()[0] == 0
+
+
+def test_root_holds_while_a_symlink_is_swapped_in_during_requests(jail, tmp_path):
+    """A folder on the way is a symlink that is switched, again and again, between a folder in
+    the jail and the outside (by an absolute path, and by climbing with ..): every answer is the
+    jail's file or 'missing', never the outside one. (Without --root, the same loop reads the
+    outside file about every other time.)"""
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "file").write_bytes(b"OUTSIDE")
+    (jail / "inner").mkdir()
+    (jail / "inner" / "file").write_bytes(b"inside")
+    climb = "../" * len(jail.parts) + str(tmp_path / "outside").lstrip("/")
+    targets = ("inner", str(tmp_path / "outside"), "inner", climb)
+    os.symlink("inner", jail / "swap")
+    stop = threading.Event()
+
+    def swapper():
+        index = 0
+        while not stop.is_set():
+            index += 1
+            link = jail / f"link-{index}"
+            os.symlink(targets[index % len(targets)], link)
+            os.rename(link, jail / "swap")   # atomic: the path always resolves somewhere
+    thread = threading.Thread(target=swapper)
+    thread.start()
+    seen = set()
+    try:
+        client = ForaClient("--root", str(jail))
+        client.open()
+        for _ in range(1000):
+            try:
+                seen.add(client.download("/swap/file"))
+            except (ValueError, td.RemoteOSError):
+                seen.add("missing")
+            status = client.stat("/swap/file", follow_links=True)
+            seen.add(status.size if status else "missing")
+        client.close()
+    finally:
+        stop.set()
+        thread.join()
+    assert b"OUTSIDE" not in seen and len(b"OUTSIDE") not in seen, seen
+
+
+def test_root_that_is_no_directory_never_starts(tmp_path):
+    result = subprocess.run([str(AGENT), "--root", str(tmp_path / "none")], input=b"", capture_output=True, timeout=30)
+    assert result.returncode == 1 and b"--root " + bytes(tmp_path / "none") + b": " in result.stderr
