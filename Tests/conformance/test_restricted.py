@@ -274,3 +274,202 @@ def test_root_holds_while_a_symlink_is_swapped_in_during_requests(jail, tmp_path
 def test_root_that_is_no_directory_never_starts(tmp_path):
     result = subprocess.run([str(AGENT), "--root", str(tmp_path / "none")], input=b"", capture_output=True, timeout=30)
     assert result.returncode == 1 and b"--root " + bytes(tmp_path / "none") + b": " in result.stderr
+
+
+# --log
+
+
+def test_log_file_has_one_line_per_request_and_never_contents(fora_client, tmp_path, monkeypatch):
+    monkeypatch.setenv("SSH_CLIENT", "192.0.2.7 50022 22")
+    monkeypatch.setenv("RESTRICTED_TEST_SECRET", MARKER.decode())
+    log = tmp_path / "audit.log"
+    (tmp_path / "data").mkdir()
+    client = fora_client("--log", str(log), "--deny", "Download")
+    client.upload(str(tmp_path / "data" / "new"), MARKER * 1000, mode="600")
+    with pytest.raises(td.RemoteOSError):
+        client.download(str(tmp_path / "data" / "new"))
+    assert client.run(["cat"], input=MARKER).stdout == MARKER
+    assert client.getenv("RESTRICTED_TEST_SECRET") == MARKER.decode()
+    client.query_user("root", query_password_hash=True)
+    assert client.stat(str(tmp_path / "data" / "evil\nforged line")) is None
+    text = log.read_bytes()
+    assert MARKER not in text and b"forged line\n" not in text
+    lines = text.decode().splitlines()
+    assert len(lines) == 7, lines   # CheckAlive and the six requests, each written before its answer
+    assert all("tunnel-dispatcher[" in line and line.endswith(" peer=\"192.0.2.7:50022\"") for line in lines)
+    upload, download, run, getenv, query, stat = (line.split("]: ", 1)[1] for line in lines[1:7])
+    new = str(tmp_path / "data" / "new")
+    assert upload.startswith(f'Upload file="{new}" result=ok in={len(MARKER) * 1000} out=0')
+    assert download.startswith(f'Download file="{new}" result=refused(--deny) in=0 out=0')
+    assert run.startswith(f"ProcessRun result=exit(0) in={len(MARKER)} out={len(MARKER)}")
+    assert getenv.startswith("Getenv result=ok") and query.startswith("QueryUser result=ok")
+    assert stat.startswith(f'Stat path="{tmp_path}/data/evil\\x0aforged line" result=InvalidField(path)')
+    assert log.stat().st_mode & 0o777 == 0o600
+
+
+def test_log_to_stderr_and_no_log_without_the_option(tmp_path):
+    agent = Agent([str(AGENT), "--log", "stderr", "--read-only"])
+    assert agent.ask(x.make_dir(bytes(tmp_path) + b"/d"))[0] == "OSError"
+    status, stderr = agent.close()
+    assert status == 0 and stderr.count(b"\n") == 1
+    assert b'MakeDir path="' + bytes(tmp_path) + b'/d" result=refused(--read-only) in=0 out=0' in stderr
+    quiet = Agent([str(AGENT), "--read-only"])
+    assert quiet.ask(x.make_dir(bytes(tmp_path) + b"/d"))[0] == "OSError"
+    assert quiet.close() == (0, b"")
+
+
+def in_private_dev(command, log_socket=None):
+    """`command` in a mount namespace of its own whose /dev is an empty tmpfs, with the
+    socket `log_socket` bind-mounted on /dev/log (the host's /dev/log is never touched)."""
+    mount = f"touch /dev/log && mount --bind {log_socket} /dev/log && " if log_socket else ""
+    return ["unshare", "-m", "sh", "-c", f"mount -t tmpfs tmpfs /dev && {mount}exec \"$@\"", "sh", *command]
+
+
+def private_dev_available():
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+
+
+needs_mount_namespace = pytest.mark.skipif(not private_dev_available(),
+                                           reason="needs root and unshare -m (a private /dev/log)")
+
+
+@needs_mount_namespace
+@pytest.mark.parametrize("options, priority", [([], 10 * 8 + 6), (["--log-facility", "LOCAL3"], 19 * 8 + 6)])
+def test_syslog_goes_to_dev_log_as_authpriv_or_the_chosen_facility(tmp_path, monkeypatch, options, priority):
+    monkeypatch.setenv("SSH_CLIENT", "198.51.100.1 40000 22")
+    path = tmp_path / "log.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    receiver.settimeout(20)
+    agent = Agent(in_private_dev([str(AGENT), "--log", "syslog", *options, "--read-only"], path))
+    assert agent.ask(x.stat_path(b"/"))[0] == "StatResult"
+    name, _ = agent.ask(x.symlink(MARKER, b"/tmp/restricted-link"))
+    assert name == "OSError"
+    assert agent.close()[0] == 0
+    first, second = receiver.recv(4096), receiver.recv(4096)
+    pid = agent.process.pid
+    # unshare execs sh, which execs the agent: the same pid throughout.
+    assert first == f'<{priority}>tunnel-dispatcher[{pid}]: StatPath path="/" result=ok in=0 out=0 ' \
+                    f'peer="198.51.100.1:40000"'.encode()
+    assert second.startswith(f"<{priority}>tunnel-dispatcher[{pid}]: Symlink target=".encode())
+    assert b"refused(--read-only)" in second and MARKER in second   # a symlink's target is a path
+    receiver.close()
+
+
+@needs_mount_namespace
+def test_syslog_that_nobody_reads_stops_the_agent_before_it_serves():
+    result = subprocess.run(in_private_dev([str(AGENT), "--log", "syslog"]), input=b"\0\0\0\2",
+                            capture_output=True, timeout=30)
+    assert result.returncode == 1 and result.stdout == b""
+    assert b"--log syslog: /dev/log does not answer" in result.stderr
+
+
+# The `tunnel` client
+
+
+needs_tunnel = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
+
+
+def tunnel(via, *args, stdin=b""):
+    return subprocess.run([str(TUNNEL), "--via", via, *args], input=stdin, capture_output=True, timeout=60)
+
+
+@needs_tunnel
+@pytest.mark.parametrize("options, refused, option", [
+    ("--read-only", ("upload", "-", "{d}/new"), "--read-only"),
+    ("--deny upload", ("upload", "-", "{d}/new"), "--deny"),
+    ("--allow stat,download,hello", ("mkdir", "{d}/new"), "--allow"),
+    ("--root {d}", ("run", "--", "id"), "--root"),
+])
+def test_tunnel_exits_1_and_names_the_restriction(tmp_path, options, refused, option):
+    (tmp_path / "f").write_bytes(b"readable")
+    via = f"{AGENT} {options.format(d=tmp_path)}"
+    result = tunnel(via, *(word.format(d=tmp_path) for word in refused), stdin=MARKER)
+    assert result.returncode == 1, result
+    assert refused_by(option).encode() in result.stderr
+    assert not (tmp_path / "new").exists()
+    read = tunnel(via, "download", "/f" if "root" in options else str(tmp_path / "f"))
+    assert (read.returncode, read.stdout) == (0, b"readable")
+
+
+@needs_tunnel
+def test_tunnel_under_root_lists_and_stats_the_jail(jail):
+    via = f"{AGENT} --root {jail} --read-only"
+    listing = tunnel(via, "ls", "/..")
+    assert listing.returncode == 0 and set(listing.stdout.split()) == {b"absolute", b"etc", b"host-path", b"secret", b"sub"}
+    assert tunnel(via, "download", "/sub/relative").stdout == b"decoy inside the jail"
+
+
+# A real sshd and a forced-command key
+
+
+def forced_command_key(server, command):
+    """Makes the server's one key a forced-command key for `command` (an authorized_keys line)."""
+    public_key = Path(str(server.key) + ".pub").read_text().strip()
+    line = f'command="{command}",restrict {public_key}\n'
+    (server.key.parent / "authorized_keys").write_text(line)
+    return line
+
+
+@pytest.fixture
+def sshd():
+    from local_sshd import available, local_sshd
+    if not available():
+        pytest.skip("needs root and Debian's openssh-server (sshd)")
+    with local_sshd() as server:
+        yield server
+
+
+def test_a_forced_command_key_reads_and_is_refused_writes(sshd, jail, tmp_path):
+    log = tmp_path / "audit.log"
+    forced_command_key(sshd, f"{AGENT} --read-only --root {jail} --log {log}")
+    ssh = sshd.command()
+    # tunnel --via 'ssh -i KEY host': no remote command, no bootstrap; the key starts the agent.
+    if TUNNEL.exists():
+        via = " ".join(ssh)
+        assert tunnel(via, "download", "/etc/hostname").stdout == b"jailed-hostname\n"
+        refused = tunnel(via, "upload", "-", "/etc/hostname", stdin=MARKER)
+        assert refused.returncode == 1 and refused_by("--read-only").encode() in refused.stderr
+    # fora's own client over the same key: the stream stays in step after the refusal.
+    client = ForaClient()
+    client.command = lambda: ssh
+    client.open()
+    assert client.download("/../etc/hostname") == b"jailed-hostname\n"
+    with pytest.raises(td.RemoteOSError, match=refused_by("--read-only")):
+        client.upload("/etc/hostname", MARKER * 100_000)
+    with pytest.raises(td.RemoteOSError, match=refused_by("--read-only")):
+        client.run(["id"])
+    assert client.stat("/secret").size == len(b"decoy inside the jail")
+    client.close()
+    assert (jail / "etc" / "hostname").read_bytes() == b"jailed-hostname\n"
+    text = log.read_text()
+    assert MARKER.decode() not in text and 'peer="127.0.0.1:' in text
+    assert 'Upload file="/etc/hostname" result=refused(--read-only)' in text
+
+
+def test_foras_tunnel_ssh_connector_skips_the_bootstrap_for_a_forced_command_key(sshd, jail, monkeypatch):
+    forced_command_key(sshd, f"{AGENT} --read-only --root {jail}")
+    monkeypatch.syspath_prepend(str(ROOT / "packaging" / "fora"))
+    from fora_tunnel_dispatcher import TunnelSshConnector
+    if getattr(fora, "args", None) is None:
+        fora.args = argparse.Namespace(debug=False, no_color=True, verbose=0)
+
+    class Host:
+        name = "forced"
+        url = f"tunnel-ssh://root@127.0.0.1:{sshd.port}"
+        ssh_opts = [f"-oIdentityFile={sshd.key}", "-oBatchMode=yes", "-oStrictHostKeyChecking=no",
+                    "-oUserKnownHostsFile=/dev/null", "-oLogLevel=ERROR"]
+        tunnel_forced_command = True
+
+    connector = TunnelSshConnector(Host.url, Host())
+    assert connector.command_sending({})[-1] == f"ssh://root@127.0.0.1:{sshd.port}"
+    connector.open()
+    try:
+        assert connector.download("/etc/hostname") == b"jailed-hostname\n"
+        with pytest.raises(td.RemoteOSError, match=refused_by("--read-only")):
+            connector.upload("/etc/hostname", b"x")
+        assert connector.getenv("SSH_CLIENT").startswith("127.0.0.1 ")
+    finally:
+        connector.close()
