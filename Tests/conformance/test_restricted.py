@@ -271,6 +271,34 @@ def test_root_holds_while_a_symlink_is_swapped_in_during_requests(jail, tmp_path
     assert b"OUTSIDE" not in seen and len(b"OUTSIDE") not in seen, seen
 
 
+def without_openat2():
+    """A preexec_fn: a seccomp filter that answers openat2 (437 on every architecture) with
+    ENOSYS, as a kernel before 5.6 does; the rest is allowed."""
+    import ctypes
+    import struct
+    program = b"".join(struct.pack("HBBI", *instruction) for instruction in (
+        (0x20, 0, 0, 0),                       # load the syscall number
+        (0x15, 0, 1, 437),                     # openat2?
+        (0x06, 0, 0, 0x00050000 | 38),         # SECCOMP_RET_ERRNO | ENOSYS
+        (0x06, 0, 0, 0x7FFF0000),              # SECCOMP_RET_ALLOW
+    ))
+    buffer = ctypes.create_string_buffer(program)
+    fprog = struct.pack("HxxxxxxQ", 4, ctypes.addressof(buffer))
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(38, 1, 0, 0, 0) == 0                                 # PR_SET_NO_NEW_PRIVS
+    assert libc.prctl(22, 2, ctypes.c_char_p(fprog), 0, 0) == 0            # SECCOMP_MODE_FILTER
+
+
+def test_root_without_openat2_refuses_to_start(jail):
+    result = subprocess.run([str(AGENT), "--root", str(jail)], input=b"\0\0\0\2", capture_output=True, timeout=30,
+                            preexec_fn=without_openat2)
+    assert result.returncode == 1 and result.stdout == b""
+    assert b"--root needs openat2(2) (Linux 5.6 or later), which this kernel lacks; not starting" in result.stderr
+    # The same filter leaves an agent without --root working.
+    plain = subprocess.run([str(AGENT)], input=b"\0\0\0\2", capture_output=True, timeout=30, preexec_fn=without_openat2)
+    assert plain.returncode == 0 and plain.stdout == b"\0\0\0\1"
+
+
 def test_root_that_is_no_directory_never_starts(tmp_path):
     result = subprocess.run([str(AGENT), "--root", str(tmp_path / "none")], input=b"", capture_output=True, timeout=30)
     assert result.returncode == 1 and b"--root " + bytes(tmp_path / "none") + b": " in result.stderr
@@ -316,6 +344,12 @@ def test_log_to_stderr_and_no_log_without_the_option(tmp_path):
     quiet = Agent([str(AGENT), "--read-only"])
     assert quiet.ask(x.make_dir(bytes(tmp_path) + b"/d"))[0] == "OSError"
     assert quiet.close() == (0, b"")
+
+
+def test_commands_never_inherit_the_log(fora_client, tmp_path):
+    client = fora_client("--log", str(tmp_path / "audit.log"))
+    descriptors = client.run(["ls", "/proc/self/fd"]).stdout.split()
+    assert descriptors == [b"0", b"1", b"2", b"3"]   # 3: the folder ls itself reads
 
 
 def in_private_dev(command, log_socket=None):

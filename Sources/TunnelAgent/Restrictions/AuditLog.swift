@@ -65,7 +65,7 @@ final class AuditLog {
             default: result = "ok"
             }
         }
-        let received = payloadBytes - payloadBytesAtStart
+        let received = payloadBytes &- payloadBytesAtStart
         write(id.requestName + paths + " result=" + result + " in=" + String(received) + " out=" + String(sent) + peer)
     }
 
