@@ -8,49 +8,54 @@ enum RefusedRequest {
     /// Reads the fields of `id`'s request, discarding payloads; each path goes to `log`.
     static func discard(_ id: PacketID, from input: InputStream, notingPathsIn log: AuditLog?) throws(WireError) {
         var reader = input
-        var paths: [(String, [UInt8])] = []
+        func note(_ field: String, _ path: [UInt8]) { log?.note(field: field, path: path) }
         switch id {
         case .processRun:
-            let request = try ProcessRun<Void>.decodeFields(from: &reader) { (reader, length) throws(WireError) in
-                try reader.streamPayload(length: length) { _ in }
-            }
-            if let cwd = request.cwd { paths.append(("cwd", Array(cwd.utf8))) }
+            let request = try ProcessRun<Spool>.decodeFields(from: &reader, stdin: discardedPayload)
+            if let cwd = request.cwd { note("cwd", Array(cwd.utf8)) }
         case .runEx:
-            let request = try RunEx<Void>.decodeFields(from: &reader) { (reader, length) throws(WireError) in
-                try reader.streamPayload(length: length) { _ in }
-            }
-            if let cwd = request.cwd { paths.append(("cwd", cwd)) }
+            let request = try RunEx<Spool>.decodeFields(from: &reader, stdin: discardedPayload)
+            if let cwd = request.cwd { note("cwd", cwd) }
         case .upload:
             let request = try Upload<Void>.decodeFields(from: &reader) { (reader, _, length) throws(WireError) in
                 try reader.streamPayload(length: length) { _ in }
             }
-            paths.append(("file", Array(request.file.utf8)))
-        case .stat: paths.append(("path", Array(try Stat.decodeFields(from: &reader).path.utf8)))
-        case .download: paths.append(("file", Array(try Download.decodeFields(from: &reader).file.utf8)))
+            note("file", Array(request.file.utf8))
+        case .stat: note("path", Array(try Stat.decodeFields(from: &reader).path.utf8))
+        case .download: note("file", Array(try Download.decodeFields(from: &reader).file.utf8))
         case .resolveUser: _ = try ResolveUser.decodeFields(from: &reader)
         case .resolveGroup: _ = try ResolveGroup.decodeFields(from: &reader)
         case .queryUser: _ = try QueryUser.decodeFields(from: &reader)
         case .queryGroup: _ = try QueryGroup.decodeFields(from: &reader)
         case .getenv: _ = try Getenv.decodeFields(from: &reader)
-        case .listDir: paths.append(("path", try ListDir.decodeFields(from: &reader).path))
-        case .makeDir: paths.append(("path", try MakeDir.decodeFields(from: &reader).path))
-        case .remove: paths.append(("path", try Remove.decodeFields(from: &reader).path))
+        case .listDir: note("path", try ListDir.decodeFields(from: &reader).path)
+        case .makeDir: note("path", try MakeDir.decodeFields(from: &reader).path)
+        case .remove: note("path", try Remove.decodeFields(from: &reader).path)
         case .rename:
             let request = try Rename.decodeFields(from: &reader)
-            paths += [("source", request.source), ("target", request.target)]
-        case .setMetadata: paths.append(("path", try SetMetadata.decodeFields(from: &reader).path))
+            note("source", request.source)
+            note("target", request.target)
+        case .setMetadata: note("path", try SetMetadata.decodeFields(from: &reader).path)
         case .symlink:
             let request = try Symlink.decodeFields(from: &reader)
-            paths += [("target", request.target), ("path", request.path)]
-        case .readLink: paths.append(("path", try ReadLink.decodeFields(from: &reader).path))
-        case .statPath: paths.append(("path", try StatPath.decodeFields(from: &reader).path))
+            note("target", request.target)
+            note("path", request.path)
+        case .readLink: note("path", try ReadLink.decodeFields(from: &reader).path)
+        case .statPath: note("path", try StatPath.decodeFields(from: &reader).path)
         default:
             // Never refused (RequestPolicy.isAlwaysServed), or not a request.
             break
         }
         // A bad field in a refused request changes nothing: the refusal is the answer.
         _ = input.takeInvalidField()
-        for (field, path) in paths { log?.note(field: field, path: path) }
+    }
+
+    /// A run's stdin, read and dropped as it arrives: a spool that may hold nothing stores
+    /// nothing (no memory, no scratch file). The handlers' own Spool decoding is reused.
+    private static func discardedPayload(_ reader: inout InputStream, _ length: UInt64) throws(WireError) -> Spool {
+        let nothing = Spool(limit: 0)
+        try reader.streamPayload(length: length) { nothing.append($0) }
+        return nothing
     }
 
     /// The answer to `id` refused by `restriction`. The 23 original packets get what the
