@@ -98,6 +98,18 @@ def test_read_only_refuses_every_extension_that_writes(tmp_path):
     assert agent.close()[0] == 0
 
 
+def test_a_refused_streamed_run_and_its_pipelined_controls_keep_the_stream_in_step(tmp_path):
+    agent = Agent([str(AGENT), "--read-only"])
+    # The client sends its input before it sees the answer: the controls that follow the
+    # refused run are read and ignored, as after any run that has ended.
+    agent.send(x.run_ex([b"cat"], stream=True, stdin=MARKER), x.input_data(MARKER * 10_000), x.signal(15),
+               x.close_input(), x.stat_path(bytes(tmp_path)))
+    name, fields = agent.reader.answer()
+    assert name == "OSError" and refused_by("--read-only") in fields["msg"]
+    assert agent.reader.answer()[0] == "StatResult"
+    assert agent.close()[0] == 0
+
+
 def test_without_options_nothing_is_refused(fora_client, tmp_path):
     client = fora_client()
     client.upload(str(tmp_path / "f"), b"new")

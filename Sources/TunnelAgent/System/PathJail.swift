@@ -16,8 +16,6 @@ enum PathJail {
     /// The `--root` directory (O_PATH), or -1 without one.
     nonisolated(unsafe) private(set) static var root: Int32 = -1
 
-    static var isActive: Bool { root >= 0 }
-
     /// Resolves every later request path beneath `directory`. Fails when it is no directory,
     /// or with ENOSYS when the kernel has no openat2 (before 5.6): no weaker emulation.
     static func confine(to directory: SystemPath) throws(Errno) {
