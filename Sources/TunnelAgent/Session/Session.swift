@@ -54,7 +54,9 @@ public final class Session {
         // Whatever follows a group of durable uploads sees them in place.
         if id != .upload { context.pendingUploads.complete() }
         // --read-only, --allow, --deny, --root (Restrictions/): a refused request was read to its end.
-        if let refusal = try Restrictions.active?.screen(id, from: input) { return try deliver(id) { () throws(Refusal) in throw refusal } }
+        if let refusal = try Restrictions.active?.screen(id, from: input) {
+            return try deliver(id) { () throws(Refusal) in throw refusal }
+        }
         switch id {
         case .checkAlive: try serve(CheckAliveHandler.self, id)
         case .processRun: try serve(ProcessRunHandler.self, id)
