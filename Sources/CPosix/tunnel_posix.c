@@ -436,3 +436,79 @@ int tp_descriptor_kind(int fd) {
 long tp_send_nonblocking(int fd, const void *bytes, size_t count) {
     return (long)send(fd, bytes, count, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
+
+// --- The restricted agent (--root, --log syslog): Sources/TunnelAgent/Restrictions/ ---
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <syslog.h>
+
+// linux/openat2.h, which musl's sysroot lacks; 437 on every architecture.
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+struct tp_open_how { uint64_t flags, mode, resolve; };
+#define TP_RESOLVE_IN_ROOT 0x10
+
+int tp_openat_in_root(int dirfd, const char *path, int flags, unsigned int mode) {
+    struct tp_open_how how = {
+        .flags = (uint64_t)(unsigned int)(flags | O_CLOEXEC),
+        // openat2 refuses a mode unless it creates.
+        .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+        .resolve = TP_RESOLVE_IN_ROOT,
+    };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+// syslog(3) would link strftime and the time zone code (7 KB) for a timestamp the syslog
+// daemon adds anyway: the agent sends `<PRI>tunnel-dispatcher[PID]: MESSAGE` itself, as RFC 3164 allows.
+static int syslog_fd = -1;
+static int syslog_priority;
+
+static int syslog_connect(void) {
+    if (syslog_fd >= 0) close(syslog_fd);
+    syslog_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (syslog_fd < 0) return -1;
+    struct sockaddr_un address = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+    return connect(syslog_fd, (struct sockaddr *)&address, sizeof address);
+}
+
+int tp_syslog_open(int facility) {
+    syslog_priority = facility | LOG_INFO;
+    return syslog_connect();
+}
+
+void tp_syslog_info(const char *message) {
+    char line[2048];
+    int length = snprintf(line, sizeof line, "<%d>tunnel-dispatcher[%d]: %s", syslog_priority, (int)getpid(), message);
+    if (length < 0) return;
+    if ((size_t)length >= sizeof line) length = sizeof line - 1;   // a long line is cut, as syslog(3) does
+    // The daemon restarted: its new socket needs a new connection (once).
+    if (send(syslog_fd, line, (size_t)length, MSG_NOSIGNAL) < 0 && syslog_connect() == 0) {
+        send(syslog_fd, line, (size_t)length, MSG_NOSIGNAL);
+    }
+}
+
+int tp_syslog_facility(const char *name) {
+    static const struct { const char *name; int value; } facilities[] = {
+        {"auth", LOG_AUTH}, {"authpriv", LOG_AUTHPRIV}, {"daemon", LOG_DAEMON}, {"user", LOG_USER},
+        {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3},
+        {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
+    };
+    for (size_t i = 0; i < sizeof facilities / sizeof facilities[0]; i++) {
+        if (strcasecmp(name, facilities[i].name) == 0) return facilities[i].value;
+    }
+    return -1;
+}
+
+void tp_utc_timestamp(char *buffer, size_t size) {
+    time_t now = time(NULL);
+    struct tm parts;
+    if (gmtime_r(&now, &parts) == NULL) {
+        snprintf(buffer, size, "-");
+        return;
+    }
+    // Not strftime: it links the time zone code (see above).
+    snprintf(buffer, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", parts.tm_year + 1900, parts.tm_mon + 1,
+             parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
+}

@@ -6,7 +6,8 @@ public enum Agent {
     public static let version = "0.1.0"
 
     static let usage = """
-    usage: tunnel-dispatcher [--debug] [--durable]
+    usage: tunnel-dispatcher [--debug] [--durable] [--read-only] [--allow NAMES] [--deny NAMES]
+                             [--root DIR] [--log syslog|stderr|FILE] [--log-facility NAME]
            tunnel-dispatcher --version | --help
 
     Serves fora's tunnel protocol on stdin/stdout until it receives Exit.
@@ -14,6 +15,25 @@ public enum Agent {
     --durable  answer an Upload only once its content and name are synced to disk
                (consecutive uploads are synced as one group); by default the new file is
                renamed into place without an fsync, see docs/protocol.md
+
+    Restrictions, for forced-command ssh keys (see docs/security.md); a refused request is
+    answered with an error that names the option, and the session goes on:
+    --read-only    refuse every request that can change the host: Upload, ProcessRun, RunEx,
+                   MakeDir, Remove, Rename, SetMetadata, Symlink
+    --allow NAMES  serve only these requests (comma-separated, docs/protocol.md's names,
+                   any case); CheckAlive, Exit and Hello are always served
+    --deny NAMES   refuse these requests
+    --root DIR     resolve every path of every request beneath DIR as if it were /
+                   (openat2 RESOLVE_IN_ROOT; refuses to start without it); ProcessRun and
+                   RunEx are refused; users and groups are still the host's
+    --log syslog|stderr|FILE
+                   one line per request: its name, paths, result or errno, byte counts and
+                   the ssh peer (SSH_CLIENT); never contents, stdin, environment values or
+                   password hashes. syslog: /dev/log, ident tunnel-dispatcher
+    --log-facility NAME
+                   with --log syslog: auth, authpriv (the default), daemon, user, local0-7
+    With any of these, an unknown argument stops the agent (status 2) instead of being
+    ignored.
 
     """
 
@@ -38,7 +58,10 @@ public enum Agent {
     public static func main(arguments: [String]) -> Int32 {
         var debug = false
         var durable = false
-        for argument in arguments {
+        var restrictions = RestrictionOptions()
+        var unknown: [String] = []
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
             if argument.isSameText(as: "--version") {
                 print("tunnel-dispatcher \(version)")
                 return 0
@@ -50,9 +73,18 @@ public enum Agent {
             } else if argument.isSameText(as: "--durable") {
                 durable = true
             } else {
-                // The reference ignores unknown arguments; so do we, but say so.
-                writeToStderr("tunnel-dispatcher: ignoring unknown argument '\(argument)'\n")
+                do throws(UsageError) {
+                    if try !restrictions.take(argument, &rest) { unknown.append(argument) }
+                } catch {
+                    return refuseToStart(error)
+                }
             }
+        }
+        for argument in unknown {
+            // The reference ignores unknown arguments; so do we, but say so. Not when
+            // restricted: a misspelt restriction must not leave the agent unrestricted.
+            if restrictions.given { return refuseToStart(UsageError("unknown argument '\(argument)'")) }
+            writeToStderr("tunnel-dispatcher: ignoring unknown argument '\(argument)'\n")
         }
         // Before anything opens a file: a closed fd 0-2 would be taken by one of the agent's
         // own files or pipes, which a child would then inherit as its stdio.
@@ -61,6 +93,16 @@ public enum Agent {
         tp_install_signal_dispositions()
         tp_grow_pipe(0)
         tp_grow_pipe(1)
+        do throws(UsageError) {
+            Restrictions.active = try restrictions.start()
+        } catch {
+            return refuseToStart(error)
+        }
         return Session(debug: debug, durable: durable).run()
+    }
+
+    private static func refuseToStart(_ error: UsageError) -> Int32 {
+        writeToStderr("tunnel-dispatcher: " + error.message + "\n")
+        return error.status
     }
 }

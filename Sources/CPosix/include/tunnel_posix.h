@@ -180,4 +180,20 @@ int tp_descriptor_kind(int fd);
 /// `send(fd, bytes, count, MSG_DONTWAIT | MSG_NOSIGNAL)`: what a socket takes now.
 long tp_send_nonblocking(int fd, const void *bytes, size_t count);
 
+// --- The restricted agent (--root, --log syslog): Sources/TunnelAgent/Restrictions/ ---
+
+/// `openat2(dirfd, path, {flags | O_CLOEXEC, mode, RESOLVE_IN_ROOT})`: `path` resolved as if
+/// `dirfd` were `/` (`..` and absolute symlinks stay beneath it). -1 with errno (ENOSYS on
+/// kernels before 5.6).
+int tp_openat_in_root(int dirfd, const char *path, int flags, unsigned int mode);
+/// Connects to /dev/log for `tp_syslog_info` (0, else -1 with errno: an audit log that goes
+/// nowhere must not start).
+int tp_syslog_open(int facility);
+/// Sends `message` to syslog at LOG_INFO, as `tunnel-dispatcher[PID]: message`.
+void tp_syslog_info(const char *message);
+/// The facility named `name` ("authpriv", "daemon", "local0"…), or -1.
+int tp_syslog_facility(const char *name);
+/// The current time as `2026-11-29T22:40:00Z` in `buffer` (at least 32 bytes).
+void tp_utc_timestamp(char *buffer, size_t size);
+
 #endif

@@ -88,12 +88,14 @@ func modeField(_ text: String) throws(Refusal) -> UInt32 {
 
 /// An extension's `bytes` path as the kernel takes it, or the InvalidField a NUL byte earns.
 func systemPath(bytes: [UInt8], field: String) throws(Refusal) -> SystemPath {
+    Restrictions.active?.notePath(bytes, field: field)   // --log
     guard let path = SystemPath(bytes: bytes) else { throw .invalidField(field, nulByteMessage) }
     return path
 }
 
 /// A path field as the kernel takes it, or the InvalidField a NUL byte earns.
 func systemPath(_ text: String, field: String) throws(Refusal) -> SystemPath {
+    Restrictions.active?.notePath(Array(text.utf8), field: field)   // --log
     guard let path = SystemPath(text) else { throw .invalidField(field, nulByteMessage) }
     return path
 }

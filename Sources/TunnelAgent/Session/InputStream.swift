@@ -17,6 +17,8 @@ public final class InputStream: WireReader {
     /// Called before every read that may block: the session flushes its answers there, so
     /// pipelined requests get their answers in one write, and none waits behind a read.
     var beforeBlocking: () -> Void = {}
+    /// Payload bytes (uploads' content, runs' stdin) read so far: `--log`'s byte counts.
+    private(set) var payloadBytesRead: UInt64 = 0
 
     public init(fd: Int32) {
         self.fd = fd
@@ -151,6 +153,7 @@ public final class InputStream: WireReader {
 
     /// Hands the next `length` payload bytes to `consume` piece by piece, as they arrive.
     func streamPayload(length: UInt64, _ consume: (UnsafeRawBufferPointer) -> Void) throws(WireError) {
+        payloadBytesRead &+= length
         var remaining = length
         while remaining > 0 {
             let limit = Int(min(remaining, UInt64(ioChunkSize)))

@@ -56,6 +56,10 @@ public final class Session {
     private func route(_ id: PacketID) throws(WireError) {
         // Whatever follows a group of durable uploads sees them in place.
         if id != .upload { completeUploads() }
+        // --read-only, --allow, --deny, --root (Restrictions/): a refused request was read to its end.
+        if let refusal = try Restrictions.active?.screen(id, from: input) {
+            return try conclude(id, .refused(refusal))
+        }
         switch id {
         case .checkAlive: try serve(CheckAliveHandler.self, id)
         case .processRun: try serve(ProcessRunHandler.self, id)
@@ -109,6 +113,7 @@ public final class Session {
     /// Sends the answer to request `id`, then drops the owner-name cache when the request
     /// may have changed the accounts (an upload or a rename of /etc/passwd, a command).
     private func conclude(_ id: PacketID, _ answer: Answer) throws(WireError) {
+        Restrictions.active?.answered(id, with: answer, input: input)   // --log
         defer { if id.mayChangeTheHost { context.accountNames.forget() } }
         try send(answer, to: id)
         if let failure = output.failure { throw failure }

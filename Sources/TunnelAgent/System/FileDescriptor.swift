@@ -26,9 +26,10 @@ struct FileDescriptor: ~Copyable {
         try openAt(AT_FDCWD, path, flags, mode)
     }
 
-    /// `openat(self, name, flags, mode)`: `name` relative to this directory.
+    /// `openat(self, name, flags, mode)`: `name` relative to this directory (never through a
+    /// final symlink under `--root`, see PathJail).
     func open(_ name: SystemPath, _ flags: Int32, mode: UInt32 = 0) throws(Errno) -> FileDescriptor {
-        try FileDescriptor.openAt(rawValue, name, flags, mode)
+        try FileDescriptor.openAt(rawValue, name, flags | PathJail.finalComponentOpenFlags, mode)
     }
 
     private static func openAt(_ directory: Int32, _ path: SystemPath, _ flags: Int32, _ mode: UInt32) throws(Errno) -> FileDescriptor {
@@ -41,19 +42,21 @@ struct FileDescriptor: ~Copyable {
     /// Opens `path` for reading as Python's `open(path, 'rb')` does; with O_NOFOLLOW when a
     /// final symlink must not be followed, and O_NONBLOCK unless `blocking` (so that a fifo
     /// swapped in for a regular file cannot make the agent wait).
+    /// A request's path: beneath `--root` when there is one (PathJail).
     static func openForReading(_ path: SystemPath, followingLinks: Bool, blocking: Bool = false) throws(Errno) -> FileDescriptor {
-        try open(path, O_RDONLY | O_NOCTTY | (followingLinks ? 0 : TP_O_NOFOLLOW) | (blocking ? 0 : O_NONBLOCK))
+        try PathJail.open(path, O_RDONLY | O_NOCTTY | (followingLinks ? 0 : TP_O_NOFOLLOW) | (blocking ? 0 : O_NONBLOCK))
     }
 
     /// `open(path, O_PATH | O_DIRECTORY)`: a directory to work relative to. Needs search
     /// permission on the way there only, like the reference's own `open()` of a file in it.
+    /// A request's path: beneath `--root` when there is one (PathJail).
     static func openDirectory(_ path: SystemPath) throws(Errno) -> FileDescriptor {
-        try open(path, TP_O_PATH | TP_O_DIRECTORY)
+        try PathJail.open(path, TP_O_PATH | TP_O_DIRECTORY)
     }
 
     /// A directory to read the entries of (following a final symlink, as `ls` does).
     static func openDirectoryForListing(_ path: SystemPath) throws(Errno) -> FileDescriptor {
-        try open(path, O_RDONLY | TP_O_DIRECTORY | O_NONBLOCK)
+        try PathJail.open(path, O_RDONLY | TP_O_DIRECTORY | O_NONBLOCK)
     }
 
     /// `openat(self, ".", O_TMPFILE | O_RDWR, mode)`: an unnamed file in this directory,
@@ -155,7 +158,7 @@ struct FileDescriptor: ~Copyable {
     /// `fstatat(self, name, AT_SYMLINK_NOFOLLOW unless followingLinks)`.
     func status(of name: SystemPath, followingLinks: Bool) throws(Errno) -> FileStatus {
         var info = stat()
-        let flags = followingLinks ? 0 : TP_AT_SYMLINK_NOFOLLOW
+        let flags = PathJail.atFlags(followingLinks: followingLinks)
         try name.withCString { (path) throws(Errno) in try succeedOrThrow { fstatat(rawValue, path, &info, flags) } }
         return FileStatus(info)
     }
@@ -285,8 +288,10 @@ struct FileDescriptor: ~Copyable {
     /// lacks (see tp_chmod_nofollow_at).
     func setPermissions(of name: SystemPath, _ mode: UInt32, followingLinks: Bool) throws(Errno) {
         try name.withCString { (path) throws(Errno) in
+            // Under --root a final symlink is never followed (PathJail.atFlags).
+            let following = followingLinks && PathJail.atFlags(followingLinks: true) == 0
             try succeedOrThrow {
-                followingLinks ? fchmodat(rawValue, path, mode_t(mode), 0) : tp_chmod_nofollow_at(rawValue, path, mode)
+                following ? fchmodat(rawValue, path, mode_t(mode), 0) : tp_chmod_nofollow_at(rawValue, path, mode)
             }
         }
     }
@@ -295,7 +300,7 @@ struct FileDescriptor: ~Copyable {
     func setOwner(of name: SystemPath, uid: UInt32?, gid: UInt32?, followingLinks: Bool) throws(Errno) {
         try name.withCString { (path) throws(Errno) in
             try succeedOrThrow {
-                fchownat(rawValue, path, uid ?? UInt32.max, gid ?? UInt32.max, followingLinks ? 0 : TP_AT_SYMLINK_NOFOLLOW)
+                fchownat(rawValue, path, uid ?? UInt32.max, gid ?? UInt32.max, PathJail.atFlags(followingLinks: followingLinks))
             }
         }
     }
@@ -309,7 +314,7 @@ struct FileDescriptor: ~Copyable {
             times[1].tv_nsec += 1_000_000_000
         }
         try name.withCString { (path) throws(Errno) in
-            try succeedOrThrow { utimensat(rawValue, path, &times, followingLinks ? 0 : TP_AT_SYMLINK_NOFOLLOW) }
+            try succeedOrThrow { utimensat(rawValue, path, &times, PathJail.atFlags(followingLinks: followingLinks)) }
         }
     }
 }

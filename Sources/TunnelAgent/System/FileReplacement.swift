@@ -226,7 +226,7 @@ final class FileReplacement {
     /// The errno the kernel's own open gives for `path`; EISDIR if it would succeed.
     private static func openError(_ path: SystemPath) -> Errno {
         do throws(Errno) {
-            _ = try FileDescriptor.open(path, FileDescriptor.writingExisting)
+            _ = try PathJail.open(path, FileDescriptor.writingExisting)
             return .isDirectory
         } catch {
             return error

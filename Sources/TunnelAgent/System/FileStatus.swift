@@ -71,8 +71,14 @@ enum FileKind: Equatable {
 }
 
 extension SystemPath {
-    /// `stat(2)`, or `lstat(2)` when not following a final symlink.
+    /// A request's path: `stat(2)`, or `lstat(2)` when not following a final symlink;
+    /// beneath `--root` when there is one (PathJail).
     func status(followingLinks: Bool) throws(Errno) -> FileStatus {
+        try PathJail.status(of: self, followingLinks: followingLinks)
+    }
+
+    /// `stat(2)` or `lstat(2)` on the host, whatever the jail.
+    func hostStatus(followingLinks: Bool) throws(Errno) -> FileStatus {
         var info = stat()
         try withCString { (path) throws(Errno) in
             try succeedOrThrow { followingLinks ? stat(path, &info) : lstat(path, &info) }

@@ -5,7 +5,11 @@ the system's ssh, as fora's own `ssh` connector does (and with the same host var
 `ssh_host`, `ssh_port`, `ssh_opts`), but instead of sending fora's Python dispatcher inline it
 starts tunnel-dispatcher, a static agent that speaks the same protocol: the target's cached
 copy, or the one bundled in this wheel, sent over the same connection when missing. The
-bootstrap is the snippet `tunnel --ssh` uses (bootstrap.sh, shipped beside this file)."""
+bootstrap is the snippet `tunnel --ssh` uses (bootstrap.sh, shipped beside this file).
+
+A key whose authorized_keys line forces the agent's command (`command="…tunnel-dispatcher
+--read-only …"`) ignores whatever ssh asks to run, bootstrap included: the host variable
+`tunnel_forced_command = True` connects without one (docs/usage.md)."""
 import hashlib
 import subprocess
 import sys
@@ -91,7 +95,13 @@ class TunnelSshConnector(SshConnector):
     def command(self) -> list[str]:
         return self.command_sending(agents())
 
+    def forced_command(self) -> bool:
+        """The host variable `tunnel_forced_command`: the key's forced command is the agent."""
+        return bool(getattr(self.host, "tunnel_forced_command", False))
+
     def command_sending(self, bundled: dict) -> list[str]:
+        if self.forced_command():
+            return ["ssh", *self.ssh_opts, self.ssh_url()]
         return ["ssh", *self.ssh_opts, self.ssh_url(), remote_command(bundled)]
 
     def open(self) -> None:
@@ -101,7 +111,7 @@ class TunnelSshConnector(SshConnector):
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with
             self.command_sending(bundled), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr)
         try:
-            where = bootstrap(self.process, bundled)
+            where = "the key's forced command" if self.forced_command() else bootstrap(self.process, bundled)
             if fora_debug():
                 print(f"[tunnel-ssh] agent running from {where}", file=sys.stderr)
             self.conn = td.Connection(self.process.stdout, self.process.stdin)
