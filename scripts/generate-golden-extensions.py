@@ -46,6 +46,10 @@ SAMPLES = [
     ("readLink", x.read_link(b"/srv/link")),
     ("linkTarget", x.packet(x.LINK_TARGET, x.blob(b"../target"))),
     ("statPath", x.stat_path(b"/srv/\xfe", follow=True, sha512=True)),
+    ("uploadBeneath", x.upload_beneath(b"/srv", b"a/b\xff", b"hi", new_file_mode="640", owner="root")),
+    ("readBeneath", x.read_beneath(b"/srv", b"a/\xfe", with_status=True)),
+    ("createBeneath", x.create_beneath(b"/srv", b"a/b", mode="750")),
+    ("createBeneathLink", x.create_beneath(b"/srv", b"a/l\xff", link_target=b"../t")),
 ]
 
 lines = [f"{name} {data.hex()}" for name, data in SAMPLES]

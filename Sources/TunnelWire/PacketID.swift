@@ -11,11 +11,14 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
     // Extensions: fora's client never sends them (docs/protocol.md, "Extensions").
     case hello = 23, helloResult, runEx, output, runFinished, input, closeInput, signal
     case listDir, dirEntries, makeDir, remove, rename, setMetadata, symlink, readLink, linkTarget, statPath
+    // Tree transfers that never follow a symlink below their root (BeneathPackets.swift).
+    case uploadBeneath = 42, readBeneath, createBeneath
 
     /// The extension requests an agent may serve (what HelloResult lists).
     public static let extensionRequests: [PacketID] = [
         .hello, .runEx, .input, .closeInput, .signal, .listDir, .makeDir, .remove, .rename,
         .setMetadata, .symlink, .readLink, .statPath,
+        .uploadBeneath, .readBeneath, .createBeneath,
     ]
 
     /// Requests travel client → agent, everything else agent → client.
@@ -24,7 +27,8 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
         case .checkAlive, .exit, .processRun, .stat, .resolveUser, .resolveGroup,
              .upload, .download, .queryUser, .queryGroup, .getenv,
              .hello, .runEx, .input, .closeInput, .signal, .listDir, .makeDir, .remove, .rename,
-             .setMetadata, .symlink, .readLink, .statPath:
+             .setMetadata, .symlink, .readLink, .statPath,
+             .uploadBeneath, .readBeneath, .createBeneath:
             return true
         default:
             return false
@@ -75,6 +79,9 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
         case .readLink: return "ReadLink"
         case .linkTarget: return "LinkTarget"
         case .statPath: return "StatPath"
+        case .uploadBeneath: return "UploadBeneath"
+        case .readBeneath: return "ReadBeneath"
+        case .createBeneath: return "CreateBeneath"
         }
     }
 }

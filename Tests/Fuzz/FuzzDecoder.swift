@@ -60,6 +60,9 @@ private func decode(_ id: PacketID, from reader: inout ByteReader) -> Bool {
         case .readLink: _ = try ReadLink.decodeFields(from: &reader)
         case .linkTarget: _ = try LinkTarget.decodeFields(from: &reader)
         case .statPath: _ = try StatPath.decodeFields(from: &reader)
+        case .uploadBeneath: _ = try UploadBeneath<[UInt8]>.decodeFields(from: &reader)
+        case .readBeneath: _ = try ReadBeneath.decodeFields(from: &reader)
+        case .createBeneath: _ = try CreateBeneath.decodeFields(from: &reader)
         }
         return true
     } catch {

@@ -89,6 +89,13 @@ final class GoldenBytesTests: XCTestCase {
         sample("readLink", ReadLink(path: Array("/srv/link".utf8))),
         sample("linkTarget", LinkTarget(target: Array("../target".utf8))),
         sample("statPath", StatPath(path: Array("/srv/".utf8) + [0xfe], followLinks: true, sha512sum: true)),
+        sample("uploadBeneath", UploadBeneath(root: Array("/srv".utf8), path: Array("a/b".utf8) + [0xff],
+                                              content: Array("hi".utf8), mode: nil, newFileMode: "640",
+                                              owner: "root", group: nil)),
+        sample("readBeneath", ReadBeneath(root: Array("/srv".utf8), path: Array("a/".utf8) + [0xfe], withStatus: true)),
+        sample("createBeneath", CreateBeneath(root: Array("/srv".utf8), path: Array("a/b".utf8), mode: "750")),
+        sample("createBeneathLink", CreateBeneath(root: Array("/srv".utf8), path: Array("a/l".utf8) + [0xff],
+                                                  linkTarget: Array("../t".utf8))),
     ]
 
     /// (name, our encoding, "decoding the golden bytes gives this packet back")
@@ -134,6 +141,6 @@ final class GoldenBytesTests: XCTestCase {
 
     func testRequestDirection() {
         let requests = PacketID.allCases.filter(\.isRequest).map(\.rawValue)
-        XCTAssertEqual(requests, [2, 3, 8, 10, 12, 13, 14, 16, 18, 20, 22, 23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40])
+        XCTAssertEqual(requests, [2, 3, 8, 10, 12, 13, 14, 16, 18, 20, 22, 23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40, 42, 43, 44])
     }
 }

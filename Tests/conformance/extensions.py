@@ -5,6 +5,8 @@ import struct
 
 HELLO, HELLO_RESULT, RUN_EX, OUTPUT, RUN_FINISHED, INPUT, CLOSE_INPUT, SIGNAL = range(23, 31)
 LIST_DIR, DIR_ENTRIES, MAKE_DIR, REMOVE, RENAME, SET_METADATA, SYMLINK, READ_LINK, LINK_TARGET, STAT_PATH = range(31, 41)
+UPLOAD_BENEATH, READ_BENEATH, CREATE_BENEATH = range(42, 45)
+DOWNLOAD_RESULT = 15
 OK, OS_ERROR, INVALID_FIELD, PROCESS_ERROR, STAT_RESULT = 0, 4, 5, 7, 9
 AGENT_ENV, EMPTY_ENV, LOGIN_ENV = 0, 1, 2
 
@@ -45,6 +47,14 @@ def rename(source, target, no_replace=False): return packet(RENAME, blob(source)
 def symlink(target, path): return packet(SYMLINK, blob(target), blob(path))
 def read_link(path): return packet(READ_LINK, blob(path))
 def stat_path(path, follow=False, sha512=False): return packet(STAT_PATH, blob(path), boolean(follow), boolean(sha512))
+def read_beneath(root, path, with_status=False): return packet(READ_BENEATH, blob(root), blob(path), boolean(with_status))
+def create_beneath(root, path, mode=None, link_target=None):
+    return packet(CREATE_BENEATH, blob(root), blob(path), optional(mode, text), optional(link_target, blob))
+
+
+def upload_beneath(root, path, content, mode=None, new_file_mode=None, owner=None, group=None):
+    return packet(UPLOAD_BENEATH, blob(root), blob(path), blob(content), optional(mode, text),
+                  optional(new_file_mode, text), optional(owner, text), optional(group, text))
 
 
 def set_metadata(path, follow=True, mode=None, owner=None, group=None, mtime=None):
@@ -106,6 +116,8 @@ class Reader:
                 name, kind = self.blob(), self.text()
                 entries.append((name, kind, self.optional(self.stat_fields)))
             return "DirEntries", dict(entries=entries, last=self.boolean())
+        if packet_id == DOWNLOAD_RESULT:
+            return "DownloadResult", dict(content=self.blob())
         if packet_id == LINK_TARGET:
             return "LinkTarget", dict(target=self.blob())
         raise ValueError(f"unexpected packet id {packet_id}")

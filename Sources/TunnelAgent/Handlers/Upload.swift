@@ -32,17 +32,24 @@ enum UploadHandler: RequestHandler {
         if let group = request.group {
             metadata.gid = try resolveGroupField(group).gid
         }
+        return try commit(request.content, metadata, file: request.file, in: context)
+    }
+
+    /// Puts a received upload in place with `metadata` (UploadBeneath shares it): at once,
+    /// or in durable mode as part of the pending group.
+    static func commit(_ replacement: FileReplacement, _ metadata: RequestedMetadata, file: String,
+                       in context: SessionContext) throws(Refusal) -> Answer {
         // The upload may have written /etc/passwd or /etc/group.
         defer { context.accountNames.forget() }
         do throws(UploadFailure) {
             if context.durability == .synced {
-                guard try request.content.prepare(metadata, durability: .synced) else { return .ok }
-                context.pendingUploads.add(request.content, file: request.file)
+                guard try replacement.prepare(metadata, durability: .synced) else { return .ok }
+                context.pendingUploads.add(replacement, file: file)
                 return .uploadPending
             }
-            try request.content.commit(metadata, durability: context.durability)
+            try replacement.commit(metadata, durability: context.durability)
         } catch {
-            throw .osError(error.errno, path: error.namesFile ? request.file : nil)
+            throw .osError(error.errno, path: error.namesFile ? file : nil)
         }
         return .ok
     }

@@ -52,7 +52,7 @@ public final class Session {
 
     private func route(_ id: PacketID) throws(WireError) {
         // Whatever follows a group of durable uploads sees them in place.
-        if id != .upload { context.pendingUploads.complete() }
+        if id != .upload && id != .uploadBeneath { context.pendingUploads.complete() }
         switch id {
         case .checkAlive: try serve(CheckAliveHandler.self, id)
         case .processRun: try serve(ProcessRunHandler.self, id)
@@ -74,6 +74,9 @@ public final class Session {
         case .symlink: try serve(SymlinkHandler.self, id)
         case .readLink: try serve(ReadLinkHandler.self, id)
         case .statPath: try serve(StatPathHandler.self, id)
+        case .uploadBeneath: try serve(UploadBeneathHandler.self, id)
+        case .readBeneath: try serve(ReadBeneathHandler.self, id)
+        case .createBeneath: try serve(CreateBeneathHandler.self, id)
         // A streamed run's controls that arrive after it ended: read, and not answered.
         case .input: _ = try Input.decodeFields(from: &input)
         case .closeInput: break
