@@ -19,7 +19,8 @@ STATIC_INPUTS := $(wildcard Sources/CPosix/*.c Sources/CPosix/include/*) \
 	scripts/build-static.sh
 
 PREFIX := /usr/local
-CLIENT_INPUTS := Package.swift $(shell find Sources/TunnelWire Sources/TunnelClient Sources/tunnel -name '*.swift')
+CLIENT_INPUTS := Package.swift $(shell find Sources/TunnelWire Sources/TunnelClient Sources/tunnel -name '*.swift') \
+	$(wildcard Sources/CTunnelClient/*.c Sources/CTunnelClient/include/*.h)
 WHEEL_INPUTS := scripts/build-wheel.py packaging/fora/fora_tunnel_dispatcher/__init__.py \
 	Sources/TunnelClient/Bootstrap/bootstrap.sh $(DIST)/tunnel-dispatcher $(DIST)/tunnel-dispatcher-aarch64
 WHEEL_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' packaging/fora/fora_tunnel_dispatcher/__init__.py)
@@ -91,6 +92,14 @@ test-sanitize:
 	ASAN_OPTIONS=detect_leaks=0 swift test --scratch-path .build-asan --sanitize=address 2>&1 | grep -E "error:|Executed .* tests|ERROR: AddressSanitizer" | tail -n 5
 	swift test --scratch-path .build-ubsan -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined \
 		-Xswiftc -Xclang-linker -Xswiftc -fsanitize=undefined 2>&1 | grep -E "error:|Executed .* tests|runtime error" | tail -n 5
+	@# ThreadSanitizer over the client's concurrent tests: a report stops the run (halt_on_error), a failed
+	@# run or any report in the log fails the target, and the log stays in .build/tsan.log.
+	@mkdir -p .build
+	TSAN_OPTIONS=halt_on_error=1 swift test --scratch-path .build-tsan --sanitize=thread \
+		--filter 'ClientConcurrencyTests|CancellationTests' > .build/tsan.log 2>&1 \
+		|| { grep -E "error:|ThreadSanitizer|Executed .* tests" .build/tsan.log | tail -n 20; exit 1; }
+	@if grep -q "ThreadSanitizer" .build/tsan.log; then grep -A 30 "ThreadSanitizer" .build/tsan.log | head -n 60; exit 1; fi
+	@grep -E "Executed .* tests" .build/tsan.log | tail -n 1
 
 demo: static
 	@scripts/setup.sh python
