@@ -76,6 +76,11 @@ extension_sessions = [
     + x.stat_path(b"/scratch/z", sha512=True) + x.remove(b"/scratch/z", recursive=True),
     x.make_dir(b"/scratch/\xff", mode="9"), x.remove(b"/"), x.list_dir(b"/etc/passwd"),
     x.input_data(b"late") + x.close_input() + x.signal(2),
+    x.create_beneath(b"/scratch", b"t", mode="750") + x.create_beneath(b"/scratch", b"t/l", link_target=b"../t")
+    + x.upload_beneath(b"/scratch", b"t/f\xff", b"content", new_file_mode="640")
+    + x.read_beneath(b"/scratch", b"t", with_status=True) + x.read_beneath(b"/scratch", b"t/f\xff")
+    + x.read_beneath(b"/scratch", b"t/l") + x.read_beneath(b"/scratch", b"t/l/f\xff"),
+    x.read_beneath(b"/scratch", b"../etc"), x.upload_beneath(b"/scratch", b"", b"x"), x.create_beneath(b"/", b"a//b"),
 ]
 for data in extension_sessions:
     write("decoder", data)
@@ -121,7 +126,7 @@ def escaped(data):
     return "".join("\\x%02x" % byte for byte in data)
 
 
-entries = [f'id_{n}="{escaped(u32(n))}"' for n in range(42)]
+entries = [f'id_{n}="{escaped(u32(n))}"' for n in range(45)]
 entries += [f'len_{n}="{escaped(u64(n))}"' for n in (0, 1, 2, 3, 4, 5, 7, 8, 16, 64, 1 << 20)]
 entries += [f'word_{i}="{word}"' for i, word in enumerate(
     ["/scratch/", "/etc/passwd", "/etc/group", "/tmp", "root", "alice", "staff", "cat", "echo", "true", "644",

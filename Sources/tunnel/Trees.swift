@@ -186,7 +186,11 @@ private func download(_ root: [UInt8], _ relative: [UInt8], kind: FileType, mode
                       into folder: LocalFolder, on agent: TunnelConnection, depth: Int) throws {
     switch kind {
     case .directory:
-        guard depth < deepestTree else { throw localFailure(folder.path.appending(name).text, ELOOP) }
+        guard depth < deepestTree else {
+            writeError("tunnel: remote: \(String(decoding: root, as: UTF8.self)) is deeper than \(deepestTree) folders: "
+                       + "the rest is not copied\n")
+            throw ExitCode(ownFailure)
+        }
         let entries = try listing(root, relative, on: agent)
         try copy(entries, of: root, relative, into: try folder.folder(name), mode: mode, on: agent, depth: depth)
     case .regular:

@@ -44,15 +44,22 @@ def scenario(name, outside):
         return ("dir", [(b"f", "file", secret, 0o644)])
     if name == "setuid":
         return ("dir", [(b"tool", "file", file(b"#!/bin/sh\n"), 0o6755), (b"shared", "dir", ("dir", []), 0o3777)])
+    if name == "endless":
+        return ENDLESS
     if name == "stall":
         return ("dir", [(b"big", "file", ("stall",), 0o644)])
     raise SystemExit(f"unknown scenario {name}")
 
 
+ENDLESS = ("dir", [(b"d", "dir", None, 0o755)])   # a folder that holds itself, without end
+
+
 class Tree:
     def __init__(self, root):
         self.nodes = {}   # path -> [(node, mode)]
-        self.add(b"/t", root, 0o755)
+        self.endless = root is ENDLESS
+        if not self.endless:
+            self.add(b"/t", root, 0o755)
 
     def add(self, path, node, mode):
         self.nodes.setdefault(path, []).append((node, mode))
@@ -66,6 +73,8 @@ class Tree:
 
     def find(self, path, kind=None, follow=False):
         """The node at `path` (of `kind` when there are several), following a link when asked."""
+        if self.endless:
+            return (ENDLESS, 0o755) if path == b"/t" or path.startswith(b"/t/d") else (None, 0)
         candidates = self.nodes.get(path, [])
         for node, mode in candidates:
             if kind is None or node[0] == kind or (node[0] == "stall" and kind == "file"):

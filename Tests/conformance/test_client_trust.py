@@ -183,6 +183,26 @@ def test_upload_r_keeps_the_mode_of_existing_files(tmp_path):
     assert os.stat(remote / "src" / "old").st_mode & 0o7777 == 0o604
 
 
+def test_durable_upload_r(tmp_path):
+    """UploadBeneath joins a durable session's group of uploads, answered in order."""
+    source = tmp_path / "src"
+    (source / "sub").mkdir(parents=True)
+    for index in range(40):
+        (source / "sub" / f"f{index}").write_text(str(index))
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    assert tunnel("--durable", "upload", "-r", str(source), str(remote)).returncode == 0
+    assert subprocess.run(["diff", "-r", str(source), str(remote / "src")]).returncode == 0
+
+
+def test_download_r_of_an_endless_tree_ends_in_an_error(tmp_path):
+    """A target listing folders without end: the copy stops (open folders or depth), no crash."""
+    result = tunnel("--via", fake("endless"), "download", "-r", "/t", str(tmp_path / "dest"))
+    subprocess.run(["rm", "-rf", str(tmp_path / "dest")], check=True)   # too deep for Python 3.11's rmtree
+    assert result.returncode == 255, result
+    assert b"is deeper than 2048 folders" in result.stderr or b"Too many open files" in result.stderr, result
+
+
 def wait_until(condition, timeout=30):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -218,9 +238,19 @@ SUBCOMMANDS = [
     ["download", "{small}", "{local}/e"],
     ["download", "{small}"],
     ["download", "-r", "{tree}", "{local}/f"],
+    ["upload", "/dev/stdin", "{remote}/g"],
     ["stat", "{small}"],
     ["ls", "{tree}"],
     ["getenv", "HOME"],
+    ["ping"],
+    ["user"],
+    ["group"],
+    ["mkdir", "{remote}/m"],
+    ["rm", "-f", "{remote}/missing"],
+    ["mv", "{tree}/f", "{tree}/moved"],
+    ["chmod", "600", "{small}"],
+    ["chown", "0", "{small}"],
+    ["ln", "-s", "target", "{remote}/link"],
 ]
 
 
