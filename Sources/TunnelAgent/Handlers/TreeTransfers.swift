@@ -123,17 +123,8 @@ enum UploadBeneathHandler: RequestHandler {
 
     static func answer(_ request: UploadBeneath<FileReplacement>, in context: SessionContext) throws(Refusal) -> Answer {
         let path = try beneathPath(root: request.root, path: request.path, allowingEmpty: false)
-        var metadata = RequestedMetadata()
-        if let text = request.mode { metadata.mode = try modeField(text) }
+        var metadata = try UploadHandler.requestedMetadata(mode: request.mode, owner: request.owner, group: request.group)
         let newFileMode = try request.newFileMode.map(modeField)
-        if let owner = request.owner {
-            let user = try resolveUserField(owner, field: "owner")
-            metadata.uid = user.uid
-            metadata.gid = user.gid
-        }
-        if let group = request.group {
-            metadata.gid = try resolveGroupField(group).gid
-        }
         if metadata.mode == nil && !request.content.replacesExisting { metadata.mode = newFileMode }
         return try UploadHandler.commit(request.content, metadata, file: path.text, in: context)
     }

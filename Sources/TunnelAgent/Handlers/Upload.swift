@@ -22,17 +22,24 @@ enum UploadHandler: RequestHandler {
 
     static func answer(_ request: Upload<FileReplacement>, in context: SessionContext) throws(Refusal) -> Answer {
         _ = try systemPath(request.file, field: "file")
+        let metadata = try requestedMetadata(mode: request.mode, owner: request.owner, group: request.group)
+        return try commit(request.content, metadata, file: request.file, in: context)
+    }
+
+    /// The fields parsed and resolved in the reference's order (mode, owner, group), each
+    /// refusal its InvalidField. `owner` also sets the group to the owner's primary one.
+    static func requestedMetadata(mode: String?, owner: String?, group: String?) throws(Refusal) -> RequestedMetadata {
         var metadata = RequestedMetadata()
-        if let text = request.mode { metadata.mode = try modeField(text) }
-        if let owner = request.owner {
+        if let mode { metadata.mode = try modeField(mode) }
+        if let owner {
             let user = try resolveUserField(owner, field: "owner")
             metadata.uid = user.uid
             metadata.gid = user.gid
         }
-        if let group = request.group {
+        if let group {
             metadata.gid = try resolveGroupField(group).gid
         }
-        return try commit(request.content, metadata, file: request.file, in: context)
+        return metadata
     }
 
     /// Puts a received upload in place with `metadata` (UploadBeneath shares it): at once,
