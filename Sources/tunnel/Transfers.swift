@@ -52,12 +52,19 @@ struct UploadCommand: ParsableCommand {
     func run() throws {
         if recursive {
             let agent = try target.connect(needing: "upload -r")
-            var destination = Array(remote.utf8)
-            if try report({ () throws(TunnelError) in try agent.status(destination, followLinks: true) })?.type == "dir" {
-                destination += [UInt8(ascii: "/")] + lastComponent(Array(local.utf8))
+            let modes = UploadModes(forced: mode, preserve: preserveModes)
+            let folder = Array(remote.utf8)
+            if try report({ () throws(TunnelError) in try agent.status(folder, followLinks: true) })?.type == "dir" {
+                // Into REMOTE under the local name; "." or ".." has none: its content goes into REMOTE.
+                let name = lastComponent(Array(local.utf8))
+                try uploadTree(LocalPath(local), into: folder, as: isSingleName(name) ? name : [], modes: modes, on: agent)
+            } else {
+                guard let (parent, name) = folderAndName(folder) else {
+                    writeError("tunnel: cannot upload a tree as \(remote): name a folder to make\n")
+                    throw ExitCode(2)
+                }
+                try uploadTree(LocalPath(local), into: parent, as: name, modes: modes, on: agent)
             }
-            try uploadTree(LocalPath(local), to: destination, modes: UploadModes(forced: mode, preserve: preserveModes),
-                           on: agent)
             agent.close()
             return
         }
@@ -108,8 +115,10 @@ struct DownloadCommand: ParsableCommand {
         if recursive {
             let agent = try target.connect(needing: "download -r")
             var destination = LocalPath(local ?? ".")
-            if let info = destination.status(), info.st_mode & S_IFMT == S_IFDIR {
-                destination = destination.appending(lastComponent(Array(remote.utf8)))
+            let name = lastComponent(Array(remote.utf8))
+            // Into LOCAL under the remote name; "." or ".." has none: the content goes into LOCAL.
+            if let info = destination.status(), info.st_mode & S_IFMT == S_IFDIR, isSingleName(name) {
+                destination = destination.appending(name)
             }
             try downloadTree(Array(remote.utf8), to: destination, on: agent)
             agent.close()

@@ -83,15 +83,13 @@ struct UploadModes {
     var preserve = false
 }
 
-/// Copies the local tree at `source` to `destination` on the agent (made there), with
-/// UploadBeneath and CreateBeneath: below the destination's folder, no symlink on the target
-/// is ever followed. A symlink planted where the source has a folder makes the copy fail
-/// (EEXIST); one planted where the source has a file is replaced by the file, as rsync does.
-func uploadTree(_ source: LocalPath, to destination: [UInt8], modes: UploadModes, on agent: TunnelConnection) throws {
-    guard let (root, name) = folderAndName(destination) else {
-        writeError("tunnel: cannot upload a tree as \(String(decoding: destination, as: UTF8.self)): name a folder to make\n")
-        throw ExitCode(2)
-    }
+/// Copies the local tree at `source` to `name` in the folder `root` on the agent (an
+/// empty `name`: into `root` itself), with UploadBeneath and CreateBeneath: below `root`,
+/// no symlink on the target is ever followed. A symlink planted where the source has a
+/// folder makes the copy fail (EEXIST); one planted where the source has a file is
+/// replaced by the file, as rsync does.
+func uploadTree(_ source: LocalPath, into root: [UInt8], as name: [UInt8], modes: UploadModes,
+                on agent: TunnelConnection) throws {
     try upload(source, root: root, relative: name, modes: modes, on: agent, depth: 0)
 }
 
@@ -102,11 +100,15 @@ private func upload(_ source: LocalPath, root: [UInt8], relative: [UInt8], modes
     switch info.st_mode & S_IFMT {
     case S_IFDIR:
         guard depth < deepestTree else { throw localFailure(source.text, ELOOP) }
-        try report { () throws(TunnelError) in try agent.makeDirectory(beneath: root, relative, mode: mode) }
+        if !relative.isEmpty {
+            try report { () throws(TunnelError) in try agent.makeDirectory(beneath: root, relative, mode: mode) }
+        }
         for name in try source.entries() {
-            try upload(source.appending(name), root: root, relative: relative + [UInt8(ascii: "/")] + name,
+            try upload(source.appending(name), root: root, relative: relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name,
                        modes: modes, on: agent, depth: depth + 1)
         }
+    case _ where relative.isEmpty:
+        throw localFailure(source.text, ENOTDIR)   // only a folder's content can go into REMOTE itself
     case S_IFREG:
         let fd = source.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else { throw localFailure(source.text) }

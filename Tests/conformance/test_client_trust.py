@@ -183,6 +183,28 @@ def test_upload_r_keeps_the_mode_of_existing_files(tmp_path):
     assert os.stat(remote / "src" / "old").st_mode & 0o7777 == 0o604
 
 
+def test_dot_as_the_tree_copies_its_content_into_the_destination(tmp_path):
+    """`upload -r . REMOTE` and `download -r REMOTE/. LOCAL`: "." has no name of its own, so the
+    content goes into the existing destination (never into its parent for "..")."""
+    source = tmp_path / "src"
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "f").write_text("f")
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    result = subprocess.run([str(TUNNEL), "upload", "-r", ".", str(remote)], cwd=source, capture_output=True,
+                            env=dict(os.environ, TUNNEL_VIA=str(AGENT)), timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert (remote / "sub" / "f").read_text() == "f"
+    back = tmp_path / "back"
+    back.mkdir()
+    assert tunnel("download", "-r", f"{remote}/.", str(back)).returncode == 0
+    assert (back / "sub" / "f").read_text() == "f"
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    assert tunnel("download", "-r", f"{remote}/sub/..", str(inner)).returncode == 0
+    assert (inner / "sub" / "f").read_text() == "f" and not (tmp_path / "sub").exists()
+
+
 def test_durable_upload_r(tmp_path):
     """UploadBeneath joins a durable session's group of uploads, answered in order."""
     source = tmp_path / "src"
