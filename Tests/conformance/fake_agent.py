@@ -46,6 +46,10 @@ def scenario(name, outside):
         return ("dir", [(b"tool", "file", file(b"#!/bin/sh\n"), 0o6755), (b"shared", "dir", ("dir", []), 0o3777)])
     if name == "endless":
         return ENDLESS
+    if name == "older-agent":
+        # An agent from before ids 42-44: HelloResult does not list them.
+        SERVED[:] = [i for i in SERVED if i < 41]
+        return ("dir", [(b"f", "file", file(b"f"), 0o644)])
     if name == "stall":
         return ("dir", [(b"big", "file", ("stall",), 0o644)])
     raise SystemExit(f"unknown scenario {name}")

@@ -71,6 +71,16 @@ def test_download_r_refuses_an_entry_that_changed_kind(tmp_path):
     assert tree_of(tmp_path / "dest2") == set()
 
 
+def test_tree_transfers_tell_an_older_agent_apart(tmp_path):
+    """An agent whose HelloResult lacks ids 42-44 gets a clear refusal, not a weaker copy."""
+    down = tunnel("--via", fake("older-agent"), "download", "-r", "/t", str(tmp_path / "dest"))
+    assert down.returncode == 255 and b"does not serve ReadBeneath" in down.stderr, down.stderr
+    (tmp_path / "src").mkdir()
+    up = tunnel("--via", fake("older-agent"), "upload", "-r", str(tmp_path / "src"), "/t/new")
+    assert up.returncode == 255 and b"does not serve CreateBeneath" in up.stderr, up.stderr
+    assert not (tmp_path / "dest").exists()
+
+
 def test_download_r_drops_set_id_bits(tmp_path):
     result = tunnel("--via", fake("setuid"), "download", "-r", "/t", str(tmp_path / "dest"))
     assert result.returncode == 0, result.stderr
