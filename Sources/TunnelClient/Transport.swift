@@ -107,8 +107,7 @@ final class FDReader: WireReader {
         var done = 0
         while done < destination.count {
             if start == end {
-                let got = buffer.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
-                if got < 0 && errno == EINTR { continue }
+                let got = retryingInterrupts { buffer.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) } }
                 if got < 0 { throw .io(errno) }
                 if got == 0 { throw .truncated }
                 start = 0
@@ -166,8 +165,7 @@ final class FDWriter: WireWriter {
         var done = 0
         buffer.withUnsafeBytes { raw in
             while done < raw.count {
-                let written = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
-                if written < 0 && errno == EINTR { continue }
+                let written = retryingInterrupts { systemWrite(fd, raw.baseAddress! + done, raw.count - done) }
                 if written < 0 { failure = errno; return }
                 done += written
             }
@@ -216,8 +214,7 @@ public final class FileContent: WirePayload {
         var remaining = byteCount
         while remaining > 0 {
             let want = Int(min(remaining, UInt64(chunk.count)))
-            let got = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, want) }
-            if got < 0 && errno == EINTR { continue }
+            let got = retryingInterrupts { chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, want) } }
             if got <= 0 {
                 failure = got < 0 ? String(cString: strerror(errno)) : "the file shrank while being sent"
                 return
