@@ -28,7 +28,7 @@ extension TunnelConnection {
 
     private func walk(beneath root: [UInt8], _ relative: [UInt8], withStatus: Bool,
                       _ visit: ([UInt8], DirEntry) throws(TunnelError) -> Void) throws(TunnelError) {
-        guard case .directory(let entries) = try read(beneath: root, relative, withStatus: withStatus, content: { _ in true }) else {
+        guard case .directory(let entries) = try read(beneath: root, relative, withStatus: withStatus) else {
             throw .invalidAnswer(field: "path", reason: "\(show(root, relative)) is no longer a folder")
         }
         for entry in entries {

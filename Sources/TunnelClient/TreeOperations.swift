@@ -16,25 +16,32 @@ public enum EntryContent: Equatable {
 extension TunnelConnection {
     /// What is at `path` below `root`, in one request: a folder's entries, a symlink's
     /// target, or a regular file's content, streamed to `content` (return false to abandon
-    /// the connection: a local write failed). Devices, fifos and sockets are an OSError.
+    /// the connection: a local write failed). Without `content` a file is not expected:
+    /// its content is read and dropped, so the connection stays usable and the caller
+    /// sees `.file`. Devices, fifos and sockets are an OSError.
     public func read(beneath root: [UInt8], _ path: [UInt8], withStatus: Bool = false,
-                     content consume: (UnsafeRawBufferPointer) -> Bool) throws(TunnelError) -> EntryContent {
+                     content consume: ((UnsafeRawBufferPointer) -> Bool)? = nil) throws(TunnelError) -> EntryContent {
         try require(.readBeneath)
         try checkUsable()
         var output = transport.output
         ReadBeneath(root: root, path: path, withStatus: withStatus).encode(to: &output)
         try send()
         var input = transport.input
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
-        defer { chunk.deallocate() }
         let result: Result<EntryContent, TunnelError>
         var listing: DirEntries?
         do throws(WireError) {
             let id = try input.readPacketID()
             switch id {
             case .downloadResult:
-                let abandoned = try receiveContent(from: &input, of: show(root, path), into: chunk, consume)
-                result = abandoned.map { .failure($0) } ?? .success(.file)
+                if let consume {
+                    let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
+                    defer { chunk.deallocate() }
+                    let abandoned = try receiveContent(from: &input, of: show(root, path), into: chunk, consume)
+                    result = abandoned.map { .failure($0) } ?? .success(.file)
+                } else {
+                    try input.skip(try input.readU64())
+                    result = .success(.file)
+                }
             case .linkTarget:
                 result = .success(.symlink(try LinkTarget.decodeFields(from: &input).target))
             case .dirEntries:

@@ -166,7 +166,7 @@ func downloadTree(_ source: [UInt8], to destination: LocalPath, on agent: Tunnel
 /// The entries of the folder at `relative` below `root`, which must still be a folder.
 private func listing(_ root: [UInt8], _ relative: [UInt8], on agent: TunnelConnection) throws -> [DirEntry] {
     let content = try report { () throws(TunnelError) in
-        try agent.read(beneath: root, relative, withStatus: true, content: { _ in false })
+        try agent.read(beneath: root, relative, withStatus: true)
     }
     guard case .directory(let entries) = content else { throw changedKind(root, relative, listedAs: .directory) }
     return entries.sorted { $0.name.lexicographicallyPrecedes($1.name) }
@@ -211,7 +211,7 @@ private func download(_ root: [UInt8], _ relative: [UInt8], kind: FileType, mode
             guard content == .file else { throw changedKind(root, relative, listedAs: .regular) }
         }
     case .symlink:
-        let content = try report { () throws(TunnelError) in try agent.read(beneath: root, relative, content: { _ in false }) }
+        let content = try report { () throws(TunnelError) in try agent.read(beneath: root, relative) }
         guard case .symlink(let target) = content else { throw changedKind(root, relative, listedAs: .symlink) }
         try folder.symlink(name, to: target)
     default:

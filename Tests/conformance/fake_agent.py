@@ -40,6 +40,8 @@ def scenario(name, outside):
     if name == "swapped-kind":
         # Listed as a folder; read, it is a symlink to a folder the tree never held.
         return ("dir", [(b"sub", "dir", ("link", b"/secret", secret), 0o755)])
+    if name == "folder-becomes-file":
+        return ("dir", [(b"d", "dir", file(b"not a folder"), 0o755), (b"z", "file", file(b"z"), 0o644)])
     if name == "file-becomes-folder":
         return ("dir", [(b"f", "file", secret, 0o644)])
     if name == "setuid":

@@ -66,6 +66,9 @@ def test_download_r_refuses_an_entry_that_changed_kind(tmp_path):
     result = tunnel("--via", fake("swapped-kind"), "download", "-r", "/t", str(tmp_path / "dest"))
     assert result.returncode == 1 and b"was listed as dir" in result.stderr
     assert not (tmp_path / "dest" / "sub" / "secret.txt").exists()
+    folder_to_file = tunnel("--via", fake("folder-becomes-file"), "download", "-r", "/t", str(tmp_path / "dest3"))
+    assert folder_to_file.returncode == 1 and b"/t/d was listed as dir" in folder_to_file.stderr, folder_to_file.stderr
+    assert not (tmp_path / "dest3" / "d").exists()
     file_to_folder = tunnel("--via", fake("file-becomes-folder"), "download", "-r", "/t", str(tmp_path / "dest2"))
     assert file_to_folder.returncode != 0
     assert tree_of(tmp_path / "dest2") == set()
