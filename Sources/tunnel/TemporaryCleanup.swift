@@ -35,6 +35,8 @@ enum TemporaryCleanup {
     private static func install() {
         guard !installed else { return }
         installed = true
+        // Swift initializes statics on first use: done here, never inside the handler.
+        _ = (folder, name)
         for number in signals {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { number in
