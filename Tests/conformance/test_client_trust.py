@@ -13,6 +13,7 @@ import pytest
 
 from harness import AGENT, ROOT
 from test_cli import TUNNEL, tunnel
+from test_extensions import agent as raw_agent  # noqa: F401  (a fixture: the agent with the extension codec)
 
 pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
@@ -320,16 +321,6 @@ def test_the_transport_inherits_only_stdin_stdout_and_stderr(tmp_path, command):
 
 
 # The agent's side of the tree transfers: UploadBeneath, ReadBeneath, CreateBeneath (42-44).
-
-@pytest.fixture
-def raw_agent():
-    from test_extensions import Agent
-    session = Agent()
-    yield session
-    if session.process.poll() is None:
-        session.process.kill()
-        session.process.wait()
-
 
 def test_beneath_requests_refuse_paths_that_are_not_single_names(raw_agent, tmp_path):
     import extensions as x
