@@ -19,7 +19,8 @@ STATIC_INPUTS := $(wildcard Sources/CPosix/*.c Sources/CPosix/include/*) \
 	scripts/build-static.sh
 
 PREFIX := /usr/local
-CLIENT_INPUTS := Package.swift $(shell find Sources/TunnelWire Sources/TunnelClient Sources/tunnel -name '*.swift')
+CLIENT_INPUTS := Package.swift $(shell find Sources/TunnelWire Sources/TunnelClient Sources/tunnel -name '*.swift') \
+	$(wildcard Sources/CTunnelClient/*.c Sources/CTunnelClient/include/*.h)
 WHEEL_INPUTS := scripts/build-wheel.py packaging/fora/fora_tunnel_dispatcher/__init__.py \
 	Sources/TunnelClient/Bootstrap/bootstrap.sh $(DIST)/tunnel-dispatcher $(DIST)/tunnel-dispatcher-aarch64
 WHEEL_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' packaging/fora/fora_tunnel_dispatcher/__init__.py)
@@ -96,7 +97,7 @@ fuzz:
 # and stops at the first report.
 # Each run's log goes to a file; the summary is shown, and the run fails on a failed test or
 # on any sanitizer report, even one that did not change swift test's exit status.
-SANITIZER_REPORT := ERROR: AddressSanitizer|runtime error:
+SANITIZER_REPORT := ERROR: AddressSanitizer|runtime error:|ThreadSanitizer
 test-sanitize:
 	@mkdir -p .build
 	ASAN_OPTIONS=detect_leaks=0 swift test --scratch-path .build-asan --sanitize=address > .build/asan.log 2>&1; \
@@ -104,6 +105,10 @@ test-sanitize:
 	swift test --scratch-path .build-ubsan -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined \
 		-Xswiftc -Xclang-linker -Xswiftc -fsanitize=undefined > .build/ubsan.log 2>&1; \
 		status=$$?; $(call sanitizer_verdict,.build/ubsan.log)
+	@# ThreadSanitizer over the client's concurrent tests (a report stops the run: halt_on_error).
+	TSAN_OPTIONS=halt_on_error=1 swift test --scratch-path .build-tsan --sanitize=thread \
+		--filter 'ClientConcurrencyTests|CancellationTests' > .build/tsan.log 2>&1; \
+		status=$$?; $(call sanitizer_verdict,.build/tsan.log)
 
 # $(1): a log; $$status: the exit status of the run that wrote it.
 sanitizer_verdict = grep -E "error:|Executed .* tests|$(SANITIZER_REPORT)" $(1) | tail -n 5; \

@@ -81,6 +81,11 @@ extension_sessions = [
     # Refusals as Failure: a field, a file operation, a program that cannot start.
     x.hello(structured_failures=True) + x.make_dir(b"/scratch/d", mode="9") + x.remove(b"/scratch/missing")
     + x.run_ex([b"no\\such"]),
+    x.create_beneath(b"/scratch", b"t", mode="750") + x.create_beneath(b"/scratch", b"t/l", link_target=b"../t")
+    + x.upload_beneath(b"/scratch", b"t/f\xff", b"content", new_file_mode="640")
+    + x.read_beneath(b"/scratch", b"t", with_status=True) + x.read_beneath(b"/scratch", b"t/f\xff")
+    + x.read_beneath(b"/scratch", b"t/l") + x.read_beneath(b"/scratch", b"t/l/f\xff"),
+    x.read_beneath(b"/scratch", b"../etc"), x.upload_beneath(b"/scratch", b"", b"x"), x.create_beneath(b"/", b"a//b"),
 ]
 for data in extension_sessions:
     write("decoder", data)

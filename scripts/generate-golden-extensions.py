@@ -55,6 +55,10 @@ SAMPLES = [
                                                x.u8(x.OPTION_DURABLE_UPLOADS | x.OPTION_STRUCTURED_FAILURES))),
     ("failure", x.failure(x.STEP_EXECUTE, 2, b"no\\such\xff", "[Errno 2] No such file or directory: 'no\\\\such'")),
     ("failureField", x.failure(x.STEP_FIELD, 0, b"mode", "Invalid value '9': Must be in octal format.")),
+    ("uploadBeneath", x.upload_beneath(b"/srv", b"a/b\xff", b"hi", new_file_mode="640", owner="root")),
+    ("readBeneath", x.read_beneath(b"/srv", b"a/\xfe", with_status=True)),
+    ("createBeneath", x.create_beneath(b"/srv", b"a/b", mode="750")),
+    ("createBeneathLink", x.create_beneath(b"/srv", b"a/l\xff", link_target=b"../t")),
 ]
 
 lines = [f"{name} {data.hex()}" for name, data in SAMPLES]

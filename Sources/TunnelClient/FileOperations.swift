@@ -7,24 +7,48 @@ extension TunnelConnection {
     /// The names in a folder with their types, and the full status of each when asked.
     public func listDirectory(_ path: [UInt8], withStatus: Bool = false) throws(TunnelError) -> [DirEntry] {
         try require(.listDir)
-        var chunk = try request(ListDir(path: path, withStatus: withStatus), expecting: DirEntries.self)
-        var entries = chunk.entries
-        while !chunk.last {
-            chunk = try answer(expecting: DirEntries.self)
-            entries += chunk.entries
-        }
-        return entries
+        let first = try request(ListDir(path: path, withStatus: withStatus), expecting: DirEntries.self)
+        return try remainingEntries(after: first)
     }
 
     /// Visits every entry below `path`, depth first, parents before their contents; `visit`
-    /// gets the entry's path and its entry (with status when asked). Symlinks are not followed.
+    /// gets the entry's path and its entry (with status when asked). Symlinks are not
+    /// followed: where the agent serves ReadBeneath, not even one swapped in for a folder
+    /// after its parent was listed (it is then `.invalidAnswer`); an older agent's ListDir
+    /// follows a final symlink.
     public func walk(_ path: [UInt8], withStatus: Bool = false,
                      _ visit: ([UInt8], DirEntry) throws(TunnelError) -> Void) throws(TunnelError) {
+        if serves(.readBeneath) { return try walk(beneath: path, [], withStatus: withStatus, visit) }
         for entry in try listDirectory(path, withStatus: withStatus) {
             let child = path + (path.last == UInt8(ascii: "/") ? [] : [UInt8(ascii: "/")]) + entry.name
             try visit(child, entry)
             if entry.type == "dir" { try walk(child, withStatus: withStatus, visit) }
         }
+    }
+
+    private func walk(beneath root: [UInt8], _ relative: [UInt8], withStatus: Bool,
+                      _ visit: ([UInt8], DirEntry) throws(TunnelError) -> Void) throws(TunnelError) {
+        guard case .directory(let entries) = try read(beneath: root, relative, withStatus: withStatus) else {
+            throw .invalidAnswer(field: "path", reason: "\(show(root, relative)) is no longer a folder")
+        }
+        for entry in entries {
+            let child = relative.isEmpty ? entry.name : relative + [UInt8(ascii: "/")] + entry.name
+            try visit(joined(root, child), entry)
+            if entry.type == "dir" { try walk(beneath: root, child, withStatus: withStatus, visit) }
+        }
+    }
+
+    /// The rest of a listing whose first chunk has arrived, checked as a listing from a
+    /// target that may lie must be (`checkedEntries`). Every chunk is read first, so the
+    /// stream stays in step whatever the verdict.
+    func remainingEntries(after first: DirEntries) throws(TunnelError) -> [DirEntry] {
+        var chunk = first
+        var entries = chunk.entries
+        while !chunk.last {
+            chunk = try answer(expecting: DirEntries.self)
+            entries += chunk.entries
+        }
+        return try checkedEntries(entries)
     }
 
     /// `mkdir`; `mode` (octal text, default 755) is set exactly; `parents` as `mkdir -p`.

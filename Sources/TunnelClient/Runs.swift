@@ -1,10 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import TunnelWire
 
 /// What RunEx runs, and how (docs/protocol.md, "Extensions").
@@ -114,14 +107,11 @@ public final class StreamedRun: @unchecked Sendable {
     private let connection: TunnelConnection
     private var finished = false
     /// Sends may come from another task than the one reading events.
-    private var sending = pthread_mutex_t()
+    private let sending = Mutex()
 
     init(connection: TunnelConnection) {
         self.connection = connection
-        pthread_mutex_init(&sending, nil)
     }
-
-    deinit { pthread_mutex_destroy(&sending) }
 
     /// The next event; after `.finished` the connection serves other requests again.
     public func next() throws(TunnelError) -> RunEvent {
@@ -173,8 +163,6 @@ public final class StreamedRun: @unchecked Sendable {
     }
 
     private func locked(_ body: () throws(TunnelError) -> Void) throws(TunnelError) {
-        pthread_mutex_lock(&sending)
-        defer { pthread_mutex_unlock(&sending) }
-        try body()
+        try sending.withLock(body)
     }
 }

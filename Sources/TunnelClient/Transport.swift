@@ -16,13 +16,18 @@ final class Transport {
     init(command: [String]) throws(TunnelError) {
         guard !command.isEmpty else { throw .transport("empty transport command") }
         self.command = command
-        var toChild: [Int32] = [-1, -1]
-        var fromChild: [Int32] = [-1, -1]
-        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else {
+        // Close-on-exec from the start: our ends must not leak into other children of this
+        // process, not even one another thread starts right now.
+        guard case .success(let toChildPipe) = closeOnExecPipe() else {
             throw .transport("pipe: " + String(cString: strerror(errno)))
         }
-        // Our ends must not leak into other children of this process.
-        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        guard case .success(let fromChildPipe) = closeOnExecPipe() else {
+            close(toChildPipe.read)
+            close(toChildPipe.write)
+            throw .transport("pipe: " + String(cString: strerror(errno)))
+        }
+        let toChild = [toChildPipe.read, toChildPipe.write]
+        let fromChild = [fromChildPipe.read, fromChildPipe.write]
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -70,8 +75,7 @@ final class Transport {
     func finish(flushing: Bool = true) -> Int32 {
         output.close(flushing: flushing)
         input.close()
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let status = waitForExit(pid)
         if status & 0x7f != 0 { return -(status & 0x7f) }
         return (status >> 8) & 0xff
     }
@@ -103,8 +107,7 @@ final class FDReader: WireReader {
         var done = 0
         while done < destination.count {
             if start == end {
-                let got = buffer.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
-                if got < 0 && errno == EINTR { continue }
+                let got = retryingInterrupts { buffer.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) } }
                 if got < 0 { throw .io(errno) }
                 if got == 0 { throw .truncated }
                 start = 0
@@ -162,8 +165,7 @@ final class FDWriter: WireWriter {
         var done = 0
         buffer.withUnsafeBytes { raw in
             while done < raw.count {
-                let written = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
-                if written < 0 && errno == EINTR { continue }
+                let written = retryingInterrupts { systemWrite(fd, raw.baseAddress! + done, raw.count - done) }
                 if written < 0 { failure = errno; return }
                 done += written
             }
@@ -213,8 +215,7 @@ public final class FileContent: WirePayload {
         var remaining = byteCount
         while remaining > 0 {
             let want = Int(min(remaining, UInt64(chunk.count)))
-            let got = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, want) }
-            if got < 0 && errno == EINTR { continue }
+            let got = retryingInterrupts { chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, want) } }
             if got <= 0 {
                 let reason = got < 0 ? String(cString: strerror(errno)) : "the file shrank while being sent"
                 failure = reason

@@ -148,18 +148,7 @@ public final class TunnelConnection {
             let id = try input.readPacketID()
             switch id {
             case .downloadResult:
-                var remaining = try input.readU64()
-                while remaining > 0 {
-                    let piece = UnsafeMutableRawBufferPointer(rebasing: chunk[0..<Int(min(remaining, UInt64(chunk.count)))])
-                    try input.read(into: piece)
-                    remaining -= UInt64(piece.count)
-                    if !consume(UnsafeRawBufferPointer(piece)) {
-                        closed = true
-                        _ = transport.finish(flushing: false)
-                        refusal = .transport("the download of \(path) was abandoned: the local write failed")
-                        break
-                    }
-                }
+                refusal = try receiveContent(from: &input, of: path, into: chunk, consume)
             default:
                 refusal = try Self.refusal(id, from: &input)
                 if case .unexpectedAnswer = refusal { broken = refusal }
@@ -171,6 +160,25 @@ public final class TunnelConnection {
         }
         answered = true
         if let refusal { throw refusal }
+    }
+
+    /// A DownloadResult's content, after its id, piece by piece into `consume`; when that
+    /// returns false, the connection is abandoned (the rest cannot be skipped cheaply) and
+    /// the error to report is returned.
+    func receiveContent(from input: inout FDReader, of path: String, into chunk: UnsafeMutableRawBufferPointer,
+                        _ consume: (UnsafeRawBufferPointer) -> Bool) throws(WireError) -> TunnelError? {
+        var remaining = try input.readU64()
+        while remaining > 0 {
+            let piece = UnsafeMutableRawBufferPointer(rebasing: chunk[0..<Int(min(remaining, UInt64(chunk.count)))])
+            try input.read(into: piece)
+            remaining -= UInt64(piece.count)
+            if !consume(UnsafeRawBufferPointer(piece)) {
+                closed = true
+                _ = transport.finish(flushing: false)
+                return .transport("the download of \(path) was abandoned: the local write failed")
+            }
+        }
+        return nil
     }
 
     /// The canonical name of a user given by name or uid; nil asks for the agent's own.

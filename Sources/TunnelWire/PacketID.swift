@@ -14,6 +14,8 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
     case hello = 23, helloResult, runEx, output, runFinished, input, closeInput, signal
     case listDir, dirEntries, makeDir, remove, rename, setMetadata, symlink, readLink, linkTarget, statPath
     case failure = 41
+    // Tree transfers that never follow a symlink below their root (BeneathPackets.swift).
+    case uploadBeneath = 42, readBeneath, createBeneath
 
     /// Who sends a packet.
     public enum Direction: Sendable {
@@ -73,6 +75,9 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
         case .linkTarget: return ("LinkTarget", .answer)
         case .statPath: return ("StatPath", .request)
         case .failure: return ("Failure", .answer)
+        case .uploadBeneath: return ("UploadBeneath", .request)
+        case .readBeneath: return ("ReadBeneath", .request)
+        case .createBeneath: return ("CreateBeneath", .request)
         }
     }
 

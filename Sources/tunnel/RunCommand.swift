@@ -100,6 +100,10 @@ struct Run: ParsableCommand {
     private func relay(_ run: StreamedRun, of agent: TunnelConnection, stdin source: Int32?) throws -> (Int32, Bool) {
         let interrupts = InterruptCounter()
         defer { interrupts.restore() }
+        // Delivered only inside the wait: one that comes after the check below and before
+        // the wait ends the wait at once, instead of waiting for the next output.
+        let blocked = SignalsBlocked(InterruptCounter.caught)
+        defer { blocked.restore() }
         var forwarded = 0
         var readingStdin = source != nil
         while true {
@@ -111,7 +115,7 @@ struct Run: ParsableCommand {
             if !agent.hasBufferedAnswer {
                 var fds = [pollfd(fd: agent.answerDescriptor, events: Int16(POLLIN), revents: 0)]
                 if readingStdin, let source { fds.append(pollfd(fd: source, events: Int16(POLLIN), revents: 0)) }
-                if poll(&fds, nfds_t(fds.count), -1) < 0 { continue }   // EINTR: a Ctrl-C to pass on
+                if waitForReadiness(&fds, deliverable: blocked) < 0 { continue }   // EINTR: a Ctrl-C to pass on
                 if readingStdin && fds.count > 1 && fds[1].revents != 0 {
                     readingStdin = try forwardInput(from: source!, to: run)
                 }
@@ -183,9 +187,10 @@ struct Run: ParsableCommand {
 
 /// Counts the signals that would end tunnel (Ctrl-C's SIGINT, SIGTERM, SIGHUP) while a
 /// streamed run is relayed, instead of dying of the first: the loop passes them on to the
-/// remote command, so that it never stays behind. Not restarted, so that poll returns at once.
+/// remote command, so that it never stays behind. Not restarted, so that the wait returns at
+/// once; blocked outside it (`SignalsBlocked`), so that none is noticed late.
 final class InterruptCounter {
-    private static let caught = [SIGINT, SIGTERM, SIGHUP]
+    static let caught = [SIGINT, SIGTERM, SIGHUP]
     private var previous: [sigaction] = Array(repeating: sigaction(), count: 3)
 
     init() {

@@ -15,17 +15,18 @@ func sizeMayLie(_ fd: Int32, _ info: Glibc.stat) -> Bool {
 /// anything else (a pipe, `-` for stdin, /proc) copied first into an unnamed temporary file,
 /// in pieces, so that memory stays bounded and the size sent is the size read.
 func uploadSource(_ local: String) throws -> (fd: Int32, size: UInt64) {
-    let fd = local == "-" ? dup(0) : open(local, O_RDONLY | O_CLOEXEC)
+    // Close-on-exec from the start: nothing of ours may reach the transport (ssh and its
+    // ProxyCommand), which is started after this.
+    let fd = local == "-" ? fcntl(0, F_DUPFD_CLOEXEC, 3) : open(local, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw localFailure(local) }
     var info = Glibc.stat()
     guard fstat(fd, &info) == 0 else { throw localFailure(local) }
     if info.st_mode & S_IFMT == S_IFREG && local != "-" && !sizeMayLie(fd, info) { return (fd, UInt64(info.st_size)) }
     defer { close(fd) }
     let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-    var template = Array((directory + "/tunnel-upload-XXXXXX").utf8CString)
-    let spool = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-    guard spool >= 0 else { throw localFailure("a temporary file in \(directory)") }
-    unlink(String(cString: template))   // unnamed from now on: nothing to clean up
+    let folder = try LocalFolder.existing(LocalPath(directory))
+    let (spool, name) = try folder.createTemporary(prefix: "tunnel-upload-", for: LocalPath("a temporary file in \(directory)"))
+    _ = LocalPath(name).withCString { unlinkat(folder.fd, $0, 0) }   // unnamed from now on: nothing to clean up
     var size: UInt64 = 0
     try forEachChunk(of: fd, name: local) { piece in
         try writeOut(piece, to: spool, name: "a temporary file in \(directory)")
@@ -43,17 +44,27 @@ struct UploadCommand: ParsableCommand {
     @Option(help: "Group (name or gid).") var group: String?
     @Flag(name: .short, help: "A whole folder: into REMOTE when it is a folder, else as REMOTE (as scp -r). Needs the extensions.")
     var recursive = false
+    @Flag(name: .short, help: "With -r: existing files get their source's mode too (new ones always do).")
+    var preserveModes = false
     @Argument var local: String
     @Argument var remote: String
 
     func run() throws {
         if recursive {
             let agent = try target.connect(needing: "upload -r")
-            var destination = Array(remote.utf8)
-            if try report({ () throws(TunnelError) in try agent.status(destination, followLinks: true) })?.type == "dir" {
-                destination += [UInt8(ascii: "/")] + lastComponent(Array(local.utf8))
+            let modes = UploadModes(forced: mode, preserve: preserveModes)
+            let folder = Array(remote.utf8)
+            if try report({ () throws(TunnelError) in try agent.status(folder, followLinks: true) })?.type == "dir" {
+                // Into REMOTE under the local name; "." or ".." has none: its content goes into REMOTE.
+                let name = lastComponent(Array(local.utf8))
+                try uploadTree(LocalPath(local), into: folder, as: isSingleName(name) ? name : [], modes: modes, on: agent)
+            } else {
+                guard let (parent, name) = folderAndName(folder) else {
+                    writeError("tunnel: cannot upload a tree as \(remote): name a folder to make\n")
+                    throw ExitCode(2)
+                }
+                try uploadTree(LocalPath(local), into: parent, as: name, modes: modes, on: agent)
             }
-            try uploadTree(LocalPath(local), to: destination, on: agent)
             agent.close()
             return
         }
@@ -104,8 +115,10 @@ struct DownloadCommand: ParsableCommand {
         if recursive {
             let agent = try target.connect(needing: "download -r")
             var destination = LocalPath(local ?? ".")
-            if let info = destination.status(), info.st_mode & S_IFMT == S_IFDIR {
-                destination = destination.appending(lastComponent(Array(remote.utf8)))
+            let name = lastComponent(Array(remote.utf8))
+            // Into LOCAL under the remote name; "." or ".." has none: the content goes into LOCAL.
+            if let info = destination.status(), info.st_mode & S_IFMT == S_IFDIR, isSingleName(name) {
+                destination = destination.appending(name)
             }
             try downloadTree(Array(remote.utf8), to: destination, on: agent)
             agent.close()
@@ -157,28 +170,14 @@ func streamDownload(_ remote: String, to fd: Int32, name: String, on agent: Tunn
     }
 }
 
-/// `remote` downloaded to a new file at `destination` with `mode` (download and download
-/// -r): written to a temporary beside it (mkstemp: a name nobody can have prepared, never
-/// a link someone left there), synced, and renamed into place only when complete; removed
-/// on any failure.
+/// `remote` downloaded to a new file at `destination` with `mode`: written to a temporary
+/// beside it, renamed into place only when complete, removed on any failure and when
+/// SIGINT, SIGTERM or SIGHUP ends tunnel meanwhile (`LocalFolder.writeFile`).
 func downloadReplacing(_ destination: LocalPath, from remote: String, mode: mode_t, on agent: TunnelConnection,
                        progress: Progress? = nil) throws {
-    var template = (destination.bytes + Array(".tunnel-XXXXXX".utf8) + [0]).map { CChar(bitPattern: $0) }
-    let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-    guard fd >= 0 else { throw localFailure(destination.text) }
-    let temporary = LocalPath(template.dropLast().map { UInt8(bitPattern: $0) })
-    var isOpen = true
-    do {
+    guard let (folder, name) = folderAndName(destination.bytes) else { throw localFailure(destination.text, EISDIR) }
+    try LocalFolder.existing(LocalPath(folder)).writeFile(name, mode: mode) { fd in
         try streamDownload(remote, to: fd, name: destination.text, on: agent, progress: progress)
-        guard fsync(fd) == 0, fchmod(fd, mode) == 0 else { throw localFailure(destination.text) }
-        isOpen = false
-        guard close(fd) == 0 else { throw localFailure(destination.text) }
-        let renamed = temporary.withCString { from in destination.withCString { rename(from, $0) } }
-        if renamed != 0 { throw localFailure(destination.text) }
-    } catch {
-        if isOpen { close(fd) }
-        _ = temporary.withCString { unlink($0) }
-        throw error
     }
 }
 

@@ -61,6 +61,9 @@ private func decode(_ id: PacketID, from reader: inout ByteReader) -> Bool {
         case .linkTarget: _ = try LinkTarget.decodeFields(from: &reader)
         case .statPath: _ = try StatPath.decodeFields(from: &reader)
         case .failure: _ = try Failure.decodeFields(from: &reader)
+        case .uploadBeneath: _ = try UploadBeneath<[UInt8]>.decodeFields(from: &reader)
+        case .readBeneath: _ = try ReadBeneath.decodeFields(from: &reader)
+        case .createBeneath: _ = try CreateBeneath.decodeFields(from: &reader)
         }
         return true
     } catch {

@@ -96,6 +96,13 @@ final class GoldenBytesTests: XCTestCase {
                                   message: "[Errno 2] No such file or directory: 'no\\\\such'")),
         sample("failureField", Failure(step: .field, errno: 0, subject: Array("mode".utf8),
                                        message: "Invalid value '9': Must be in octal format.")),
+        sample("uploadBeneath", UploadBeneath(root: Array("/srv".utf8), path: Array("a/b".utf8) + [0xff],
+                                              content: Array("hi".utf8), mode: nil, newFileMode: "640",
+                                              owner: "root", group: nil)),
+        sample("readBeneath", ReadBeneath(root: Array("/srv".utf8), path: Array("a/".utf8) + [0xfe], withStatus: true)),
+        sample("createBeneath", CreateBeneath(root: Array("/srv".utf8), path: Array("a/b".utf8), mode: "750")),
+        sample("createBeneathLink", CreateBeneath(root: Array("/srv".utf8), path: Array("a/l".utf8) + [0xff],
+                                                  linkTarget: Array("../t".utf8))),
     ]
 
     /// (name, our encoding, "decoding the golden bytes gives this packet back")
@@ -141,6 +148,6 @@ final class GoldenBytesTests: XCTestCase {
 
     func testRequestDirection() {
         let requests = PacketID.allCases.filter(\.isRequest).map(\.rawValue)
-        XCTAssertEqual(requests, [2, 3, 8, 10, 12, 13, 14, 16, 18, 20, 22, 23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40])
+        XCTAssertEqual(requests, [2, 3, 8, 10, 12, 13, 14, 16, 18, 20, 22, 23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40, 42, 43, 44])
     }
 }

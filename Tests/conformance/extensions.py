@@ -10,6 +10,8 @@ FAILURE = 41
 STEP_FIELD, STEP_SYSTEM, STEP_FILE, STEP_CHANGE_DIRECTORY, STEP_EXECUTE, STEP_PREPARE_CHILD, STEP_POLICY = range(7)
 # Hello's and HelloResult's options byte.
 OPTION_DURABLE_UPLOADS, OPTION_STRUCTURED_FAILURES = 1, 2
+UPLOAD_BENEATH, READ_BENEATH, CREATE_BENEATH = range(42, 45)
+DOWNLOAD_RESULT = 15
 OK, OS_ERROR, INVALID_FIELD, PROCESS_ERROR, STAT_RESULT = 0, 4, 5, 7, 9
 AGENT_ENV, EMPTY_ENV, LOGIN_ENV = 0, 1, 2
 
@@ -55,6 +57,14 @@ def rename(source, target, no_replace=False): return packet(RENAME, blob(source)
 def symlink(target, path): return packet(SYMLINK, blob(target), blob(path))
 def read_link(path): return packet(READ_LINK, blob(path))
 def stat_path(path, follow=False, sha512=False): return packet(STAT_PATH, blob(path), boolean(follow), boolean(sha512))
+def read_beneath(root, path, with_status=False): return packet(READ_BENEATH, blob(root), blob(path), boolean(with_status))
+def create_beneath(root, path, mode=None, link_target=None):
+    return packet(CREATE_BENEATH, blob(root), blob(path), optional(mode, text), optional(link_target, blob))
+
+
+def upload_beneath(root, path, content, mode=None, new_file_mode=None, owner=None, group=None):
+    return packet(UPLOAD_BENEATH, blob(root), blob(path), blob(content), optional(mode, text),
+                  optional(new_file_mode, text), optional(owner, text), optional(group, text))
 
 
 def set_metadata(path, follow=True, mode=None, owner=None, group=None, mtime=None):
@@ -121,6 +131,8 @@ class Reader:
                 name, kind = self.blob(), self.text()
                 entries.append((name, kind, self.optional(self.stat_fields)))
             return "DirEntries", dict(entries=entries, last=self.boolean())
+        if packet_id == DOWNLOAD_RESULT:
+            return "DownloadResult", dict(content=self.blob())
         if packet_id == LINK_TARGET:
             return "LinkTarget", dict(target=self.blob())
         raise ValueError(f"unexpected packet id {packet_id}")

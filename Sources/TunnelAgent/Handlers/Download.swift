@@ -16,6 +16,11 @@ enum DownloadHandler: RequestHandler {
         do throws(Errno) { status = try file.status() } catch { throw .osError(error, path: request.file) }
         // Python's open() of a directory succeeds and its read fails: EISDIR.
         guard status.kind != .directory else { throw .osError(.isDirectory, path: request.file) }
+        return try content(of: file, status: status)
+    }
+
+    /// The DownloadResult for an open file (ReadBeneath shares it).
+    static func content(of file: consuming FileDescriptor, status: FileStatus) throws(Refusal) -> Answer {
         if status.kind == .regular && status.size > UInt64(Spool.memoryLimit) {
             return .downloadedFile(VerifiedFileContent(file: file, size: status.size))
         }

@@ -22,25 +22,39 @@ enum UploadHandler: RequestHandler {
 
     static func answer(_ request: Upload<FileReplacement>, in context: SessionContext) throws(Refusal) -> Answer {
         _ = try systemPath(request.file, field: "file")
+        let metadata = try requestedMetadata(mode: request.mode, owner: request.owner, group: request.group)
+        return try commit(request.content, metadata, file: request.file, in: context)
+    }
+
+    /// The fields parsed and resolved in the reference's order (mode, owner, group), each
+    /// refusal its InvalidField. `owner` also sets the group to the owner's primary one.
+    static func requestedMetadata(mode: String?, owner: String?, group: String?) throws(Refusal) -> RequestedMetadata {
         var metadata = RequestedMetadata()
-        if let text = request.mode { metadata.mode = try modeField(text) }
-        if let owner = request.owner {
+        if let mode { metadata.mode = try modeField(mode) }
+        if let owner {
             let user = try resolveUserField(owner, field: "owner")
             metadata.uid = user.uid
             metadata.gid = user.gid
         }
-        if let group = request.group {
+        if let group {
             metadata.gid = try resolveGroupField(group).gid
         }
+        return metadata
+    }
+
+    /// Puts a received upload in place with `metadata` (UploadBeneath shares it): at once,
+    /// or in durable mode as part of the pending group.
+    static func commit(_ replacement: FileReplacement, _ metadata: RequestedMetadata, file: String,
+                       in context: SessionContext) throws(Refusal) -> Answer {
         do throws(UploadFailure) {
             if context.durability == .synced {
-                guard try request.content.prepare(metadata, durability: .synced) else { return .ok }
-                context.pendingUploads.add(request.content, file: request.file)
+                guard try replacement.prepare(metadata, durability: .synced) else { return .ok }
+                context.pendingUploads.add(replacement, file: file)
                 return .uploadPending
             }
-            try request.content.commit(metadata, durability: context.durability)
+            try replacement.commit(metadata, durability: context.durability)
         } catch {
-            throw .osError(error.errno, path: error.namesFile ? request.file : nil)
+            throw .osError(error.errno, path: error.namesFile ? file : nil)
         }
         return .ok
     }

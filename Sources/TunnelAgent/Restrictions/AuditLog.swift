@@ -51,6 +51,7 @@ final class AuditLog {
             case .refused(.osError(let error, _)): result = "OSError(" + String(error.code) + ")"
             case .refused(.invalidField(let field, _)): result = "InvalidField(" + field + ")"
             case .refused(.processError): result = "ProcessError"
+            case .refused(.refusedByPolicy): result = "refused"
             case .processCompleted(let completed):
                 result = "exit(" + String(completed.returncode) + ")"
                 sent = (completed.stdout?.byteCount ?? 0) + (completed.stderr?.byteCount ?? 0)

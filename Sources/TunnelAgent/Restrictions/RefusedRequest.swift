@@ -42,9 +42,28 @@ enum RefusedRequest {
             note("path", request.path)
         case .readLink: note("path", try ReadLink.decodeFields(from: &reader).path)
         case .statPath: note("path", try StatPath.decodeFields(from: &reader).path)
-        default:
-            // Never refused (RequestPolicy.isAlwaysServed), or not a request.
-            break
+        case .uploadBeneath:
+            let request = try UploadBeneath<Void>.decodeFields(from: &reader) { (reader, _, _, length) throws(WireError) in
+                try reader.streamPayload(length: length) { _ in }
+            }
+            note("root", request.root)
+            note("path", request.path)
+        case .readBeneath:
+            let request = try ReadBeneath.decodeFields(from: &reader)
+            note("root", request.root)
+            note("path", request.path)
+        case .createBeneath:
+            let request = try CreateBeneath.decodeFields(from: &reader)
+            note("root", request.root)
+            note("path", request.path)
+        // Exhaustive on purpose: a new request does not compile until it is read here, so a
+        // refused one can never leave its fields in the stream.
+        case .checkAlive, .exit, .hello, .input, .closeInput, .signal:
+            break   // never refused (RequestPolicy.isAlwaysServed)
+        case .ok, .ack, .osError, .invalidField, .processCompleted, .processError, .statResult,
+             .resolveResult, .downloadResult, .userEntry, .groupEntry, .environVar, .helloResult,
+             .output, .runFinished, .dirEntries, .linkTarget, .failure:
+            break   // answers, never requests
         }
         // A bad field in a refused request changes nothing: the refusal is the answer.
         _ = input.takeInvalidField()
@@ -58,18 +77,10 @@ enum RefusedRequest {
         return nothing
     }
 
-    /// The answer to `id` refused by `restriction`. The 23 original packets get what the
-    /// reference answers a failed operation with: OSError (EACCES), whose message names the
-    /// restriction, and which fora's client raises. Extensions get `extensionRefusal`.
+    /// The answer to `id` refused by `restriction`: Session says it with the reference's
+    /// OSError (EACCES) to the 23 original packets, and with a Failure of step `policy` to
+    /// extension requests of a client that asked for structured refusals.
     static func answer(to id: PacketID, refusedBy restriction: Restriction) -> Refusal {
-        let reason = id.requestName + " refused by the agent's " + restriction.optionName
-        guard id.rawValue < PacketID.hello.rawValue else { return extensionRefusal(reason) }
-        return .osError(Errno(EACCES), path: reason)
-    }
-
-    /// The extensions' refusal: the same OSError for now. The structured `Failure` packet
-    /// (id 41) replaces it here, and only here, once it is on this branch.
-    static func extensionRefusal(_ reason: String) -> Refusal {
-        .osError(Errno(EACCES), path: reason)
+        .refusedByPolicy(id.requestName + " refused by the agent's " + restriction.optionName)
     }
 }

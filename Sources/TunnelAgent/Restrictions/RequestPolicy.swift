@@ -49,10 +49,11 @@ struct RequestPolicy {
     /// by `--read-only` by oversight.
     static func changesHost(_ id: PacketID) -> Bool {
         switch id {
-        case .processRun, .upload, .runEx, .makeDir, .remove, .rename, .setMetadata, .symlink:
+        case .processRun, .upload, .runEx, .makeDir, .remove, .rename, .setMetadata, .symlink,
+             .uploadBeneath, .createBeneath:
             return true
         case .checkAlive, .exit, .stat, .download, .resolveUser, .resolveGroup, .queryUser, .queryGroup,
-             .getenv, .hello, .input, .closeInput, .signal, .listDir, .readLink, .statPath:
+             .getenv, .hello, .input, .closeInput, .signal, .listDir, .readLink, .statPath, .readBeneath:
             return false
         case .ok, .ack, .osError, .invalidField, .processCompleted, .processError, .statResult,
              .resolveResult, .downloadResult, .userEntry, .groupEntry, .environVar, .helloResult,

@@ -44,6 +44,10 @@ enum Refusal: Error {
     /// A child that could not start, at `step` (its folder, its program, its setup): the
     /// originals' OSError, and a Failure that names the step (Session/StructuredFailure.swift).
     case childNotStarted(FailureStep, Errno, path: String?)
+    /// A request the agent's options refuse (--read-only, --allow, --deny, --root; see
+    /// Restrictions/), `reason` naming the option: the originals' OSError (EACCES, fora's
+    /// client raises it), and a Failure of step `policy` for the extensions.
+    case refusedByPolicy(String)
 }
 
 /// The state a session keeps between requests, handed to every handler.

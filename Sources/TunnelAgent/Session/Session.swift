@@ -1,3 +1,4 @@
+import CPosix
 import TunnelHash
 import TunnelWire
 
@@ -55,7 +56,7 @@ public final class Session {
 
     private func route(_ id: PacketID) throws(WireError) {
         // Whatever follows a group of durable uploads sees them in place.
-        if id != .upload { completeUploads() }
+        if id != .upload && id != .uploadBeneath { completeUploads() }
         // --read-only, --allow, --deny, --root (Restrictions/): a refused request was read to its end.
         if let refusal = try Restrictions.active?.screen(id, from: input) {
             return try conclude(id, .refused(refusal))
@@ -81,6 +82,9 @@ public final class Session {
         case .symlink: try serve(SymlinkHandler.self, id)
         case .readLink: try serve(ReadLinkHandler.self, id)
         case .statPath: try serve(StatPathHandler.self, id)
+        case .uploadBeneath: try serve(UploadBeneathHandler.self, id)
+        case .readBeneath: try serve(ReadBeneathHandler.self, id)
+        case .createBeneath: try serve(CreateBeneathHandler.self, id)
         // A streamed run's controls that arrive after it ended: read, and not answered.
         case .input: _ = try Input.decodeFields(from: &input)
         case .closeInput: break
@@ -234,6 +238,10 @@ public final class Session {
         case .refused(.osError(let error, let path)), .refused(.childNotStarted(_, let error, let path)):
             TunnelWire.OSError(errno: Int64(error.code), strerror: error.strerror,
                                msg: error.pythonMessage(path: path)).encode(to: &output)
+        case .refused(.refusedByPolicy(let reason)):
+            let denied = Errno(EACCES)
+            TunnelWire.OSError(errno: Int64(denied.code), strerror: denied.strerror,
+                               msg: denied.pythonMessage(path: reason)).encode(to: &output)
         case .refused(.processError(let message)):
             ProcessError(message: message).encode(to: &output)
         case .helloResult(let result):

@@ -1,3 +1,4 @@
+import CPosix
 import TunnelWire
 
 extension Refusal {
@@ -11,6 +12,8 @@ extension Refusal {
             return Self.failure(path == nil ? .system : .file, error, path: path)
         case .childNotStarted(let step, let error, let path):
             return Self.failure(step, error, path: path)
+        case .refusedByPolicy(let reason):
+            return Failure(step: .policy, errno: Int64(EACCES), subject: [], message: reason)
         case .processError(let message):
             // ProcessError is the child's preexec step (identity, umask), which has no errno.
             return Failure(step: .prepareChild, errno: 0, subject: [], message: message)

@@ -44,6 +44,27 @@ final class FileReplacement {
         }
     }
 
+    /// `name` in `directory` (UploadBeneath): a symlink there is replaced, never followed.
+    init(name: SystemPath, in directory: consuming FileDescriptor) {
+        do throws(Errno) {
+            state = try FileReplacement.prepare(name, in: directory, followingFinalLink: false)
+        } catch {
+            state = .failed(UploadFailure(error, namesFile: true))
+        }
+    }
+
+    /// A failure known before any content arrived (UploadBeneath's path could not be resolved).
+    init(failure: UploadFailure) { state = .failed(failure) }
+
+    /// Whether a file of that name exists already (then it keeps its mode unless one is asked for).
+    var replacesExisting: Bool {
+        switch state {
+        case .failed: return false
+        case .replacing(let replacement): return replacement.existing != nil
+        case .inPlace: return true
+        }
+    }
+
     /// Takes the next piece of content.
     func append(_ bytes: UnsafeRawBufferPointer) {
         switch state {
@@ -141,15 +162,23 @@ final class FileReplacement {
             throw UploadFailure(openError(path), namesFile: true)
         }
         return try naming { () throws(Errno) in
-            let directory = try FileDescriptor.openDirectory(directoryPath)
-            let entry: FileStatus
-            do throws(Errno) {
-                entry = try directory.status(of: name, followingLinks: false)
-            } catch where error == .noEntry {
-                return .replacing(try Replacement(newFileIn: directory, name: name))
-            }
-            return try replacingExisting(entry, in: directory, name: name)
+            try prepare(name, in: try FileDescriptor.openDirectory(directoryPath), followingFinalLink: true)
         }
+    }
+
+    private static func prepare(_ name: SystemPath, in directory: consuming FileDescriptor,
+                                followingFinalLink: Bool) throws(Errno) -> State {
+        let entry: FileStatus
+        do throws(Errno) {
+            entry = try directory.status(of: name, followingLinks: false)
+        } catch where error == .noEntry {
+            return .replacing(try Replacement(newFileIn: directory, name: name))
+        }
+        if entry.kind == .symlink && !followingFinalLink {
+            // The link itself is replaced: a new file renamed over it (Replacement.publish).
+            return .replacing(try Replacement(newFileIn: directory, name: name))
+        }
+        return try replacingExisting(entry, in: directory, name: name)
     }
 
     private static func replacingExisting(_ entry: FileStatus, in directory: consuming FileDescriptor,

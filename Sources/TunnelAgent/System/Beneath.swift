@@ -1,0 +1,40 @@
+import CPosix
+import TunnelWire
+
+/// A path of the `*Beneath` requests (UploadBeneath, ReadBeneath, CreateBeneath): a root,
+/// resolved as any path is, and single names below it, each resolved relative to the
+/// descriptor of the one before and never through a symlink. Someone who swaps a folder of
+/// the tree for a symlink meanwhile makes the request fail (ENOTDIR), not reach elsewhere.
+struct BeneathPath {
+    let root: SystemPath
+    /// Each a single name: not empty, not "." or "..", no "/" or NUL.
+    let components: [SystemPath]
+
+    /// nil when a component is not a single name.
+    init?(root: SystemPath, relative: [UInt8]) {
+        guard let names = beneathComponents(relative) else { return nil }
+        self.root = root
+        components = names.map { SystemPath(validBytes: $0) }
+    }
+
+    /// The folder that holds the last component, reached without following any symlink
+    /// below the root. Needs at least one component.
+    func openParent() throws(Errno) -> FileDescriptor {
+        var directory = try FileDescriptor.openDirectory(root)
+        for name in components.dropLast() {
+            let next = try directory.open(name, TP_O_PATH | TP_O_DIRECTORY | TP_O_NOFOLLOW)
+            directory = next
+        }
+        return directory
+    }
+
+    /// For messages: root and components joined with "/".
+    var text: String {
+        var bytes = root.bytes
+        for name in components {
+            if bytes.last != UInt8(ascii: "/") { bytes.append(UInt8(ascii: "/")) }
+            bytes += name.bytes
+        }
+        return SystemPath(validBytes: bytes).text
+    }
+}

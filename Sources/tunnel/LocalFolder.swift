@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import TunnelClient
+
+/// A local folder that downloads write into, opened with O_DIRECTORY|O_NOFOLLOW. Everything
+/// made in it is made by name relative to this descriptor (mkdirat, openat, symlinkat,
+/// renameat, fchmod): never through a symlink that is, or appears, on the way. A name the
+/// target chose is only ever one entry of this folder (see `checkedEntries`).
+final class LocalFolder {
+    let fd: Int32
+    /// For messages.
+    let path: LocalPath
+
+    private init(fd: Int32, path: LocalPath) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    /// The folder at `path`, made (0700 until `setMode`) when missing. Its parents are the
+    /// user's to name and are followed; the folder itself must not be a symlink.
+    static func make(_ path: LocalPath) throws -> LocalFolder {
+        if path.withCString({ mkdir($0, 0o700) }) != 0 && errno != EEXIST { throw localFailure(path.text) }
+        let fd = path.withCString { Glibc.open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard fd >= 0 else { throw localFailure(path.text) }
+        return LocalFolder(fd: fd, path: path)
+    }
+
+    /// The folder at `path`, which exists (the single download's destination's folder).
+    static func existing(_ path: LocalPath) throws -> LocalFolder {
+        let fd = path.withCString { Glibc.open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        guard fd >= 0 else { throw localFailure(path.text) }
+        return LocalFolder(fd: fd, path: path)
+    }
+
+    /// The subfolder `name`, made when missing. An existing symlink of that name is ELOOP,
+    /// an existing file ENOTDIR: never entered.
+    func folder(_ name: [UInt8]) throws -> LocalFolder {
+        let child = path.appending(name)
+        if LocalPath(name).withCString({ mkdirat(fd, $0, 0o700) }) != 0 && errno != EEXIST { throw localFailure(child.text) }
+        let opened = LocalPath(name).withCString { openat(fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard opened >= 0 else { throw localFailure(child.text) }
+        return LocalFolder(fd: opened, path: child)
+    }
+
+    /// A symlink `name` to `target` (which is only stored, never followed here).
+    func symlink(_ name: [UInt8], to target: [UInt8]) throws {
+        let made = LocalPath(target).withCString { link in LocalPath(name).withCString { symlinkat(link, fd, $0) } }
+        if made != 0 { throw localFailure(path.appending(name).text) }
+    }
+
+    /// This folder's permission bits.
+    func setMode(_ mode: mode_t) throws {
+        if fchmod(fd, mode) != 0 { throw localFailure(path.text) }
+    }
+
+    /// A new file `name` with `mode`, its content written by `body` to the descriptor it
+    /// gets: first into a temporary of a random name beside it (created with O_EXCL, so
+    /// never a file or link someone prepared), synced, then renamed over `name`. On any
+    /// failure, and on SIGINT, SIGTERM and SIGHUP meanwhile, the temporary is removed.
+    func writeFile(_ name: [UInt8], mode: mode_t, _ body: (Int32) throws -> Void) throws {
+        let target = path.appending(name)
+        let (file, temporary) = try createTemporary(prefix: ".tunnel-", for: target)
+        TemporaryCleanup.remember(temporary, in: fd)
+        defer { TemporaryCleanup.forget() }
+        var isOpen = true
+        do {
+            try body(file)
+            guard fsync(file) == 0, fchmod(file, mode) == 0 else { throw localFailure(target.text) }
+            isOpen = false
+            guard close(file) == 0 else { throw localFailure(target.text) }
+            let renamed = LocalPath(temporary).withCString { from in LocalPath(name).withCString { renameat(fd, from, fd, $0) } }
+            if renamed != 0 { throw localFailure(target.text) }
+        } catch {
+            if isOpen { close(file) }
+            _ = LocalPath(temporary).withCString { unlinkat(fd, $0, 0) }
+            throw error
+        }
+    }
+
+    /// A new file of a random name (`prefix` and 12 letters), opened for reading and
+    /// writing, close-on-exec, created with O_EXCL: never a file or link someone prepared.
+    func createTemporary(prefix: String, for target: LocalPath) throws -> (fd: Int32, name: [UInt8]) {
+        while true {
+            let name = Array(prefix.utf8) + (0..<12).map { _ in Self.letters.randomElement()! }
+            let file = LocalPath(name).withCString {
+                openat(fd, $0, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            }
+            if file >= 0 { return (file, name) }
+            if errno != EEXIST { throw localFailure(target.text) }
+        }
+    }
+
+    private static let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".utf8)
+}
