@@ -217,3 +217,24 @@ def test_a_folder_moved_out_of_the_tree_mid_removal_stops_it(tmp_path):
         process.wait()
     assert (outside / "keep").read_text() == "keep"
     assert os.listdir(outside / "b") == [], "what was moved had been in the tree: emptied, kept"
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chroot needs root")
+@pytest.mark.parametrize("user", [None, TEST_USER], ids=["root", "unprivileged"])
+def test_a_streamed_run_with_its_controls_works_without_proc(bare_root, user, unprivileged_user):
+    """RunEx streamed, with Input and CloseInput, in the same bare root."""
+    if unprivileged_user is None:
+        pytest.skip("needs the unprivileged test user")
+    entry = pwd.getpwnam(user or "root")
+    command = ["chroot", f"--userspec={entry.pw_uid}:{entry.pw_gid}", str(bare_root), "/tunnel-dispatcher"]
+    data = x.run_ex(["/busybox", "cat"], stream=True, stdin=b"") + x.input_data(b"through the pipe") + x.close_input()
+    result = subprocess.run(command, input=data, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    reader = x.Reader(io.BytesIO(result.stdout))
+    output = b""
+    while True:
+        name, fields = reader.answer()
+        if name != "Output":
+            break
+        output += fields["data"]
+    assert (name, fields["returncode"], output) == ("RunFinished", 0, b"through the pipe")
