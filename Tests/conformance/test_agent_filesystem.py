@@ -5,13 +5,14 @@ import os
 import pwd
 import resource
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
 import extensions as x
-from harness import AGENT, TEST_USER
+from harness import AGENT, TEST_USER, open_files_below, wait_until
 
 DEPTH = 10_000
 STACK_LIMIT = 256 * 1024
@@ -183,3 +184,57 @@ def test_make_dir_sets_the_exact_mode_without_proc(bare_root, user, unprivileged
         os.chown(bare_root / "w", entry.pw_uid, entry.pw_gid)
     assert run_in_chroot(bare_root, user, x.make_dir(b"/w/d", mode="750")) == [("Ok", {})]
     assert (bare_root / "w" / "d").stat().st_mode & 0o7777 == 0o750
+
+
+def test_a_folder_moved_out_of_the_tree_mid_removal_stops_it(tmp_path):
+    """Remove climbs back with "..", so it checks that ".." is the folder it came down from: a
+    folder moved elsewhere while it is being emptied must not let the loop go on to empty the
+    folder that now holds it (here `outside`, with a file of its own)."""
+    tree = tmp_path / "tree"
+    inner = tree / "a" / "b"
+    inner.mkdir(parents=True)
+    fd = os.open(inner, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for index in range(50_000):   # long enough to be caught inside
+            os.close(os.open(f"f{index}", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("keep")
+    process = subprocess.Popen([str(AGENT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        process.stdin.write(x.remove(bytes(tree), recursive=True))
+        process.stdin.flush()
+        assert wait_until(lambda: str(inner) in open_files_below(process.pid, inner), timeout=30)
+        process.send_signal(signal.SIGSTOP)
+        os.rename(inner, outside / "b")
+        process.send_signal(signal.SIGCONT)
+        name, fields = x.Reader(process.stdout).answer()
+        assert (name, fields["errno"]) == ("OSError", 11), fields
+    finally:
+        process.kill()
+        process.wait()
+    assert (outside / "keep").read_text() == "keep"
+    assert os.listdir(outside / "b") == [], "what was moved had been in the tree: emptied, kept"
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chroot needs root")
+@pytest.mark.parametrize("user", [None, TEST_USER], ids=["root", "unprivileged"])
+def test_a_streamed_run_with_its_controls_works_without_proc(bare_root, user, unprivileged_user):
+    """RunEx streamed, with Input and CloseInput, in the same bare root."""
+    if unprivileged_user is None:
+        pytest.skip("needs the unprivileged test user")
+    entry = pwd.getpwnam(user or "root")
+    command = ["chroot", f"--userspec={entry.pw_uid}:{entry.pw_gid}", str(bare_root), "/tunnel-dispatcher"]
+    data = x.run_ex(["/busybox", "cat"], stream=True, stdin=b"") + x.input_data(b"through the pipe") + x.close_input()
+    result = subprocess.run(command, input=data, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    reader = x.Reader(io.BytesIO(result.stdout))
+    output = b""
+    while True:
+        name, fields = reader.answer()
+        if name != "Output":
+            break
+        output += fields["data"]
+    assert (name, fields["returncode"], output) == ("RunFinished", 0, b"through the pipe")

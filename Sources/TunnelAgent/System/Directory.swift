@@ -54,7 +54,7 @@ func removeTree(_ name: SystemPath, in parent: borrowing FileDescriptor) throws(
     } catch where error == Errno(ENOTDIR) || error == Errno(ELOOP) {
         return try parent.removeFile(name)
     }
-    // The identity of each directory between `parent` (excluded) and `current` (excluded).
+    // The identity of each of `current`'s ancestors within the tree, the top one first.
     var ancestors: [FileIdentity] = []
     while true {
         if let child = try openFirstSubdirectory(removingOtherEntriesOf: current) {
