@@ -6,6 +6,8 @@ import TunnelWire
 /// answered with the refusal below.
 enum RefusedRequest {
     /// Reads the fields of `id`'s request, discarding payloads; each path goes to `log`.
+    /// Exhaustive on purpose: a new request does not compile until it says how it is read,
+    /// since a refused request whose fields were left unread would put the stream out of step.
     static func discard(_ id: PacketID, from input: InputStream, notingPathsIn log: AuditLog?) throws(WireError) {
         var reader = input
         func note(_ field: String, _ path: [UInt8]) { log?.note(field: field, path: path) }
@@ -42,9 +44,12 @@ enum RefusedRequest {
             note("path", request.path)
         case .readLink: note("path", try ReadLink.decodeFields(from: &reader).path)
         case .statPath: note("path", try StatPath.decodeFields(from: &reader).path)
-        default:
-            // Never refused (RequestPolicy.isAlwaysServed), or not a request.
-            break
+        case .checkAlive, .exit, .hello, .input, .closeInput, .signal:
+            break   // never refused (RequestPolicy.isAlwaysServed)
+        case .ok, .ack, .osError, .invalidField, .processCompleted, .processError, .statResult,
+             .resolveResult, .downloadResult, .userEntry, .groupEntry, .environVar, .helloResult,
+             .output, .runFinished, .dirEntries, .linkTarget:
+            break   // answers: the session ends before asking
         }
         // A bad field in a refused request changes nothing: the refusal is the answer.
         _ = input.takeInvalidField()
