@@ -6,6 +6,8 @@ import TunnelWire
 /// answered with the refusal below.
 enum RefusedRequest {
     /// Reads the fields of `id`'s request, discarding payloads; each path goes to `log`.
+    /// Exhaustive on purpose: a new request does not compile until it says how it is read,
+    /// since a refused request whose fields were left unread would put the stream out of step.
     static func discard(_ id: PacketID, from input: InputStream, notingPathsIn log: AuditLog?) throws(WireError) {
         var reader = input
         func note(_ field: String, _ path: [UInt8]) { log?.note(field: field, path: path) }
@@ -56,14 +58,12 @@ enum RefusedRequest {
             let request = try CreateBeneath.decodeFields(from: &reader)
             note("root", request.root)
             note("path", request.path)
-        // Exhaustive on purpose: a new request does not compile until it is read here, so a
-        // refused one can never leave its fields in the stream.
         case .checkAlive, .exit, .hello, .input, .closeInput, .signal:
             break   // never refused (RequestPolicy.isAlwaysServed)
         case .ok, .ack, .osError, .invalidField, .processCompleted, .processError, .statResult,
              .resolveResult, .downloadResult, .userEntry, .groupEntry, .environVar, .helloResult,
              .output, .runFinished, .dirEntries, .linkTarget, .failure:
-            break   // answers, never requests
+            break   // answers: the session ends before asking
         }
         // A bad field in a refused request changes nothing: the refusal is the answer.
         _ = input.takeInvalidField()
