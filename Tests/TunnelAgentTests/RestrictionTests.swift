@@ -1,3 +1,4 @@
+import CPosix
 @testable import TunnelAgent
 import TunnelWire
 import XCTest
@@ -8,7 +9,8 @@ final class RestrictionTests: XCTestCase {
     func testReadOnlyRefusesExactlyTheRequestsThatWrite() {
         let policy = RequestPolicy(readOnly: true)
         let refused = PacketID.allCases.filter { $0.isRequest && policy.refusal(of: $0) != nil }
-        XCTAssertEqual(refused, [.processRun, .upload, .runEx, .makeDir, .remove, .rename, .setMetadata, .symlink])
+        XCTAssertEqual(refused, [.processRun, .upload, .runEx, .makeDir, .remove, .rename, .setMetadata, .symlink,
+                                 .uploadBeneath, .createBeneath])
     }
 
     func testTheSessionsOwnRequestsAreAlwaysServed() {
@@ -38,11 +40,14 @@ final class RestrictionTests: XCTestCase {
     }
 
     func testRefusalsNameTheOptionAsPythonsOSErrorWould() {
-        guard case .osError(let error, let path) = RefusedRequest.answer(to: .upload, refusedBy: .readOnly) else {
-            return XCTFail("not an OSError")
-        }
-        XCTAssertEqual(error.pythonMessage(path: path),
+        let refusal = RefusedRequest.answer(to: .upload, refusedBy: .readOnly)
+        guard case .refusedByPolicy(let reason) = refusal else { return XCTFail("not a policy refusal") }
+        // The originals' OSError (Session.encode), and the extensions' Failure of step policy.
+        XCTAssertEqual(Errno(EACCES).pythonMessage(path: reason),
                        "[Errno 13] Permission denied: \"Upload refused by the agent's --read-only\"")
+        XCTAssertEqual(refusal.failure.step, .policy)
+        XCTAssertEqual(refusal.failure.errno, Int64(EACCES))
+        XCTAssertEqual(refusal.failure.message, "Upload refused by the agent's --read-only")
     }
 
     func testLoggedValuesCannotForgeALineOrAField() {
