@@ -6,7 +6,7 @@ import TunnelWire
 /// this file keeps the stream in order and is the only place that sends answers.
 public final class Session {
     var input: InputStream
-    var output: OutputStream
+    let output: OutputStream
     let context: SessionContext
     /// The context's, kept at hand: asked before every request.
     private let pendingUploads: PendingUploads
@@ -94,8 +94,8 @@ public final class Session {
         let request = try Handler.read(from: &input, in: context)
         log("received packet \(id.name)")
         let answer: Answer
-        if let invalid = input.takeInvalidField() {
-            answer = .refused(.invalidField(invalid.field, invalid.errorMessage))
+        if input.hasInvalidField {
+            answer = invalidFieldAnswer()
         } else {
             do throws(Refusal) {
                 answer = try Handler.answer(request, in: context)
@@ -104,6 +104,12 @@ public final class Session {
             }
         }
         try conclude(id, answer)
+    }
+
+    /// The InvalidField answer to a request whose field was invalid.
+    private func invalidFieldAnswer() -> Answer {
+        guard let invalid = input.takeInvalidField() else { return .refused(.processError("")) }
+        return .refused(.invalidField(invalid.field, invalid.errorMessage))
     }
 
     /// Sends the answer to request `id`, then drops the owner-name cache when the request
