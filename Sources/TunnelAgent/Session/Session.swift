@@ -106,8 +106,10 @@ public final class Session {
         try conclude(id, answer)
     }
 
-    /// The InvalidField answer to a request whose field was invalid.
+    /// The InvalidField answer to a request whose field was invalid. Out of line (and
+    /// asked only after the inline `hasInvalidField`): each handler's `serve` stays small.
     private func invalidFieldAnswer() -> Answer {
+        // Never nil here; a wrong answer is still better than a trap if that ever changed.
         guard let invalid = input.takeInvalidField() else { return .refused(.processError("")) }
         return .refused(.invalidField(invalid.field, invalid.errorMessage))
     }
