@@ -105,6 +105,21 @@ def test_output_that_cannot_be_stored_is_one_os_error(session, tmp_path, request
     assert agent.ack()
 
 
+TUNNEL = ROOT / "dist" / "tunnel"
+
+
+@pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
+def test_tunnel_run_no_stream_reports_output_that_cannot_be_stored(tmp_path):
+    """`tunnel run --no-stream` hung for ever on the short RunFinished; now it reports the
+    agent's OSError (an error on the target: status 1)."""
+    agent = tmp_path / "limited-agent"
+    agent.write_text(f"#!/bin/sh\nulimit -f 512\nTMPDIR={tmp_path} exec {AGENT}\n")
+    agent.chmod(0o755)
+    result = subprocess.run([str(TUNNEL), "run", "--no-stream", "--", "head", "-c", "3000000", "/dev/zero"],
+                            capture_output=True, timeout=60, env=dict(os.environ, TUNNEL_VIA=str(agent)))
+    assert result.returncode == 1 and b"File too large" in result.stderr, result.stderr
+
+
 # ---------------------------------------------------------------------------------------
 # Requests behind a run
 

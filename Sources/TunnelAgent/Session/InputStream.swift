@@ -39,6 +39,10 @@ public final class InputStream: WireReader {
     var hasBufferedBytes: Bool { end > start }
 
     /// The invalid field reported while reading the last request, if any; cleared.
+    /// Whether a field of the packet just read was invalid (asked for every request).
+    @inline(__always)
+    var hasInvalidField: Bool { invalidField != nil }
+
     func takeInvalidField() -> InvalidField? {
         guard invalidField != nil else { return nil }
         defer { invalidField = nil }
