@@ -109,10 +109,14 @@ struct Run: ParsableCommand {
                 try refusalsReported { () throws(TunnelError) in try run.signal(number) }
             }
             if !agent.hasBufferedAnswer {
-                var fds = [pollfd(fd: agent.answerDescriptor, events: Int16(POLLIN), revents: 0)]
+                // The signal's byte on `interrupts.descriptor` wakes the poll even when the
+                // signal came just before it (EINTR alone would miss that one).
+                var fds = [pollfd(fd: agent.answerDescriptor, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: interrupts.descriptor, events: Int16(POLLIN), revents: 0)]
                 if readingStdin, let source { fds.append(pollfd(fd: source, events: Int16(POLLIN), revents: 0)) }
                 if poll(&fds, nfds_t(fds.count), -1) < 0 { continue }   // EINTR: a Ctrl-C to pass on
-                if readingStdin && fds.count > 1 && fds[1].revents != 0 {
+                if fds[1].revents != 0 { interrupts.drain() }   // counted: the loop's top passes it on
+                if readingStdin && fds.count > 2 && fds[2].revents != 0 {
                     readingStdin = try forwardInput(from: source!, to: run)
                 }
                 if fds[0].revents == 0 { continue }
@@ -190,11 +194,34 @@ final class InterruptCounter {
         action.__sigaction_handler.sa_handler = { number in
             if interruptCount == 0 { firstInterrupt = number }
             interruptCount += 1
+            var byte: UInt8 = 0
+            _ = write(interruptWakeup, &byte, 1)
         }
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0
+        var wakeup: [Int32] = [-1, -1]
+        if pipe(&wakeup) == 0 {
+            for fd in wakeup {   // a handler must never block on it; no child may inherit it
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+            }
+            descriptor = wakeup[0]
+            interruptWakeup = wakeup[1]
+        } else {
+            descriptor = -1   // poll ignores it; EINTR still wakes most polls
+        }
         for (index, number) in Self.caught.enumerated() { sigaction(number, &action, &previous[index]) }
     }
+
+    /// Empties `descriptor`, before the count is read again.
+    func drain() {
+        var bytes = [UInt8](repeating: 0, count: 64)
+        while read(descriptor, &bytes, bytes.count) > 0 {}
+    }
+
+    /// Readable once a signal was caught (a byte per signal, written by the handler): for
+    /// the relay's poll.
+    let descriptor: Int32
 
     var count: Int { Int(interruptCount) }
     /// The first signal caught, the one passed on as it is.
@@ -202,9 +229,15 @@ final class InterruptCounter {
 
     func restore() {
         for (index, number) in Self.caught.enumerated() { sigaction(number, &previous[index], nil) }
+        if descriptor >= 0 {
+            close(interruptWakeup)
+            close(descriptor)
+            interruptWakeup = -1
+        }
     }
 }
 
 /// Written by the signal handler only (C-compatible globals, as a handler must use).
 nonisolated(unsafe) private var interruptCount: Int32 = 0
 nonisolated(unsafe) private var firstInterrupt: Int32 = 0
+nonisolated(unsafe) private var interruptWakeup: Int32 = -1

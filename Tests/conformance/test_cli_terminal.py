@@ -1,0 +1,170 @@
+"""tunnel in a real terminal (issue 23 item 1, issue 20 item 6).
+
+Each test starts tunnel as the foreground process of a fresh pseudo-terminal (python's pty
+module), so that a Ctrl-C typed there is the line discipline's SIGINT to the terminal's
+foreground process group, exactly as in an interactive shell. The Ctrl-C tests run over
+the real sshd and podman of test_launch.py (root only: they skip with the reason elsewhere)."""
+import os
+import pty
+import select
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import processes_with
+from test_launch import DIST, TUNNEL, USER, account, podman, sshd, ssh_args  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
+
+
+class Terminal:
+    """`argv` started as the session leader and foreground process group of a new pty."""
+
+    def __init__(self, argv, env=None):
+        environment = dict(os.environ, TUNNEL_AGENT_DIR=str(DIST), **(env or {}))
+        self.pid, self.master = pty.fork()
+        if self.pid == 0:   # the child: the pty is its controlling terminal, its group the foreground
+            try:
+                os.execve(argv[0], argv, environment)
+            finally:
+                os._exit(127)
+        self.seen = b""
+
+    def read_until(self, text, timeout=30):
+        """Everything the terminal showed so far, once `text` is part of it."""
+        deadline = time.monotonic() + timeout
+        while text not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"waited for {text!r}; the terminal showed {self.seen!r}"
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    piece = os.read(self.master, 4096)
+                except OSError:   # EIO: every process holding the terminal has ended
+                    piece = b""
+                assert piece, f"the terminal closed before {text!r}; it showed {self.seen!r}"
+                self.seen += piece
+        return self.seen
+
+    def type(self, keys):
+        os.write(self.master, keys)
+
+    def wait(self, timeout=30):
+        """The exit status (128+N for signal N), once the rest of the output is read."""
+        deadline = time.monotonic() + timeout
+        while True:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                break
+            assert time.monotonic() < deadline, f"still running; the terminal showed {self.seen!r}"
+            ready, _, _ = select.select([self.master], [], [], 0.05)
+            if ready:
+                try:
+                    self.seen += os.read(self.master, 4096)
+                except OSError:
+                    pass
+        while select.select([self.master], [], [], 0)[0]:
+            try:
+                piece = os.read(self.master, 4096)
+            except OSError:
+                break
+            if not piece:
+                break
+            self.seen += piece
+        os.close(self.master)
+        return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def nothing_left_with(marker):
+    for _ in range(250):
+        if not processes_with(marker):
+            return True
+        time.sleep(0.02)
+    return processes_with(marker) == []
+
+
+def trapping_command(marker, first_int="kill $!; echo trapped; exit 7"):
+    """A remote sh whose trap says that it ran; `sleep <marker>` marks its processes. sh
+    waits with the `wait` builtin, which a trapped signal interrupts at once (a foreground
+    sleep would hold the trap back until it ended, if the signal came before its fork)."""
+    return ["sh", "-c", f"trap '{first_int}' INT; sleep {marker} & echo ready; while :; do wait; done"]
+
+
+def unique_marker(base):
+    return f"{base + os.getpid() % 100}.{int(time.time() * 1000) % 89 + 10}"
+
+
+# ---------------------------------------------------------------------------------------
+# Ctrl-C reaches the remote command (issue 23 item 1)
+
+
+def test_ctrl_c_in_a_terminal_runs_the_remote_trap_over_ssh(sshd, account):
+    marker = unique_marker(600)
+    term = Terminal([str(TUNNEL), *ssh_args(sshd), "run", "--", *trapping_command(marker)])
+    term.read_until(b"ready")
+    term.type(b"\x03")
+    status = term.wait()
+    assert b"trapped" in term.seen, term.seen
+    assert status == 7, term.seen
+    assert nothing_left_with(marker)
+
+
+def test_a_second_ctrl_c_ends_a_command_that_ignores_the_first(sshd, account):
+    marker = unique_marker(700)
+    term = Terminal([str(TUNNEL), *ssh_args(sshd), "run", "--", *trapping_command(marker, "echo ignored")])
+    term.read_until(b"ready")
+    term.type(b"\x03")
+    term.read_until(b"ignored")
+    term.type(b"\x03")
+    assert term.wait() == 128 + signal.SIGKILL, term.seen
+    assert nothing_left_with(marker)
+
+
+def test_ctrl_c_in_a_terminal_runs_the_remote_trap_in_a_podman_container(podman):
+    marker = unique_marker(800)
+    term = Terminal([str(TUNNEL), "--docker", podman["busybox"], "--engine", "podman", "run", "--",
+                     *trapping_command(marker)])
+    term.read_until(b"ready")
+    term.type(b"\x03")
+    status = term.wait()
+    assert b"trapped" in term.seen and status == 7, term.seen
+    assert nothing_left_with(marker)
+
+
+def test_ssh_can_still_ask_on_the_terminal_before_the_agent_starts(sshd, account):
+    """The host-key question needs the terminal: ssh gets it while it connects, tunnel takes
+    it back once the agent answers (then Ctrl-C is tunnel's again)."""
+    known_hosts = Path(tempfile.mkdtemp(prefix="tunnel-known-")) / "known_hosts"
+    options = [f"IdentityFile={sshd.key}", "StrictHostKeyChecking=ask", f"UserKnownHostsFile={known_hosts}",
+               "LogLevel=ERROR"]
+    marker = unique_marker(900)
+    term = Terminal([str(TUNNEL), "--ssh", f"{USER}@127.0.0.1:{sshd.port}",
+                     *[word for option in options for word in ("--ssh-option", option)],
+                     "run", "--", *trapping_command(marker)])
+    term.read_until(b"(yes/no")
+    term.type(b"yes\n")
+    term.read_until(b"ready")
+    assert known_hosts.read_text().strip(), "ssh did not record the answer"
+    term.type(b"\x03")
+    assert term.wait() == 7 and b"trapped" in term.seen, term.seen
+    assert nothing_left_with(marker)
+
+
+def test_ctrl_c_outside_a_streamed_run_ends_the_transport_too(sshd, account):
+    """Captured output (ProcessRun) cannot pass a signal on: tunnel dies of the Ctrl-C, and
+    its transport, in a group of its own now, must not outlive it."""
+    marker = unique_marker(500)
+    term = Terminal([str(TUNNEL), *ssh_args(sshd), "run", "--no-stream", "--", "sh", "-c",
+                     f"sleep {marker}; echo never"])
+    for _ in range(500):
+        if any(Path(f"/proc/{pid}/comm").read_text().strip() == "sleep" for pid in processes_with(marker)):
+            break
+        time.sleep(0.02)
+    term.type(b"\x03")
+    assert term.wait() == 128 + signal.SIGINT, term.seen
+    assert b"never" not in term.seen
+    assert nothing_left_with(marker)
