@@ -40,15 +40,15 @@ struct ListCommand: ParsableCommand {
                 let status = try agent.status(Array(path.utf8))
                 entries = [DirEntry(name: Array(path.utf8), type: status?.type ?? "file", status: status)]
             }
-            if paths.count > 1 { writeBytes(Array("\(path == paths[0] ? "" : "\n")\(path):\n".utf8)) }
+            if paths.count > 1 { writeBytes(Array("\(path == paths[0] ? "" : "\n")\(displayed(path, on: 1)):\n".utf8)) }
             for entry in entries.sorted(by: { $0.name.lexicographicallyPrecedes($1.name) })
             where all || entry.name.first != UInt8(ascii: ".") {
                 var line: [UInt8] = []
-                if long, let status = entry.status { line += Array(longFields(status).utf8) }
-                line += entry.name
+                if long, let status = entry.status { line += displayed(Array(longFields(status).utf8), on: 1) }
+                line += displayed(entry.name, on: 1)
                 if long && entry.type == "link" {
                     let child = Array(path.utf8) + [UInt8(ascii: "/")] + entry.name
-                    if let target = try? agent.readLink(child) { line += Array(" -> ".utf8) + target }
+                    if let target = try? agent.readLink(child) { line += Array(" -> ".utf8) + displayed(target, on: 1) }
                 }
                 line.append(UInt8(ascii: "\n"))
                 writeBytes(line)

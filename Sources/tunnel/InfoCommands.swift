@@ -30,7 +30,7 @@ struct StatCommand: ParsableCommand {
         let result = try report { () throws(TunnelError) in try agent.stat(path, followLinks: follow, sha512: sha512) }
         agent.close()
         guard let result else {
-            writeError("tunnel: \(path): no such file or directory\n")
+            writeError("tunnel: \(displayedMessage(path)): no such file or directory\n")
             throw ExitCode(1)
         }
         let digest = result.sha512sum.map { $0.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
@@ -96,6 +96,6 @@ struct GetenvCommand: ParsableCommand {
         let value = try report { () throws(TunnelError) in try agent.getenv(key) }
         agent.close()
         guard let value else { throw ExitCode(1) }
-        print(value)
+        print(displayed(value, on: 1))
     }
 }

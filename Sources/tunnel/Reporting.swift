@@ -19,7 +19,7 @@ func report<T>(_ body: () throws(TunnelError) -> T) throws -> T {
 
 /// `error` as a message on stderr; the exit status to throw.
 func report(_ error: TunnelError) -> ExitCode {
-    writeError("tunnel: \(error)\n")
+    writeError("tunnel: \(displayedMessage(String(describing: error)))\n")
     return ExitCode(exitStatus(for: error))
 }
 
@@ -102,8 +102,8 @@ func printRecord(_ fields: [(key: String, value: RecordValue)], json: Bool) {
     } else {
         print(fields.map { field -> String in
             switch field.value {
-            case .text(let text), .number(let text): return "\(field.key)=\(text)"
-            case .list(let values): return "\(field.key)=\(values.joined(separator: ","))"
+            case .text(let text), .number(let text): return "\(field.key)=\(displayed(text, on: 1))"
+            case .list(let values): return "\(field.key)=\(displayed(values.joined(separator: ","), on: 1))"
             }
         }.joined(separator: "\n"))
     }
@@ -119,7 +119,8 @@ func jsonString(_ text: String) -> String {
         case "\r": result += "\\r"
         case "\t": result += "\\t"
         default:
-            if scalar.value < 0x20 {
+            // C0 and C1 controls and DEL: a JSON reader gets them back, a terminal never sees them.
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
                 result += "\\u00" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
             } else {
                 result.unicodeScalars.append(scalar)

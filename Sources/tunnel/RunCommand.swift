@@ -165,7 +165,7 @@ struct Run: ParsableCommand {
         do {
             return try body()
         } catch .remoteOSError(let error) where error.msg.hasSuffix(": " + pythonQuoted(argv[0])) {
-            writeError("tunnel: remote: \(error.msg)\n")
+            writeError("tunnel: remote: \(displayedMessage(error.msg))\n")
             throw ExitCode(error.errno == Int64(ENOENT) ? 127 : 126)
         } catch {
             throw report(error)

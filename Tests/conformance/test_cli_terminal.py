@@ -4,11 +4,14 @@ Each test starts tunnel as the foreground process of a fresh pseudo-terminal (py
 module), so that a Ctrl-C typed there is the line discipline's SIGINT to the terminal's
 foreground process group, exactly as in an interactive shell. The Ctrl-C tests run over
 the real sshd and podman of test_launch.py (root only: they skip with the reason elsewhere)."""
+import json
 import os
 import pty
 import select
+import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -168,3 +171,101 @@ def test_ctrl_c_outside_a_streamed_run_ends_the_transport_too(sshd, account):
     assert term.wait() == 128 + signal.SIGINT, term.seen
     assert b"never" not in term.seen
     assert nothing_left_with(marker)
+
+
+# ---------------------------------------------------------------------------------------
+# Text from the target is escaped on a terminal (issue 20 item 6)
+
+HOSTILE = b"evil\x1b]0;owned\x07\x1b[2J\x9b1m\xc2\x9bname\\"
+HOSTILE_SHOWN = b"evil\\033]0;owned\\a\\033[2J\\2331m\\302\\233name\\\\"
+
+
+def local_agent_tunnel(*args):
+    from harness import AGENT
+    return [str(TUNNEL), "--via", str(AGENT), *args]
+
+
+@pytest.fixture
+def hostile_folder(tmp_path):
+    """A folder holding a file and a symlink whose names (and the link's target) carry
+    escape sequences, a lone C1 CSI byte (not UTF-8) and an encoded one (U+009B)."""
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    os.close(os.open(bytes(folder) + b"/" + HOSTILE, os.O_CREAT | os.O_WRONLY, 0o644))
+    os.symlink(HOSTILE + b"-target", bytes(folder) + b"/link")
+    return folder
+
+
+def test_names_and_link_targets_are_escaped_on_a_terminal(hostile_folder):
+    term = Terminal(local_agent_tunnel("ls", "-l", str(hostile_folder)))
+    assert term.wait() == 0, term.seen
+    assert b"\x1b" not in term.seen and b"\x9b" not in term.seen and b"\x07" not in term.seen, term.seen
+    assert HOSTILE_SHOWN in term.seen
+    assert b"link -> " + HOSTILE_SHOWN + b"-target" in term.seen
+
+
+def test_names_stay_raw_in_a_pipe(hostile_folder):
+    result = subprocess.run(local_agent_tunnel("ls", str(hostile_folder)), capture_output=True)
+    assert result.returncode == 0 and HOSTILE + b"\n" in result.stdout
+
+
+HOSTILE_AGENT = """
+import sys
+from fora.connectors import tunnel_dispatcher as td
+conn = td.Connection(sys.stdin.buffer, sys.stdout.buffer)
+while True:
+    header = conn.read(4)
+    if len(header) < 4:
+        break
+    packet = td.packet_deserializers[int.from_bytes(header, "big")](conn)
+    if isinstance(packet, td.PacketCheckAlive):
+        conn.write_packet(td.PacketAck())
+    elif isinstance(packet, td.PacketExit):
+        break
+    else:
+        conn.write_packet(td.PacketOSError(errno=2, strerror="No such file", msg="gone: \x1b]0;owned\x07\x1b[2J\x9b"))
+    conn.flush()
+"""
+
+
+def test_error_text_from_a_hostile_agent_is_escaped_on_a_terminal(tmp_path):
+    """A compromised target controls the agent's error text: raw ESC, BEL and CSI."""
+    agent = tmp_path / "hostile_agent.py"
+    agent.write_text(HOSTILE_AGENT)
+    term = Terminal([str(TUNNEL), "--compat", "--via", f"{sys.executable} {agent}", "getenv", "HOME"])
+    assert term.wait() == 1, term.seen
+    assert b"gone: \\033]0;owned\\a\\033[2J\\302\\233" in term.seen, term.seen
+    assert b"\x1b" not in term.seen and b"\x07" not in term.seen
+
+
+def test_getenv_values_are_escaped_on_a_terminal():
+    term = Terminal(local_agent_tunnel("getenv", "TUNNEL_TEST_HOSTILE"), env={"TUNNEL_TEST_HOSTILE": "a\x1b[31mb"})
+    assert term.wait() == 0, term.seen
+    assert b"a\\033[31mb" in term.seen and b"\x1b" not in term.seen, term.seen
+
+
+@pytest.fixture
+def hostile_passwd_agent(tmp_path):
+    """An agent that sees a passwd whose account `hostile` has ESC, DEL and U+009B (a C1
+    CSI) in its GECOS field: bind-mounted over /etc/passwd in a mount namespace of its own,
+    so that the machine's accounts stay untouched."""
+    from harness import AGENT
+    if os.getuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare for a private mount namespace")
+    passwd = tmp_path / "passwd"
+    passwd.write_bytes(Path("/etc/passwd").read_bytes() + "hostile:x:4242:0:x\x1b[2J\x7f\u009by:/:/bin/sh\n".encode())
+    wrapper = tmp_path / "agent-with-passwd"
+    wrapper.write_text(f"#!/bin/sh\nexec unshare -m sh -c 'mount --bind {passwd} /etc/passwd && exec {AGENT}'\n")
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+def test_json_escapes_controls_wherever_it_goes(hostile_passwd_agent):
+    """DEL and C1 controls too, which JSON itself would allow raw."""
+    piped = subprocess.run([str(TUNNEL), "--via", hostile_passwd_agent, "user", "--json", "hostile"], capture_output=True)
+    assert piped.returncode == 0, piped.stderr
+    assert b'"gecos": "x\\u001b[2J\\u007f\\u009by"' in piped.stdout, piped.stdout
+    assert json.loads(piped.stdout)["gecos"] == "x\x1b[2J\x7f\u009by"
+    term = Terminal([str(TUNNEL), "--via", hostile_passwd_agent, "user", "hostile"])
+    assert term.wait() == 0, term.seen
+    assert b"gecos=x\\033[2J\\177\\302\\233y" in term.seen, term.seen
