@@ -119,6 +119,13 @@ enum TransportReaper {
     }
 }
 
+/// Ends the transport started last at once (SIGTERM to its process group), for a program
+/// about to die without closing its connection (tunnel, whose reader went away: EPIPE).
+/// The agent then ends with its transport, quietly, and takes a running command with it.
+public func endTransportAtOnce() {
+    if watchedTransportGroup > 0 { _ = kill(-watchedTransportGroup, SIGTERM) }
+}
+
 /// Read by the signal handler (a C-compatible global, as a handler must use): the process
 /// group of the transport started last, 0 for none. One is enough for tunnel, which opens
 /// one connection at a time.

@@ -40,7 +40,7 @@ struct ListCommand: ParsableCommand {
                 let status = try agent.status(Array(path.utf8))
                 entries = [DirEntry(name: Array(path.utf8), type: status?.type ?? "file", status: status)]
             }
-            if paths.count > 1 { writeBytes(Array("\(path == paths[0] ? "" : "\n")\(displayed(path, on: 1)):\n".utf8)) }
+            if paths.count > 1 { emit(Array("\(path == paths[0] ? "" : "\n")\(displayed(path, on: 1)):\n".utf8)) }
             for entry in entries.sorted(by: { $0.name.lexicographicallyPrecedes($1.name) })
             where all || entry.name.first != UInt8(ascii: ".") {
                 var line: [UInt8] = []
@@ -51,7 +51,7 @@ struct ListCommand: ParsableCommand {
                     if let target = try? agent.readLink(child) { line += Array(" -> ".utf8) + displayed(target, on: 1) }
                 }
                 line.append(UInt8(ascii: "\n"))
-                writeBytes(line)
+                emit(line)
             }
         }
         agent.close()
@@ -64,10 +64,6 @@ struct ListCommand: ParsableCommand {
     }
 }
 
-/// To stdout unbuffered, in order with everything else written so.
-private func writeBytes(_ bytes: [UInt8]) {
-    _ = bytes.withUnsafeBytes { writeFully($0, to: 1) }
-}
 
 /// `rwxr-x---` with the set-id and sticky bits where ls shows them.
 func permissionString(_ mode: UInt32) -> String {
@@ -148,7 +144,8 @@ struct MoveCommand: ParsableCommand {
 }
 
 struct ChangeModeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "chmod", abstract: "Set the octal mode of remote paths.")
+    static let configuration = CommandConfiguration(commandName: "chmod", abstract: "Set the octal mode of remote paths.",
+                                                    usage: "tunnel chmod [<options>] <mode> <paths> ...")
     @OptionGroup var target: TargetOptions
     @Argument(help: "Octal, e.g. 640.") var mode: String
     @Argument var paths: [String]

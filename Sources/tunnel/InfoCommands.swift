@@ -6,13 +6,14 @@ import TunnelClient
 import TunnelWire
 
 struct Ping: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check that the agent answers (one CheckAlive round trip): prints ok.")
+    static let configuration = CommandConfiguration(abstract: "Check that the agent answers (one CheckAlive round trip): prints ok.",
+                                                    usage: "tunnel ping [<options>]")
     @OptionGroup var target: TargetOptions
 
     func run() throws {
         let agent = try target.connect()
         agent.close()
-        print("ok")
+        emitLine("ok")
     }
 }
 
@@ -68,7 +69,8 @@ struct UserCommand: ParsableCommand {
 }
 
 struct GroupCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "group", abstract: "Print a group's entry (name or gid; default: the agent's own group).")
+    static let configuration = CommandConfiguration(commandName: "group", abstract: "Print a group's entry (name or gid; default: the agent's own group).",
+                                                    usage: "tunnel group [<options>] [<group>]")
     @OptionGroup var target: TargetOptions
     @Flag(help: "Print one JSON object.") var json = false
     @Argument var group: String?
@@ -87,7 +89,8 @@ struct GroupCommand: ParsableCommand {
 }
 
 struct GetenvCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "getenv", abstract: "Print the agent's environment variable (exit 1 when unset).")
+    static let configuration = CommandConfiguration(commandName: "getenv", abstract: "Print the agent's environment variable (exit 1 when unset).",
+                                                    usage: "tunnel getenv [<options>] <key>")
     @OptionGroup var target: TargetOptions
     @Argument var key: String
 
@@ -96,6 +99,6 @@ struct GetenvCommand: ParsableCommand {
         let value = try report { () throws(TunnelError) in try agent.getenv(key) }
         agent.close()
         guard let value else { throw ExitCode(1) }
-        print(displayed(value, on: 1))
+        emitLine(displayed(value, on: 1))
     }
 }

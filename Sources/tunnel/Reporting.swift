@@ -19,18 +19,38 @@ func report<T>(_ body: () throws(TunnelError) -> T) throws -> T {
 
 /// `error` as a message on stderr; the exit status to throw.
 func report(_ error: TunnelError) -> ExitCode {
-    writeError("tunnel: \(displayedMessage(String(describing: error)))\n")
+    writeError("tunnel: \(displayedMessage(plainMessage(for: error)))\n")
     return ExitCode(exitStatus(for: error))
 }
 
+/// The exit table of `tunnel --help`: 1 for what is missing or refused on the target (a
+/// file, a user, a group), 2 for a value the agent rejected as malformed, 255 for tunnel's own
+/// failures.
 func exitStatus(for error: TunnelError) -> Int32 {
     switch error {
     case .remoteOSError, .processError: return 1
-    // The reference answers some missing files with InvalidField: still an error on the target.
-    case .invalidField(let field) where field.errorMessage.hasPrefix("[Errno "): return 1
+    case .invalidField(let field) where isMissingOnTarget(field): return 1
     case .invalidField: return 2
     default: return ownFailure
     }
+}
+
+/// The reference answers a missing file ("[Errno 2] ..."), user, group or folder ("... does
+/// not exist") with InvalidField, as it answers a malformed value: told apart by the text,
+/// which the 23 original packets keep byte for byte.
+private func isMissingOnTarget(_ field: InvalidField) -> Bool {
+    let message = field.errorMessage
+    return message.hasPrefix("[Errno ") || message.contains("does not exist") || message.contains("doesn't exist")
+}
+
+/// The message after `tunnel: `, in plain words: a missing file is the agent's OSError text
+/// ("remote: [Errno 2] No such file or directory: '/x'"), not "an invalid value for field
+/// 'file'"; other refused values name the option they came from.
+func plainMessage(for error: TunnelError) -> String {
+    guard case .invalidField(let field) = error else { return error.description }
+    if field.errorMessage.hasPrefix("[Errno ") { return "remote: " + field.errorMessage }
+    let option = ["file": "path", "cwd": "--cwd", "umask": "--umask", "mode": "mode", "owner": "owner"][field.field]
+    return "\(option ?? field.field): \(field.errorMessage)"
 }
 
 /// A local failure of tunnel itself: the message, then exit 255.
@@ -44,11 +64,34 @@ func writeError(_ text: String) {
     copy.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
 }
 
-/// Writes everything to `fd`; a failed write (ENOSPC, /dev/full, a closed pipe) is a
-/// failure of tunnel, never silent.
+/// Writes everything to `fd`; a failed write (ENOSPC, /dev/full) is a failure of tunnel,
+/// never silent. Standard output fails as GNU tools do (`emit`).
 func writeOut(_ bytes: [UInt8], to fd: Int32 = 1, name: String = "standard output") throws {
+    if fd == 1 { return emit(bytes) }
     let failure = bytes.withUnsafeBytes { writeFully($0, to: fd) }
     if failure != 0 { throw localFailure("writing \(name)", failure) }
+}
+
+/// Writes a result to standard output, unbuffered, in order with everything else written so.
+/// As GNU tools: a reader that went away (`| head -1`, EPIPE) ends tunnel silently by SIGPIPE
+/// (the shell sees 141); any other failure (a full disk, /dev/full) is "write error" and
+/// exit 1. Either way tunnel ends at once: its transport closes, and the agent ends a
+/// running command with it.
+func emit(_ bytes: [UInt8]) {
+    let failure = bytes.withUnsafeBytes { writeFully($0, to: 1) }
+    guard failure != 0 else { return }
+    if failure == EPIPE {
+        endTransportAtOnce()   // else the agent would complain of its own broken pipe
+        signal(SIGPIPE, SIG_DFL)
+        raise(SIGPIPE)
+    }
+    writeError("tunnel: write error: \(String(cString: strerror(failure)))\n")
+    exit(1)
+}
+
+/// `text` and a newline on standard output (`emit`).
+func emitLine(_ text: String) {
+    emit(Array((text + "\n").utf8))
 }
 
 /// write(2) until every byte is out: 0, or the errno of the write that failed.
@@ -98,9 +141,9 @@ func printRecord(_ fields: [(key: String, value: RecordValue)], json: Bool) {
             case .list(let values): return "\(jsonString(field.key)): \(jsonArray(values))"
             }
         }
-        print("{" + members.joined(separator: ", ") + "}")
+        emitLine("{" + members.joined(separator: ", ") + "}")
     } else {
-        print(fields.map { field -> String in
+        emitLine(fields.map { field -> String in
             switch field.value {
             case .text(let text), .number(let text): return "\(field.key)=\(displayed(text, on: 1))"
             case .list(let values): return "\(field.key)=\(displayed(values.joined(separator: ","), on: 1))"

@@ -9,10 +9,11 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a command (argv, never a shell); its output shows as it is written, then its status.",
         discussion: """
-        Ctrl-C sends SIGINT to the remote command's process group, SIGTERM and SIGHUP are passed
-        on likewise; a second signal sends SIGKILL. The command never stays behind.
-        Exit status: the command's own; 128+N for signal N; 124 when --timeout ended it;
-        127 when the program does not exist, 126 when it cannot be executed.
+        Ctrl-C (in a terminal too) sends SIGINT to the remote command's process group;
+        SIGTERM and SIGHUP are passed on likewise; a second one sends SIGKILL. The
+        command never stays behind.
+        Exit status: the command's own; 128+N for signal N; 124 when --timeout ended
+        it; 127 when the program does not exist, 126 when it cannot be executed.
         """)
     @OptionGroup var target: TargetOptions
     @Flag(help: "Send this program's stdin to the command as it comes (default: /dev/null).") var stdin = false
@@ -167,9 +168,24 @@ struct Run: ParsableCommand {
         } catch .remoteOSError(let error) where error.msg.hasSuffix(": " + pythonQuoted(argv[0])) {
             writeError("tunnel: remote: \(displayedMessage(error.msg))\n")
             throw ExitCode(error.errno == Int64(ENOENT) ? 127 : 126)
+        } catch .processError(let message) where message.contains("preexec_fn") {
+            // fora's ProcessRun names Python's hook, not what failed: the switch of identity
+            // or folder before the exec. Say which were asked for.
+            writeError("tunnel: remote: \(argv[0]) could not be started: \(switchesAskedFor) failed\n")
+            throw ExitCode(1)
         } catch {
             throw report(error)
         }
+    }
+
+    /// What ProcessRun changes before the exec, in words: "the switch to user 'www-data'".
+    private var switchesAskedFor: String {
+        var parts: [String] = []
+        if let user { parts.append("user \(pythonQuoted(user))") }
+        if let group { parts.append("group \(pythonQuoted(group))") }
+        var text = parts.isEmpty ? "" : "the switch to " + parts.joined(separator: " and ")
+        if let cwd { text += (text.isEmpty ? "" : ", or ") + "entering the folder \(pythonQuoted(cwd))" }
+        return text.isEmpty ? "setting up the process" : text
     }
 
     /// The stdin source, whole (ProcessRun and --no-stream send it in one piece).

@@ -1,0 +1,124 @@
+"""ssh and coreutils habits (issue 23): output errors, the exit table, --help at 80 columns,
+messages in plain words, link switching, numeric ids, defaults like ssh.
+
+The agent is started locally (`--via`), as in test_cli.py."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from harness import AGENT, ROOT, processes_with
+from test_cli_terminal import Terminal
+
+TUNNEL = ROOT / "dist" / "tunnel"
+pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
+
+
+def tunnel(*args, stdin=b"", **kwargs):
+    env = dict(os.environ, TUNNEL_VIA=str(AGENT))
+    return subprocess.run([str(TUNNEL), *args], input=stdin, capture_output=True, env=env, **kwargs)
+
+
+def tunnel_into(stdout, *args):
+    env = dict(os.environ, TUNNEL_VIA=str(AGENT))
+    return subprocess.run([str(TUNNEL), *args], stdout=stdout, stderr=subprocess.PIPE, env=env, timeout=60)
+
+
+# ---------------------------------------------------------------------------------------
+# Item 8: output errors, as GNU tools
+
+
+OUTPUT_COMMANDS = [["ping"], ["user"], ["group"], ["getenv", "PATH"], ["stat", "/"], ["ls", "/"],
+                   ["run", "--", "echo", "hi"]]
+
+
+@pytest.mark.parametrize("command", OUTPUT_COMMANDS, ids=lambda c: c[0])
+def test_a_full_standard_output_is_a_write_error(command):
+    with open("/dev/full", "wb") as full:
+        result = tunnel_into(full, *command)
+    assert result.returncode == 1 and b"tunnel: write error: No space left on device" in result.stderr, result
+
+
+@pytest.mark.parametrize("command", OUTPUT_COMMANDS, ids=lambda c: c[0])
+def test_a_reader_that_went_away_ends_tunnel_silently(command):
+    reader, writer = os.pipe()
+    os.close(reader)   # every write to `writer` now fails with EPIPE
+    try:
+        result = tunnel_into(writer, *command)
+    finally:
+        os.close(writer)
+    assert result.returncode == -signal.SIGPIPE and result.stderr == b"", result
+
+
+def test_head_ends_a_remote_command_that_writes_forever():
+    marker = f"habits-{os.getpid()}-yes"
+    shell = subprocess.run(f"{TUNNEL} run -- yes {marker} | head -1", shell=True, capture_output=True,
+                           env=dict(os.environ, TUNNEL_VIA=str(AGENT)), timeout=60)
+    assert shell.stdout == marker.encode() + b"\n" and shell.stderr == b"", shell
+    for _ in range(250):
+        if not processes_with(marker):
+            break
+        time.sleep(0.02)
+    assert processes_with(marker) == []
+
+
+# ---------------------------------------------------------------------------------------
+# Item 10: one exit table; item 9: messages in plain words
+
+
+def test_missing_things_on_the_target_exit_1_and_say_so_plainly(tmp_path):
+    user = tunnel("user", "no-such-user-here")
+    assert user.returncode == 1 and b"does not exist" in user.stderr, user
+    group = tunnel("group", "no-such-group-here")
+    assert group.returncode == 1, group
+    assert tunnel("run", "--user", "no-such-user-here", "--", "true").returncode == 1
+    assert tunnel("chown", "no-such-user-here", str(tmp_path)).returncode == 1
+    missing = tunnel("download", str(tmp_path / "missing"))
+    assert missing.returncode == 1
+    assert b"invalid value" not in missing.stderr and str(tmp_path / "missing").encode() in missing.stderr, missing
+    # A malformed value is usage: 2.
+    assert tunnel("chmod", "999", str(tmp_path)).returncode == 2
+
+
+def test_a_failed_switch_names_what_failed_not_python():
+    result = tunnel("run", "--no-stream", "--user", "nobody", "--cwd", "/root", "--", "true")
+    assert result.returncode == 1
+    assert b"preexec_fn" not in result.stderr, result.stderr
+    assert b"user 'nobody'" in result.stderr and b"'/root'" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("words", [[], ["--ssh", "web1"], ["-v", "--docker", "box"]])
+def test_no_subcommand_says_so(words):
+    result = subprocess.run([str(TUNNEL), *words], capture_output=True)
+    assert result.returncode == 2
+    assert b"missing a subcommand" in result.stderr and b"Unknown option" not in result.stderr, result.stderr
+
+
+def test_the_exit_table_is_in_the_help_and_the_readme():
+    shown = subprocess.run([str(TUNNEL), "--help"], capture_output=True).stdout.decode()
+    readme = (ROOT / "README.md").read_text()
+    for line in ["1    missing or refused on the target", "2    usage", "23   a -r transfer",
+                 "255  tunnel itself failed", "run  the command's own status"]:
+        assert line in shown
+    for status in ["| 1 |", "| 2 |", "| 23 |", "| 255 |", "| 124 |", "| 126 |", "| 127 |", "| 128+N |"]:
+        assert status in readme, status
+
+
+# ---------------------------------------------------------------------------------------
+# Item 11: --help readable at 80 columns, in pipes and terminals
+
+SUBCOMMANDS = ["", "ping", "run", "stat", "upload", "download", "user", "group", "getenv", "ls", "mkdir", "rm",
+               "mv", "chmod", "chown", "ln", "installer"]
+
+
+@pytest.mark.parametrize("subcommand", SUBCOMMANDS)
+def test_help_has_no_line_over_80_columns(subcommand):
+    argv = [str(TUNNEL), *([subcommand] if subcommand else []), "--help"]
+    piped = subprocess.run(argv, capture_output=True, env={k: v for k, v in os.environ.items() if k != "COLUMNS"})
+    term = Terminal(argv)
+    term.wait()
+    for text in (piped.stdout.decode(), term.seen.decode().replace("\r\n", "\n")):
+        long_lines = [line for line in text.splitlines() if len(line) > 80]
+        assert long_lines == [], long_lines
