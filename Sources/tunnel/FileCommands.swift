@@ -124,23 +124,48 @@ struct RemoveCommand: ParsableCommand {
 }
 
 struct MoveCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mv", abstract: "Rename a remote file or folder (atomic); into TARGET when it is a folder.")
+    static let configuration = CommandConfiguration(
+        commandName: "mv",
+        abstract: "Rename remote files or folders (atomic): into TARGET when it is a folder.",
+        usage: "tunnel mv [<options>] <source> ... <target>",
+        discussion: """
+        As GNU mv: with several sources, TARGET must be a folder. A TARGET that is a
+        symlink to a folder counts as the folder; -T replaces the link itself instead
+        (mv -T new current switches a 'current' link at once).
+        """)
     @OptionGroup var target: TargetOptions
     @Flag(name: [.short, .customLong("no-clobber")], help: "Never replace an existing target.") var noClobber = false
-    @Argument var source: String
-    @Argument var destination: String
+    @Flag(name: [.customShort("T"), .customLong("no-target-directory")],
+          help: "Treat TARGET as a plain name, even a folder or a symlink to one: rename onto it.")
+    var noTargetDirectory = false
+    @Argument(help: "SOURCE ... TARGET") var paths: [String] = []
+
+    func validate() throws {
+        if paths.count < 2 { throw ValidationError("give a source and a target: mv SOURCE ... TARGET") }
+        if noTargetDirectory && paths.count > 2 { throw ValidationError("-T takes one source and one target") }
+    }
 
     func run() throws {
+        let sources = Array(paths.dropLast())
+        let destination = paths[paths.count - 1]
         let agent = try target.connect(needing: "mv")
-        try forEachPath([source]) { (source) throws(TunnelError) in
-            var to = destination
-            if try agent.status(Array(destination.utf8), followLinks: true)?.type == "dir" {
-                to = destination + (destination.hasSuffix("/") ? "" : "/") + String(decoding: lastComponent(Array(source.utf8)), as: UTF8.self)
-            }
-            try agent.rename(Array(source.utf8), to: Array(to.utf8), noReplace: noClobber)
+        let intoFolder = try !noTargetDirectory
+            && report { () throws(TunnelError) in try agent.status(Array(destination.utf8), followLinks: true)?.type == "dir" }
+        if sources.count > 1 && !intoFolder {
+            writeError("tunnel: target \(displayedMessage(pythonQuoted(destination))) is not a folder\n")
+            throw ExitCode(1)
+        }
+        try forEachPath(sources) { (source) throws(TunnelError) in
+            let to = intoFolder ? joined(destination, lastComponent(Array(source.utf8))) : Array(destination.utf8)
+            try agent.rename(Array(source.utf8), to: to, noReplace: noClobber)
         }
         agent.close()
     }
+}
+
+/// `folder/name`, as bytes.
+func joined(_ folder: String, _ name: [UInt8]) -> [UInt8] {
+    Array(folder.utf8) + (folder.hasSuffix("/") ? [] : [UInt8(ascii: "/")]) + name
 }
 
 struct ChangeModeCommand: ParsableCommand {
@@ -178,9 +203,22 @@ struct ChangeOwnerCommand: ParsableCommand {
 }
 
 struct LinkCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ln", abstract: "Make a remote symlink: ln -s TARGET PATH.")
+    static let configuration = CommandConfiguration(
+        commandName: "ln",
+        abstract: "Make a remote symlink: ln -s TARGET PATH; ln -sfn switches an existing one atomically.",
+        discussion: """
+        As GNU ln: when PATH is a folder, or a symlink to one, the link is made inside
+        it, named after TARGET; -n treats a symlink to a folder as a plain name.
+        -f replaces an existing PATH atomically: the new link is made under a random
+        temporary name beside it and renamed over it, so that a reader of PATH sees
+        the old link or the new one, never none (ln -sfn /srv/v2 /srv/current).
+        """)
     @OptionGroup var target: TargetOptions
     @Flag(name: .short, help: "Symbolic (the only kind tunnel makes).") var symbolic = false
+    @Flag(name: .shortAndLong, help: "Replace an existing PATH (atomically), as ln -f.") var force = false
+    @Flag(name: [.short, .customLong("no-dereference")],
+          help: "A PATH that is a symlink to a folder is replaced (with -f), never entered.")
+    var noDereference = false
     @Argument var linkTarget: String
     @Argument var path: String
 
@@ -190,7 +228,49 @@ struct LinkCommand: ParsableCommand {
 
     func run() throws {
         let agent = try target.connect(needing: "ln -s")
-        try forEachPath([path]) { (path) throws(TunnelError) in try agent.symlink(Array(path.utf8), to: Array(linkTarget.utf8)) }
+        try forEachPath([path]) { (path) throws(TunnelError) in
+            var link = Array(path.utf8)
+            if try entersFolder(path, on: agent) { link = joined(path, lastComponent(Array(linkTarget.utf8))) }
+            if force {
+                try switchLink(link, to: Array(linkTarget.utf8), on: agent)
+            } else {
+                try agent.symlink(link, to: Array(linkTarget.utf8))
+            }
+        }
         agent.close()
+    }
+
+    /// Whether the link goes inside PATH: a folder, or (without -n) a symlink to one.
+    private func entersFolder(_ path: String, on agent: TunnelConnection) throws(TunnelError) -> Bool {
+        guard let own = try agent.status(Array(path.utf8)) else { return false }
+        if own.type == "dir" { return true }
+        guard own.type == "link", !noDereference else { return false }
+        return try agent.status(Array(path.utf8), followLinks: true)?.type == "dir"
+    }
+}
+
+/// Makes `link` point to `target`, replacing whatever non-folder is there in one rename(2):
+/// the new link is made under a random name in the same folder (Symlink never follows or
+/// replaces, so a planted name only costs another try), then renamed over `link`.
+func switchLink(_ link: [UInt8], to target: [UInt8], on agent: TunnelConnection) throws(TunnelError) {
+    let folder = link.lastIndex(of: UInt8(ascii: "/")).map { Array(link[...$0]) } ?? []
+    for attempt in 1...8 {
+        let temporary = folder + Array(".tunnel-ln-\(String(UInt64.random(in: 1...UInt64.max), radix: 16))".utf8)
+        do throws(TunnelError) {
+            try agent.symlink(temporary, to: target)
+        } catch .remoteOSError(let error) where error.errno == Int64(EEXIST) && attempt < 8 {
+            continue
+        }
+        do throws(TunnelError) {
+            try agent.rename(temporary, to: link)
+        } catch {
+            try? agent.remove(temporary)   // nothing of the attempt stays behind
+            guard case .remoteOSError(let failure) = error else { throw error }
+            // The agent names the temporary link; the user asked about `link`.
+            let name = pythonQuoted(String(decoding: link, as: UTF8.self))
+            throw .remoteOSError(TunnelWire.OSError(errno: failure.errno, strerror: failure.strerror,
+                                                    msg: "[Errno \(failure.errno)] \(failure.strerror): \(name)"))
+        }
+        return
     }
 }

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +123,87 @@ def test_help_has_no_line_over_80_columns(subcommand):
     for text in (piped.stdout.decode(), term.seen.decode().replace("\r\n", "\n")):
         long_lines = [line for line in text.splitlines() if len(line) > 80]
         assert long_lines == [], long_lines
+
+
+# ---------------------------------------------------------------------------------------
+# Item 5: switching a `current` link atomically, as root and as an ordinary user
+
+
+@pytest.fixture(params=["root", "user"])
+def as_whom(request, tmp_path_factory):
+    """(the --via command, a folder it may write), for the agent as root and as TEST_USER."""
+    from harness import TEST_USER, as_user
+    import pwd
+    import tempfile
+    folder = Path(tempfile.mkdtemp(prefix="tunnel-habits-"))
+    if request.param == "root":
+        yield [str(AGENT)], folder
+    else:
+        if os.getuid() != 0:
+            pytest.skip("needs root to start the agent as another user")
+        entry = pwd.getpwnam(TEST_USER)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+        yield as_user([str(AGENT)], TEST_USER), folder
+    subprocess.run(["rm", "-rf", str(folder)])
+
+
+def tunnel_as(via, *args):
+    return subprocess.run([str(TUNNEL), "--via", " ".join(via), *args], capture_output=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_ln_sfn_switches_a_link_to_a_folder(as_whom):
+    via, folder = as_whom
+    for version in ("v1", "v2"):
+        assert tunnel_as(via, "mkdir", str(folder / version)).returncode == 0
+    current = folder / "current"
+    assert tunnel_as(via, "ln", "-s", str(folder / "v1"), str(current)).returncode == 0
+    switched = tunnel_as(via, "ln", "-sfn", str(folder / "v2"), str(current))
+    assert switched.returncode == 0, switched.stderr
+    assert os.readlink(current) == str(folder / "v2")
+    assert sorted(os.listdir(folder)) == ["current", "v1", "v2"]   # no temporary left, nothing inside v1
+    assert os.listdir(folder / "v1") == []
+    # Without -f an existing link is an error, as with GNU ln; without -n it goes inside.
+    assert tunnel_as(via, "ln", "-sn", str(folder / "v1"), str(current)).returncode == 1
+    assert tunnel_as(via, "ln", "-s", str(folder / "v1"), str(current)).returncode == 0
+    assert os.readlink(folder / "v2" / "v1") == str(folder / "v1")
+
+
+def test_ln_sf_replaces_a_file_and_enters_a_folder(as_whom):
+    via, folder = as_whom
+    assert tunnel_as(via, "upload", "-", str(folder / "file")).returncode == 0
+    assert tunnel_as(via, "ln", "-sf", "elsewhere", str(folder / "file")).returncode == 0
+    assert os.readlink(folder / "file") == "elsewhere"
+    assert tunnel_as(via, "mkdir", str(folder / "dir")).returncode == 0
+    # A real folder is entered even with -n, as GNU ln does: the link is dir/x.
+    assert tunnel_as(via, "ln", "-sfn", "/some/x", str(folder / "dir")).returncode == 0
+    assert os.readlink(folder / "dir" / "x") == "/some/x"
+    assert sorted(os.listdir(folder)) == ["dir", "file"]   # no temporary name left
+
+
+def test_mv_T_renames_over_a_link_to_a_folder(as_whom):
+    via, folder = as_whom
+    for version in ("v1", "v2"):
+        assert tunnel_as(via, "mkdir", str(folder / version)).returncode == 0
+    assert tunnel_as(via, "ln", "-s", str(folder / "v1"), str(folder / "current")).returncode == 0
+    assert tunnel_as(via, "ln", "-s", str(folder / "v2"), str(folder / "new")).returncode == 0
+    moved = tunnel_as(via, "mv", "-T", str(folder / "new"), str(folder / "current"))
+    assert moved.returncode == 0, moved.stderr
+    assert os.readlink(folder / "current") == str(folder / "v2")
+    assert sorted(os.listdir(folder)) == ["current", "v1", "v2"] and os.listdir(folder / "v1") == []
+    # Without -T, a link to a folder is the folder, as GNU mv has it.
+    assert tunnel_as(via, "ln", "-s", str(folder / "v1"), str(folder / "next")).returncode == 0
+    assert tunnel_as(via, "mv", str(folder / "next"), str(folder / "current")).returncode == 0
+    assert os.listdir(folder / "v2") == ["next"]
+
+
+def test_mv_with_several_sources(as_whom):
+    via, folder = as_whom
+    for name in ("a", "b"):
+        assert tunnel_as(via, "upload", "-", str(folder / name)).returncode == 0
+    assert tunnel_as(via, "mkdir", str(folder / "into")).returncode == 0
+    not_folder = tunnel_as(via, "mv", str(folder / "a"), str(folder / "b"), str(folder / "nothere"))
+    assert not_folder.returncode == 1 and b"is not a folder" in not_folder.stderr
+    moved = tunnel_as(via, "mv", str(folder / "a"), str(folder / "b"), str(folder / "into"))
+    assert moved.returncode == 0, moved.stderr
+    assert sorted(os.listdir(folder / "into")) == ["a", "b"]
