@@ -43,12 +43,28 @@ private func isMissingOnTarget(_ field: InvalidField) -> Bool {
     return message.hasPrefix("[Errno ") || message.contains("does not exist") || message.contains("doesn't exist")
 }
 
+/// The number in the reference's "The user with the name '1000' does not exist.", when it is one.
+private func numericName(in message: String) -> String? {
+    for kind in ["user", "group"] {
+        let prefix = "The \(kind) with the name '", suffix = "' does not exist."
+        guard message.hasPrefix(prefix), message.hasSuffix(suffix) else { continue }
+        let value = message.dropFirst(prefix.count).dropLast(suffix.count)
+        if !value.isEmpty && value.allSatisfy(\.isASCII) && value.allSatisfy(\.isNumber) { return String(value) }
+    }
+    return nil
+}
+
 /// The message after `tunnel: `, in plain words: a missing file is the agent's OSError text
 /// ("remote: [Errno 2] No such file or directory: '/x'"), not "an invalid value for field
 /// 'file'"; other refused values name the option they came from.
 func plainMessage(for error: TunnelError) -> String {
     guard case .invalidField(let field) = error else { return error.description }
     if field.errorMessage.hasPrefix("[Errno ") { return "remote: " + field.errorMessage }
+    if let id = numericName(in: field.errorMessage) {
+        // fora's packets (ProcessRun, Upload) take only ids with an entry; never call it a name.
+        let kind = field.errorMessage.hasPrefix("The group") ? "group with gid" : "user with uid"
+        return "\(field.field): no \(kind) \(id) on the target (fora's packets need an entry; the extensions do not)"
+    }
     let option = ["file": "path", "cwd": "--cwd", "umask": "--umask", "mode": "mode", "owner": "owner"][field.field]
     return "\(option ?? field.field): \(field.errorMessage)"
 }

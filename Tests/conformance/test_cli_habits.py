@@ -207,3 +207,39 @@ def test_mv_with_several_sources(as_whom):
     moved = tunnel_as(via, "mv", str(folder / "a"), str(folder / "b"), str(folder / "into"))
     assert moved.returncode == 0, moved.stderr
     assert sorted(os.listdir(folder / "into")) == ["a", "b"]
+
+
+# ---------------------------------------------------------------------------------------
+# Item 6: numeric ids without a passwd entry, through the extensions
+
+UNLISTED_UID, UNLISTED_GID = 4242, 4243   # no entry in /etc/passwd or /etc/group here
+
+
+def test_chown_and_run_take_ids_without_an_entry(as_whom, tmp_path):
+    import grp
+    import pwd
+    for lookup, number in ((pwd.getpwuid, UNLISTED_UID), (grp.getgrgid, UNLISTED_GID)):
+        with pytest.raises(KeyError):
+            lookup(number)
+    via, folder = as_whom
+    assert tunnel_as(via, "upload", "-", str(folder / "f")).returncode == 0
+    chown = tunnel_as(via, "chown", f"{UNLISTED_UID}:{UNLISTED_GID}", str(folder / "f"))
+    run = tunnel_as(via, "run", "--user", str(UNLISTED_UID), "--group", str(UNLISTED_GID), "--", "id")
+    for result in (chown, run):
+        assert b"name" not in result.stderr, result.stderr
+    if via == [str(AGENT)]:   # root: done
+        assert chown.returncode == 0, chown.stderr
+        info = os.stat(folder / "f")
+        assert (info.st_uid, info.st_gid) == (UNLISTED_UID, UNLISTED_GID)
+        assert run.returncode == 0 and run.stdout == f"uid={UNLISTED_UID} gid={UNLISTED_GID} groups={UNLISTED_GID}\n".encode()
+        alone = tunnel_as(via, "run", "--user", str(UNLISTED_UID), "--", "id", "-g")
+        assert alone.stdout == f"{UNLISTED_GID - 1}\n".encode()   # the uid's number, documented
+    else:   # an ordinary user: refused by the kernel, and said so
+        assert chown.returncode == 1 and b"Operation not permitted" in chown.stderr, chown.stderr
+        assert run.returncode == 1, run
+
+
+def test_fora_packets_keep_the_reference_refusal_in_plain_words():
+    result = tunnel("--compat", "run", "--user", str(UNLISTED_UID), "--", "true")
+    assert result.returncode == 1
+    assert f"no user with uid {UNLISTED_UID} on the target".encode() in result.stderr, result.stderr

@@ -21,7 +21,8 @@ enum RunExHandler: RequestHandler {
         if let failure = request.stdin?.failure { throw .osError(failure, path: nil) }
         var plan = ProcessPlan(argv: request.command, stdin: request.stdin, captureOutput: true, cwd: request.cwd)
         plan.answerChannel = context.answerChannel
-        try ProcessRunHandler.applyIdentity(to: &plan, user: request.user, group: request.group, umask: request.umask)
+        try ProcessRunHandler.applyIdentity(to: &plan, user: request.user, group: request.group, umask: request.umask,
+                                            bareIDs: true)
         defer { context.accountNames.forget() }
         try applyEnvironment(request, to: &plan)
         if let cwd = plan.cwd { try ProcessRunHandler.requireDirectory(try systemPath(bytes: cwd, field: "cwd")) }
