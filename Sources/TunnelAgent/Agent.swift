@@ -57,7 +57,7 @@ public enum Agent {
         // Before anything opens a file: a closed fd 0-2 would be taken by one of the agent's
         // own files or pipes, which a child would then inherit as its stdio.
         guard tp_ensure_standard_fds() == 0 else { return 3 }
-        umask(0o077)
+        InheritedUmask.replace(with: 0o077)
         tp_install_signal_dispositions()
         tp_grow_pipe(0)
         tp_grow_pipe(1)

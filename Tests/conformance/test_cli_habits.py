@@ -243,3 +243,44 @@ def test_fora_packets_keep_the_reference_refusal_in_plain_words():
     result = tunnel("--compat", "run", "--user", str(UNLISTED_UID), "--", "true")
     assert result.returncode == 1
     assert f"no user with uid {UNLISTED_UID} on the target".encode() in result.stderr, result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# Item 7: defaults like ssh
+
+
+def test_run_forwards_stdin_by_default_and_n_turns_it_off():
+    assert tunnel("run", "--", "cat", stdin=b"piped\n").stdout == b"piped\n"
+    assert tunnel("run", "-n", "--", "cat", stdin=b"piped\n").stdout == b""
+    assert tunnel("run", "--no-stream", "--", "cat", stdin=b"piped\n").stdout == b"piped\n"
+
+
+def test_a_captured_run_does_not_wait_for_a_terminal_to_end():
+    term = Terminal([str(TUNNEL), "--via", str(AGENT), "run", "--no-stream", "--", "echo", "done"])
+    assert term.wait() == 0 and b"done" in term.seen, term.seen
+
+
+@pytest.mark.parametrize("mask", ["022", "027"])
+def test_run_uses_the_umask_the_agent_inherited(mask):
+    """An ssh login's umask reaches the agent; fora's ProcessRun keeps the reference's 077."""
+    shell = f"umask {mask}; exec {TUNNEL} --via {AGENT} "
+    env = dict(os.environ)
+    streamed = subprocess.run(shell + "run -- sh -c umask", shell=True, capture_output=True, env=env)
+    assert streamed.stdout == f"0{mask}\n".encode(), streamed
+    compat = subprocess.run(shell + "--compat run -- sh -c umask", shell=True, capture_output=True, env=env)
+    assert compat.stdout == b"0077\n", compat
+
+
+def test_run_as_another_user_gets_its_identity_variables():
+    import pwd
+    if os.getuid() != 0:
+        pytest.skip("needs root to run as another user")
+    nobody = pwd.getpwnam("nobody")
+    shown = tunnel("run", "--user", "nobody", "--", "sh", "-c", 'echo "$HOME $USER $LOGNAME $SHELL"')
+    assert shown.stdout.decode().split() == [nobody.pw_dir, "nobody", "nobody", nobody.pw_shell], shown
+    unnamed = tunnel("run", "--user", "4242", "--", "sh", "-c", 'echo "$HOME $USER $LOGNAME $SHELL"')
+    assert unnamed.stdout == b"/ 4242 4242 /bin/sh\n", unnamed
+    # --env still has the last word.
+    assert tunnel("run", "--user", "nobody", "--env", "HOME=/x", "--", "sh", "-c", "echo $HOME").stdout == b"/x\n"
+    # Without --user, the agent's own environment, as before.
+    assert tunnel("run", "--", "sh", "-c", "echo $HOME").stdout == (os.environ.get("HOME", "") + "\n").encode()

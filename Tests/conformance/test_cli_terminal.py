@@ -19,7 +19,22 @@ from pathlib import Path
 import pytest
 
 from harness import processes_with
-from test_launch import DIST, TUNNEL, USER, account, podman, sshd, ssh_args  # noqa: F401 (fixtures)
+from test_launch import DIST, TUNNEL, ensure_account, podman, sshd, ssh_args  # noqa: F401 (fixtures)
+
+# An account of these tests' own: test_launch.py's is changed (its shell, its home) by tests
+# that may run at the same time on a shared machine.
+USER = "tunnel-terminal"
+
+
+@pytest.fixture
+def account(sshd):
+    entry = ensure_account(USER, f"/home/{USER}")
+    home = Path(entry.pw_dir)
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(mode=0o755)
+    os.chown(home, entry.pw_uid, entry.pw_gid)
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
 
@@ -107,7 +122,7 @@ def unique_marker(base):
 
 def test_ctrl_c_in_a_terminal_runs_the_remote_trap_over_ssh(sshd, account):
     marker = unique_marker(600)
-    term = Terminal([str(TUNNEL), *ssh_args(sshd), "run", "--", *trapping_command(marker)])
+    term = Terminal([str(TUNNEL), *ssh_args(sshd, USER), "run", "--", *trapping_command(marker)])
     term.read_until(b"ready")
     term.type(b"\x03")
     status = term.wait()
@@ -118,7 +133,7 @@ def test_ctrl_c_in_a_terminal_runs_the_remote_trap_over_ssh(sshd, account):
 
 def test_a_second_ctrl_c_ends_a_command_that_ignores_the_first(sshd, account):
     marker = unique_marker(700)
-    term = Terminal([str(TUNNEL), *ssh_args(sshd), "run", "--", *trapping_command(marker, "echo ignored")])
+    term = Terminal([str(TUNNEL), *ssh_args(sshd, USER), "run", "--", *trapping_command(marker, "echo ignored")])
     term.read_until(b"ready")
     term.type(b"\x03")
     term.read_until(b"ignored")
@@ -161,7 +176,7 @@ def test_ctrl_c_outside_a_streamed_run_ends_the_transport_too(sshd, account):
     """Captured output (ProcessRun) cannot pass a signal on: tunnel dies of the Ctrl-C, and
     its transport, in a group of its own now, must not outlive it."""
     marker = unique_marker(500)
-    term = Terminal([str(TUNNEL), *ssh_args(sshd), "run", "--no-stream", "--", "sh", "-c",
+    term = Terminal([str(TUNNEL), *ssh_args(sshd, USER), "run", "--no-stream", "--", "sh", "-c",
                      f"sleep {marker}; echo never"])
     for _ in range(500):
         if any(Path(f"/proc/{pid}/comm").read_text().strip() == "sleep" for pid in processes_with(marker)):

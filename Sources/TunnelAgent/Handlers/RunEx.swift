@@ -23,6 +23,7 @@ enum RunExHandler: RequestHandler {
         plan.answerChannel = context.answerChannel
         try ProcessRunHandler.applyIdentity(to: &plan, user: request.user, group: request.group, umask: request.umask,
                                             bareIDs: true)
+        if request.umask == nil { plan.umask = InheritedUmask.value }   // as ssh: the login's, not 077
         defer { context.accountNames.forget() }
         try applyEnvironment(request, to: &plan)
         if let cwd = plan.cwd { try ProcessRunHandler.requireDirectory(try systemPath(bytes: cwd, field: "cwd")) }
@@ -35,7 +36,12 @@ enum RunExHandler: RequestHandler {
     private static func applyEnvironment(_ request: RunEx<Spool>, to plan: inout ProcessPlan) throws(Refusal) {
         var base: [[UInt8]]
         switch request.environment {
-        case .agent: base = Environment.agentEntries()
+        case .agent:
+            base = Environment.agentEntries()
+            // As ssh, su and sudo -u: a run as another user has that user's identity variables.
+            if request.user != nil, let uid = plan.uid {
+                base = Environment.applying(Environment.identityEntries(for: uid), to: base)
+            }
         case .empty: base = []
         case .login:
             guard let user = plan.uid.map(Accounts.user(id:)) ?? Accounts.agentUser() else {
