@@ -3,7 +3,7 @@ import TunnelWire
 
 /// The command line of `tunnel-dispatcher`, shared by the static and the normal build.
 public enum Agent {
-    public static let version = "0.1.0"
+    public static let version = projectVersion   // Sources/TunnelWire/Version.swift
 
     static let usage = """
     usage: tunnel-dispatcher [--debug] [--durable]

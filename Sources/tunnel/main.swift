@@ -44,7 +44,7 @@ struct Tunnel: ParsableCommand {
           tunnel --via "ssh web1 /usr/local/bin/tunnel-dispatcher" ping
           tunnel installer > install.sh   # for cloud-init, Dockerfiles, provisioners
         """,
-        version: "tunnel 0.2.0",
+        version: "tunnel \(projectVersion)",   // Sources/TunnelWire/Version.swift
         subcommands: [Ping.self, Run.self, StatCommand.self, UploadCommand.self, DownloadCommand.self,
                       UserCommand.self, GroupCommand.self, GetenvCommand.self, ListCommand.self, MakeDirCommand.self, RemoveCommand.self,
                       MoveCommand.self, ChangeModeCommand.self, ChangeOwnerCommand.self, LinkCommand.self,
@@ -54,6 +54,10 @@ struct Tunnel: ParsableCommand {
 // Usage errors exit 2 (ArgumentParser's default is 64), as the exit-status table says.
 do {
     let arguments = movingTargetOptions(Array(CommandLine.arguments.dropFirst()))
+    if let command = malformedViaCommand(arguments, environment: getenv("TUNNEL_VIA").map { String(cString: $0) }) {
+        writeError("tunnel: --via: an open quote or a trailing backslash in \(pythonQuoted(command))\n")
+        exit(2)
+    }
     if let problem = missingSubcommand(arguments) {
         writeError("tunnel: \(problem)\nSee 'tunnel --help' for the subcommands and how to reach a target.\n")
         exit(2)

@@ -284,3 +284,39 @@ def test_run_as_another_user_gets_its_identity_variables():
     assert tunnel("run", "--user", "nobody", "--env", "HOME=/x", "--", "sh", "-c", "echo $HOME").stdout == b"/x\n"
     # Without --user, the agent's own environment, as before.
     assert tunnel("run", "--", "sh", "-c", "echo $HOME").stdout == (os.environ.get("HOME", "") + "\n").encode()
+
+
+# ---------------------------------------------------------------------------------------
+# Item 12: one version, from one place
+
+
+def test_one_version_for_tunnel_the_agent_and_the_wheel(tmp_path):
+    import re
+    import runpy
+    version = re.search(r'projectVersion = "([^"]+)"', (ROOT / "Sources/TunnelWire/Version.swift").read_text()).group(1)
+    assert subprocess.run([str(TUNNEL), "--version"], capture_output=True).stdout == f"tunnel {version}\n".encode()
+    agent = subprocess.run([str(AGENT), "--version"], capture_output=True).stdout
+    assert agent.startswith(f"tunnel-dispatcher {version}".encode()), agent
+    wheel = runpy.run_path(str(ROOT / "scripts/build-wheel.py"))
+    assert wheel["VERSION"] == version
+    init = (ROOT / "packaging/fora/fora_tunnel_dispatcher/__init__.py").read_text()
+    assert f'__version__ = "{version}"' in init
+
+
+def test_via_is_split_as_a_shell_splits_words(tmp_path):
+    folder = tmp_path / "a folder with spaces"
+    folder.mkdir()
+    agent = folder / "agent's copy"
+    agent.write_bytes(AGENT.read_bytes())
+    agent.chmod(0o755)
+    for via in (f"'{folder}/agent'\\''s copy'", f'"{agent}"', str(agent).replace(" ", "\\ ").replace("'", "\\'")):
+        result = subprocess.run([str(TUNNEL), "--via", via, "ping"], capture_output=True)
+        assert (result.returncode, result.stdout) == (0, b"ok\n"), (via, result.stderr)
+    # Words after the program reach it as arguments, quotes removed: --debug is one.
+    debug = subprocess.run([str(TUNNEL), "--via", f'"{agent}" "--debug"', "ping"], capture_output=True)
+    assert debug.returncode == 0 and debug.stderr, debug
+    # An open quote is a usage error, from the option or the environment alike.
+    assert subprocess.run([str(TUNNEL), "--via", f"'{folder}/x", "ping"], capture_output=True).returncode == 2
+    env = dict(os.environ, TUNNEL_VIA=f'"{agent}')
+    opened = subprocess.run([str(TUNNEL), "ping"], capture_output=True, env=env)
+    assert opened.returncode == 2 and b"open quote" in opened.stderr, opened.stderr
