@@ -41,10 +41,12 @@ struct ListCommand: ParsableCommand {
                 entries = [DirEntry(name: Array(path.utf8), type: status?.type ?? "file", status: status)]
             }
             if paths.count > 1 { emit(Array("\(path == paths[0] ? "" : "\n")\(displayed(path, on: 1)):\n".utf8)) }
-            for entry in entries.sorted(by: { $0.name.lexicographicallyPrecedes($1.name) })
-            where all || entry.name.first != UInt8(ascii: ".") {
+            let shown = entries.sorted(by: { $0.name.lexicographicallyPrecedes($1.name) })
+                .filter { all || $0.name.first != UInt8(ascii: ".") }
+            let columns = LongColumns(shown.compactMap(\.status))
+            for entry in shown {
                 var line: [UInt8] = []
-                if long, let status = entry.status { line += displayed(Array(longFields(status).utf8), on: 1) }
+                if long, let status = entry.status { line += Array(columns.fields(status).utf8) }
                 line += displayed(entry.name, on: 1)
                 if long && entry.type == "link" {
                     let child = Array(path.utf8) + [UInt8(ascii: "/")] + entry.name
@@ -56,11 +58,31 @@ struct ListCommand: ParsableCommand {
         }
         agent.close()
     }
+}
 
-    private func longFields(_ status: StatResult) -> String {
+/// `ls -l`'s columns before the name, aligned over one listing as ls aligns them: owner and
+/// group padded on the right, size on the left.
+private struct LongColumns {
+    private var ownerWidth = 0, groupWidth = 0, sizeWidth = 0
+
+    init(_ statuses: [StatResult]) {
+        for status in statuses {
+            ownerWidth = max(ownerWidth, displayed(status.owner, on: 1).count)
+            groupWidth = max(groupWidth, displayed(status.group, on: 1).count)
+            sizeWidth = max(sizeWidth, "\(status.size)".count)
+        }
+    }
+
+    func fields(_ status: StatResult) -> String {
         let kinds = ["dir": "d", "link": "l", "chr": "c", "blk": "b", "fifo": "p", "sock": "s"]
         let mode = (kinds[status.type] ?? "-") + permissionString(UInt32(status.mode))
-        return "\(mode) \(status.owner) \(status.group) \(status.size) \(utcTime(status.mtime)) "
+        let owner = displayed(status.owner, on: 1), group = displayed(status.group, on: 1), size = "\(status.size)"
+        return "\(mode) \(padded(owner, ownerWidth)) \(padded(group, groupWidth)) "
+            + "\(String(repeating: " ", count: sizeWidth - size.count))\(size) \(utcTime(status.mtime)) "
+    }
+
+    private func padded(_ text: String, _ width: Int) -> String {
+        text + String(repeating: " ", count: max(0, width - text.count))
     }
 }
 
@@ -169,22 +191,62 @@ func joined(_ folder: String, _ name: [UInt8]) -> [UInt8] {
 }
 
 struct ChangeModeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "chmod", abstract: "Set the octal mode of remote paths.",
-                                                    usage: "tunnel chmod [<options>] <mode> <paths> ...")
+    static let configuration = CommandConfiguration(
+        commandName: "chmod", abstract: "Set the mode of remote paths: octal or symbolic (u+x, go-w, a=rX).",
+        usage: "tunnel chmod [<options>] <mode> <paths> ...",
+        discussion: """
+        As GNU chmod; a symbolic mode without u, g, o or a means a, not masked by any
+        umask. -R changes the folder and everything below it; symlinks found inside
+        are left alone (never followed), as GNU chmod -R does.
+        """)
     @OptionGroup var target: TargetOptions
-    @Argument(help: "Octal, e.g. 640.") var mode: String
+    @Flag(name: .customShort("R"), help: "Change folders and everything in them.") var recursive = false
+    @Argument(help: "Octal (640) or symbolic (u+x,go-w).") var mode: String
     @Argument var paths: [String]
 
+    func validate() throws {
+        if ModeChange(mode) == nil { throw ValidationError("invalid mode '\(mode)': give octal (640) or symbolic (u+x,go-w)") }
+    }
+
     func run() throws {
+        let change = ModeChange(mode)!
         let agent = try target.connect(needing: "chmod")
-        try forEachPath(paths) { (path) throws(TunnelError) in try agent.setMetadata(Array(path.utf8), mode: mode) }
+        try forEachPath(paths) { (path) throws(TunnelError) in
+            let top = Array(path.utf8)
+            try apply(change, to: top, status: nil, on: agent)
+            guard recursive, try agent.status(top, followLinks: true)?.type == "dir" else { return }
+            try agent.walk(top, withStatus: change.octal == nil) { (child, entry) throws(TunnelError) in
+                if entry.type != "link" { try apply(change, to: child, status: entry.status, on: agent) }
+            }
+        }
         agent.close()
+    }
+
+    /// Sets the mode of one path; a symbolic change reads the current mode first.
+    private func apply(_ change: ModeChange, to path: [UInt8], status known: StatResult?,
+                       on agent: TunnelConnection) throws(TunnelError) {
+        if let octal = change.octal { return try agent.setMetadata(path, mode: octal) }
+        var current = known
+        if current == nil { current = try agent.status(path, followLinks: true) }
+        guard let status = current else {
+            throw .remoteOSError(TunnelWire.OSError(errno: Int64(ENOENT), strerror: "No such file or directory",
+                                                    msg: "[Errno 2] No such file or directory: "
+                                                        + pythonQuoted(String(decoding: path, as: UTF8.self))))
+        }
+        let mode = change.applied(to: UInt32(status.mode), isDirectory: status.type == "dir")
+        try agent.setMetadata(path, mode: String(mode, radix: 8))
     }
 }
 
 struct ChangeOwnerCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "chown", abstract: "Set the owner and/or group of remote paths.")
+    static let configuration = CommandConfiguration(
+        commandName: "chown", abstract: "Set the owner and/or group of remote paths (names or numeric ids).",
+        discussion: """
+        -R changes the folder and everything below it; symlinks found inside are changed
+        themselves and never followed, as GNU chown -R does.
+        """)
     @OptionGroup var target: TargetOptions
+    @Flag(name: .customShort("R"), help: "Change folders and everything in them.") var recursive = false
     @Flag(help: "Change a symlink itself, not what it points to.") var noDereference = false
     @Argument(help: "OWNER, OWNER:GROUP or :GROUP (names or ids).") var owner: String
     @Argument var paths: [String]
@@ -196,7 +258,12 @@ struct ChangeOwnerCommand: ParsableCommand {
         guard user != nil || group != nil else { throw ValidationError("give OWNER, OWNER:GROUP or :GROUP") }
         let agent = try target.connect(needing: "chown")
         try forEachPath(paths) { (path) throws(TunnelError) in
-            try agent.setMetadata(Array(path.utf8), followLinks: !noDereference, owner: user, group: group)
+            let top = Array(path.utf8)
+            try agent.setMetadata(top, followLinks: !noDereference, owner: user, group: group)
+            guard recursive, try agent.status(top, followLinks: !noDereference)?.type == "dir" else { return }
+            try agent.walk(top) { (child, entry) throws(TunnelError) in
+                try agent.setMetadata(child, followLinks: false, owner: user, group: group)
+            }
         }
         agent.close()
     }

@@ -2,6 +2,7 @@
 messages in plain words, link switching, numeric ids, defaults like ssh.
 
 The agent is started locally (`--via`), as in test_cli.py."""
+import json
 import os
 import signal
 import subprocess
@@ -320,3 +321,69 @@ def test_via_is_split_as_a_shell_splits_words(tmp_path):
     env = dict(os.environ, TUNNEL_VIA=f'"{agent}')
     opened = subprocess.run([str(TUNNEL), "ping"], capture_output=True, env=env)
     assert opened.returncode == 2 and b"open quote" in opened.stderr, opened.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# Item 12: what an ssh or coreutils user reaches for
+
+
+def test_stat_of_several_paths_shows_link_targets(tmp_path):
+    (tmp_path / "f").write_bytes(b"x")
+    os.symlink("f", tmp_path / "l")
+    result = tunnel("stat", str(tmp_path / "l"), str(tmp_path / "missing"), str(tmp_path / "f"))
+    assert result.returncode == 1 and b"missing: no such file" in result.stderr
+    records = [dict(line.split("=", 1) for line in block.splitlines()) for block in result.stdout.decode().split("\n\n")]
+    assert [(r["path"], r["type"], r.get("target")) for r in records] == \
+        [(str(tmp_path / "l"), "link", "f"), (str(tmp_path / "f"), "file", None)]
+    lines = tunnel("stat", "--json", str(tmp_path / "l"), str(tmp_path / "f")).stdout.splitlines()
+    assert [json.loads(line).get("target") for line in lines] == ["f", None]
+    single = tunnel("stat", str(tmp_path / "l")).stdout.decode()
+    assert single.startswith("type=link\n") and single.endswith("target=f\n")   # one path: as before, plus target
+
+
+@pytest.mark.parametrize("change, before, after", [
+    ("u+x", 0o644, 0o744), ("go-w", 0o666, 0o644), ("a=rX", 0o600, 0o444), ("a=rX", 0o744, 0o555),
+    ("g=u", 0o640, 0o660), ("u+s,+t", 0o755, 0o5755), ("o+r,g-r", 0o640, 0o604), ("=", 0o755, 0o000)])
+def test_chmod_takes_symbolic_modes(tmp_path, change, before, after):
+    target = tmp_path / "f"
+    target.write_bytes(b"")
+    target.chmod(before)
+    result = tunnel("chmod", change, str(target))
+    assert result.returncode == 0, result.stderr
+    assert oct(os.stat(target).st_mode & 0o7777) == oct(after)
+
+
+def test_chmod_rejects_a_malformed_mode(tmp_path):
+    for mode in ("9", "u+q", "ug", "u+rg", "+x,"):
+        assert tunnel("chmod", mode, str(tmp_path)).returncode == 2, mode
+
+
+def test_chmod_R_and_chown_R_change_the_tree_and_never_follow_links(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "f").write_bytes(b"")
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"")
+    outside.chmod(0o644)
+    os.symlink(outside, tree / "sub" / "link")
+    result = tunnel("chmod", "-R", "go-rwx,u+X", str(tree))
+    assert result.returncode == 0, result.stderr
+    for path in (tree, tree / "sub", tree / "sub" / "f"):
+        assert os.stat(path).st_mode & 0o077 == 0, path
+    assert os.stat(outside).st_mode & 0o777 == 0o644   # the link's target is outside: untouched
+    if os.getuid() == 0:
+        result = tunnel("chown", "-R", "4242:4243", str(tree))
+        assert result.returncode == 0, result.stderr
+        for path in (tree, tree / "sub", tree / "sub" / "f"):
+            assert (os.stat(path).st_uid, os.stat(path).st_gid) == (4242, 4243)
+        assert os.lstat(tree / "sub" / "link").st_uid == 4242   # the link itself
+        assert os.stat(outside).st_uid == 0
+
+
+def test_ls_l_aligns_its_columns(tmp_path):
+    (tmp_path / "small").write_bytes(b"x")
+    (tmp_path / "large").write_bytes(b"x" * 12345)
+    lines = tunnel("ls", "-l", str(tmp_path)).stdout.decode().splitlines()
+    assert len(lines) == 2
+    assert len({line.index(" 2") for line in lines}) == 1   # the dates start in one column
+    assert "     1 " in lines[1] and " 12345 " in lines[0]
