@@ -31,6 +31,8 @@ func exitStatus(for error: TunnelError) -> Int32 {
     case .remoteOSError, .processError: return 1
     case .invalidField(let field) where isMissingOnTarget(field): return 1
     case .invalidField: return 2
+    // A destination that Route cannot read (a leading dash, a port that is not a number): usage.
+    case .transport(let message) where message.hasPrefix("--ssh"): return 2
     default: return ownFailure
     }
 }

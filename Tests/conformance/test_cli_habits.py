@@ -387,3 +387,19 @@ def test_ls_l_aligns_its_columns(tmp_path):
     assert len(lines) == 2
     assert len({line.index(" 2") for line in lines}) == 1   # the dates start in one column
     assert "     1 " in lines[1] and " 12345 " in lines[0]
+
+
+@pytest.mark.parametrize("destination", ["web1:99999", "web1:0", "web1:abc", "-oProxyCommand=x", "[::1]:70000"])
+def test_a_bad_host_or_port_is_a_usage_error(destination):
+    result = subprocess.run([str(TUNNEL), f"--ssh={destination}", "ping"], capture_output=True, timeout=60)
+    assert result.returncode == 2 and b"--ssh" in result.stderr, result
+
+
+def test_no_target_at_all_says_so(tmp_path):
+    env = {"PATH": str(tmp_path), "HOME": str(tmp_path)}   # no tunnel-dispatcher there, no TUNNEL_VIA
+    result = subprocess.run([str(TUNNEL), "ping"], capture_output=True, env=env)
+    assert result.returncode == 2 and b"no target: give --ssh" in result.stderr, result.stderr
+    assert b"cannot start" not in result.stderr
+    # What follows -- is the remote command's, never read as tunnel's options.
+    ok = tunnel("run", "--", "echo", "--ssh", "h:99999")
+    assert ok.returncode == 0 and ok.stdout == b"--ssh h:99999\n", ok
