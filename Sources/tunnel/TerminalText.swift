@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import TunnelWire
 
 // Text that came from the target (names, owners, link targets, error text) is hostile input:
 // a name holding an escape sequence could retitle the window, hide a line, or type into the
@@ -80,21 +81,7 @@ private func octalEscape(_ byte: UInt8) -> [UInt8] {
 /// The length of the well-formed UTF-8 sequence at `index` (1 for ASCII), 0 when the bytes
 /// there are not one (a stray continuation, an overlong form, a surrogate, a cut-off end).
 private func utf8SequenceLength(_ bytes: [UInt8], at index: Int) -> Int {
-    let first = bytes[index]
-    let length: Int
-    var lowest: UInt8 = 0x80, highest: UInt8 = 0xBF   // the second byte's range (RFC 3629, table 3-7)
-    switch first {
-    case 0x00...0x7F: return 1
-    case 0xC2...0xDF: length = 2
-    case 0xE0: length = 3; lowest = 0xA0
-    case 0xE1...0xEC, 0xEE...0xEF: length = 3
-    case 0xED: length = 3; highest = 0x9F
-    case 0xF0: length = 4; lowest = 0x90
-    case 0xF1...0xF3: length = 4
-    case 0xF4: length = 4; highest = 0x8F
-    default: return 0
-    }
-    guard index + length <= bytes.count, (lowest...highest).contains(bytes[index + 1]) else { return 0 }
-    for offset in 2..<max(2, length) where !(0x80...0xBF).contains(bytes[index + offset]) { return 0 }
-    return length
+    let sequence = bytes.withUnsafeBytes { utf8Sequence($0, at: index) }
+    if case .valid(let length) = sequence { return length }
+    return 0
 }
