@@ -180,6 +180,10 @@ struct Run: ParsableCommand {
         } catch .remoteOSError(let error) where error.msg.hasSuffix(": " + pythonQuoted(argv[0])) {
             writeError("tunnel: remote: \(displayedMessage(error.msg))\n")
             throw ExitCode(error.errno == Int64(ENOENT) ? 127 : 126)
+        } catch .invalidField(let field) where field.field == "cwd" && cwd != nil {
+            // The reference's "The directory does not exist" names no folder: name it.
+            writeError("tunnel: --cwd: no folder \(displayedMessage(pythonQuoted(cwd!))) on the target\n")
+            throw ExitCode(1)
         } catch .processError(let message) where message.contains("preexec_fn") {
             // fora's ProcessRun names Python's hook, not what failed: the switch of identity
             // or folder before the exec. Say which were asked for.

@@ -403,3 +403,9 @@ def test_no_target_at_all_says_so(tmp_path):
     # What follows -- is the remote command's, never read as tunnel's options.
     ok = tunnel("run", "--", "echo", "--ssh", "h:99999")
     assert ok.returncode == 0 and ok.stdout == b"--ssh h:99999\n", ok
+
+
+@pytest.mark.parametrize("mode", [[], ["--no-stream"], ["--compat"]])
+def test_a_missing_cwd_is_named(tmp_path, mode):
+    result = tunnel("run", *mode, "--cwd", str(tmp_path / "gone"), "--", "true")
+    assert result.returncode == 1 and str(tmp_path / "gone").encode() in result.stderr, result.stderr
