@@ -45,6 +45,9 @@ private func isMissingOnTarget(_ field: InvalidField) -> Bool {
     return message.hasPrefix("[Errno ") || message.contains("does not exist") || message.contains("doesn't exist")
 }
 
+/// What util-linux's and shadow's nologin print, word for word.
+private let nologinGreeting = "This account is currently not available."
+
 /// The number in the reference's "The user with the name '1000' does not exist.", when it is one.
 private func numericName(in message: String) -> String? {
     for kind in ["user", "group"] {
@@ -60,6 +63,12 @@ private func numericName(in message: String) -> String? {
 /// ("remote: [Errno 2] No such file or directory: '/x'"), not "an invalid value for field
 /// 'file'"; other refused values name the option they came from.
 func plainMessage(for error: TunnelError) -> String {
+    if case .transport(let message) = error, message.contains(nologinGreeting) {
+        // nologin(8) prints its line where the bootstrap expects the agent: that is no chatty
+        // startup file, the account may not run commands at all.
+        return "transport: the account's login shell is nologin (\"\(nologinGreeting)\"): it cannot run "
+            + "commands; reach the host as another user, or give this one a shell (usermod -s /bin/sh)"
+    }
     guard case .invalidField(let field) = error else { return error.description }
     if field.errorMessage.hasPrefix("[Errno ") { return "remote: " + field.errorMessage }
     if let id = numericName(in: field.errorMessage) {

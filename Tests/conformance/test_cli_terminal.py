@@ -284,3 +284,16 @@ def test_json_escapes_controls_wherever_it_goes(hostile_passwd_agent):
     term = Terminal([str(TUNNEL), "--via", hostile_passwd_agent, "user", "hostile"])
     assert term.wait() == 0, term.seen
     assert b"gecos=x\\033[2J\\177\\302\\233y" in term.seen, term.seen
+
+
+# ---------------------------------------------------------------------------------------
+# Messages about the account (issue 23 item 9)
+
+
+def test_a_nologin_account_is_named_as_such(sshd):
+    ensure_account("tunnel-nologin", "/home/tunnel-nologin", shell="/usr/sbin/nologin")
+    result = subprocess.run([str(TUNNEL), *ssh_args(sshd, "tunnel-nologin"), "ping"], capture_output=True,
+                            env=dict(os.environ, TUNNEL_AGENT_DIR=str(DIST)), timeout=60)
+    assert result.returncode == 255
+    assert b"login shell is nologin" in result.stderr, result.stderr
+    assert b"startup files print text" not in result.stderr
