@@ -21,9 +21,9 @@ STATIC_INPUTS := $(wildcard Sources/CPosix/*.c Sources/CPosix/include/*) \
 PREFIX := /usr/local
 CLIENT_INPUTS := Package.swift $(shell find Sources/TunnelWire Sources/TunnelClient Sources/tunnel -name '*.swift') \
 	$(wildcard Sources/CTunnelClient/*.c Sources/CTunnelClient/include/*.h)
-WHEEL_INPUTS := scripts/build-wheel.py packaging/fora/fora_tunnel_dispatcher/__init__.py \
+WHEEL_INPUTS := scripts/build-wheel.py Sources/TunnelWire/Version.swift packaging/fora/fora_tunnel_dispatcher/__init__.py \
 	Sources/TunnelClient/Bootstrap/bootstrap.sh $(DIST)/tunnel-dispatcher $(DIST)/tunnel-dispatcher-aarch64
-WHEEL_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' packaging/fora/fora_tunnel_dispatcher/__init__.py)
+WHEEL_VERSION := $(shell sed -n 's/^public let projectVersion = "\(.*\)"/\1/p' Sources/TunnelWire/Version.swift)
 WHEEL := $(DIST)/fora_tunnel_dispatcher-$(WHEEL_VERSION)-py3-none-any.whl
 
 .PHONY: all static aarch64 client wheel install demo test test-sanitize fuzz bench clean setup

@@ -12,7 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "fora_tunnel_dispatcher"
 SOURCE = ROOT / "packaging" / "fora" / PACKAGE
-VERSION = re.search(r'__version__ = "([^"]+)"', (SOURCE / "__init__.py").read_text()).group(1)
+# The project's one version (Sources/TunnelWire/Version.swift), also written into __init__.py.
+VERSION = re.search(r'projectVersion = "([^"]+)"',
+                    (Path(__file__).resolve().parents[1] / "Sources/TunnelWire/Version.swift").read_text()).group(1)
 AGENTS = {"x86_64": ROOT / "dist" / "tunnel-dispatcher", "aarch64": ROOT / "dist" / "tunnel-dispatcher-aarch64"}
 
 METADATA = f"""Metadata-Version: 2.1
@@ -37,7 +39,8 @@ def record_line(name, data):
 
 
 def main(output):
-    files = {f"{PACKAGE}/__init__.py": (SOURCE / "__init__.py").read_bytes(),
+    init = re.sub(r'__version__ = "[^"]*"', f'__version__ = "{VERSION}"', (SOURCE / "__init__.py").read_text())
+    files = {f"{PACKAGE}/__init__.py": init.encode(),
              f"{PACKAGE}/bootstrap.sh": (ROOT / "Sources/TunnelClient/Bootstrap/bootstrap.sh").read_bytes()}
     for architecture, path in AGENTS.items():
         files[f"{PACKAGE}/agents/tunnel-dispatcher-{architecture}"] = path.read_bytes()

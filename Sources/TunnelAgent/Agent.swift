@@ -3,7 +3,7 @@ import TunnelWire
 
 /// The command line of `tunnel-dispatcher`, shared by the static and the normal build.
 public enum Agent {
-    public static let version = "0.1.0"
+    public static let version = projectVersion   // Sources/TunnelWire/Version.swift
 
     static let usage = """
     usage: tunnel-dispatcher [--debug] [--durable] [--read-only] [--allow NAMES] [--deny NAMES]
@@ -89,7 +89,7 @@ public enum Agent {
         // Before anything opens a file: a closed fd 0-2 would be taken by one of the agent's
         // own files or pipes, which a child would then inherit as its stdio.
         guard tp_ensure_standard_fds() == 0 else { return 3 }
-        umask(0o077)
+        InheritedUmask.replace(with: 0o077)
         tp_install_signal_dispositions()
         tp_grow_pipe(0)
         tp_grow_pipe(1)

@@ -12,6 +12,8 @@ final class Transport {
     let pid: pid_t
     let input: FDReader
     let output: FDWriter
+    /// The terminal's foreground, lent to the transport while it starts (see TransportProcessGroup).
+    let terminalLoan: TerminalLoan?
 
     init(command: [String]) throws(TunnelError) {
         guard !command.isEmpty else { throw .transport("empty transport command") }
@@ -46,7 +48,9 @@ final class Transport {
         sigemptyset(&defaults)
         for number in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, number) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        // In a process group of its own, so that the terminal's Ctrl-C reaches tunnel alone.
+        let groupFlags = TransportProcessGroup.isolate(&attributes)
+        posix_spawnattr_setflags(&attributes, Int16(Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) | groupFlags))
         let arguments = command.map { strdup($0) } + [nil]
         defer { for argument in arguments { free(argument) } }
         var child: pid_t = 0
@@ -60,6 +64,7 @@ final class Transport {
         }
         signal(SIGPIPE, SIG_IGN)   // a vanished agent must be an error, not our death
         pid = child
+        terminalLoan = TransportProcessGroup.started(child)
         input = FDReader(fd: fromChild[0])
         output = FDWriter(fd: toChild[1])
     }
@@ -75,7 +80,9 @@ final class Transport {
     func finish(flushing: Bool = true) -> Int32 {
         output.close(flushing: flushing)
         input.close()
+        terminalLoan?.end()
         let status = waitForExit(pid)
+        TransportProcessGroup.ended(pid)
         if status & 0x7f != 0 { return -(status & 0x7f) }
         return (status >> 8) & 0xff
     }

@@ -58,6 +58,8 @@ public final class TunnelConnection {
             bootstrap = nil
         }
         do throws(TunnelError) {
+            // Once the agent answers, ssh needs the terminal no more: Ctrl-C is tunnel's again.
+            defer { transport.terminalLoan?.end() }
             _ = try request(CheckAlive(), expecting: Ack.self)
         } catch {
             _ = transport.finish()

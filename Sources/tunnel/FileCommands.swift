@@ -40,34 +40,52 @@ struct ListCommand: ParsableCommand {
                 let status = try agent.status(Array(path.utf8))
                 entries = [DirEntry(name: Array(path.utf8), type: status?.type ?? "file", status: status)]
             }
-            if paths.count > 1 { writeBytes(Array("\(path == paths[0] ? "" : "\n")\(path):\n".utf8)) }
-            for entry in entries.sorted(by: { $0.name.lexicographicallyPrecedes($1.name) })
-            where all || entry.name.first != UInt8(ascii: ".") {
+            if paths.count > 1 { emit(Array("\(path == paths[0] ? "" : "\n")\(displayed(path, on: 1)):\n".utf8)) }
+            let shown = entries.sorted(by: { $0.name.lexicographicallyPrecedes($1.name) })
+                .filter { all || $0.name.first != UInt8(ascii: ".") }
+            let columns = LongColumns(shown.compactMap(\.status))
+            for entry in shown {
                 var line: [UInt8] = []
-                if long, let status = entry.status { line += Array(longFields(status).utf8) }
-                line += entry.name
+                if long, let status = entry.status { line += Array(columns.fields(status).utf8) }
+                line += displayed(entry.name, on: 1)
                 if long && entry.type == "link" {
                     let child = Array(path.utf8) + [UInt8(ascii: "/")] + entry.name
-                    if let target = try? agent.readLink(child) { line += Array(" -> ".utf8) + target }
+                    if let target = try? agent.readLink(child) { line += Array(" -> ".utf8) + displayed(target, on: 1) }
                 }
                 line.append(UInt8(ascii: "\n"))
-                writeBytes(line)
+                emit(line)
             }
         }
         agent.close()
     }
+}
 
-    private func longFields(_ status: StatResult) -> String {
+/// `ls -l`'s columns before the name, aligned over one listing as ls aligns them: owner and
+/// group padded on the right, size on the left.
+private struct LongColumns {
+    private var ownerWidth = 0, groupWidth = 0, sizeWidth = 0
+
+    init(_ statuses: [StatResult]) {
+        for status in statuses {
+            ownerWidth = max(ownerWidth, displayed(status.owner, on: 1).count)
+            groupWidth = max(groupWidth, displayed(status.group, on: 1).count)
+            sizeWidth = max(sizeWidth, "\(status.size)".count)
+        }
+    }
+
+    func fields(_ status: StatResult) -> String {
         let kinds = ["dir": "d", "link": "l", "chr": "c", "blk": "b", "fifo": "p", "sock": "s"]
         let mode = (kinds[status.type] ?? "-") + permissionString(UInt32(status.mode))
-        return "\(mode) \(status.owner) \(status.group) \(status.size) \(utcTime(status.mtime)) "
+        let owner = displayed(status.owner, on: 1), group = displayed(status.group, on: 1), size = "\(status.size)"
+        return "\(mode) \(padded(owner, ownerWidth)) \(padded(group, groupWidth)) "
+            + "\(String(repeating: " ", count: sizeWidth - size.count))\(size) \(utcTime(status.mtime)) "
+    }
+
+    private func padded(_ text: String, _ width: Int) -> String {
+        text + String(repeating: " ", count: max(0, width - text.count))
     }
 }
 
-/// To stdout unbuffered, in order with everything else written so.
-private func writeBytes(_ bytes: [UInt8]) {
-    _ = bytes.withUnsafeBytes { writeFully($0, to: 1) }
-}
 
 /// `rwxr-x---` with the set-id and sticky bits where ls shows them.
 func permissionString(_ mode: UInt32) -> String {
@@ -128,41 +146,107 @@ struct RemoveCommand: ParsableCommand {
 }
 
 struct MoveCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mv", abstract: "Rename a remote file or folder (atomic); into TARGET when it is a folder.")
+    static let configuration = CommandConfiguration(
+        commandName: "mv",
+        abstract: "Rename remote files or folders (atomic): into TARGET when it is a folder.",
+        usage: "tunnel mv [<options>] <source> ... <target>",
+        discussion: """
+        As GNU mv: with several sources, TARGET must be a folder. A TARGET that is a
+        symlink to a folder counts as the folder; -T replaces the link itself instead
+        (mv -T new current switches a 'current' link at once).
+        """)
     @OptionGroup var target: TargetOptions
     @Flag(name: [.short, .customLong("no-clobber")], help: "Never replace an existing target.") var noClobber = false
-    @Argument var source: String
-    @Argument var destination: String
+    @Flag(name: [.customShort("T"), .customLong("no-target-directory")],
+          help: "Treat TARGET as a plain name, even a folder or a symlink to one: rename onto it.")
+    var noTargetDirectory = false
+    @Argument(help: "SOURCE ... TARGET") var paths: [String] = []
+
+    func validate() throws {
+        if paths.count < 2 { throw ValidationError("give a source and a target: mv SOURCE ... TARGET") }
+        if noTargetDirectory && paths.count > 2 { throw ValidationError("-T takes one source and one target") }
+    }
 
     func run() throws {
+        let sources = Array(paths.dropLast())
+        let destination = paths[paths.count - 1]
         let agent = try target.connect(needing: "mv")
-        try forEachPath([source]) { (source) throws(TunnelError) in
-            var to = destination
-            if try agent.status(Array(destination.utf8), followLinks: true)?.type == "dir" {
-                to = destination + (destination.hasSuffix("/") ? "" : "/") + String(decoding: lastComponent(Array(source.utf8)), as: UTF8.self)
-            }
-            try agent.rename(Array(source.utf8), to: Array(to.utf8), noReplace: noClobber)
+        let intoFolder = try !noTargetDirectory
+            && report { () throws(TunnelError) in try agent.status(Array(destination.utf8), followLinks: true)?.type == "dir" }
+        if sources.count > 1 && !intoFolder {
+            writeError("tunnel: target \(displayedMessage(pythonQuoted(destination))) is not a folder\n")
+            throw ExitCode(1)
+        }
+        try forEachPath(sources) { (source) throws(TunnelError) in
+            let to = intoFolder ? joined(destination, lastComponent(Array(source.utf8))) : Array(destination.utf8)
+            try agent.rename(Array(source.utf8), to: to, noReplace: noClobber)
         }
         agent.close()
     }
 }
 
+/// `folder/name`, as bytes.
+func joined(_ folder: String, _ name: [UInt8]) -> [UInt8] {
+    Array(folder.utf8) + (folder.hasSuffix("/") ? [] : [UInt8(ascii: "/")]) + name
+}
+
 struct ChangeModeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "chmod", abstract: "Set the octal mode of remote paths.")
+    static let configuration = CommandConfiguration(
+        commandName: "chmod", abstract: "Set the mode of remote paths: octal or symbolic (u+x, go-w, a=rX).",
+        usage: "tunnel chmod [<options>] <mode> <paths> ...",
+        discussion: """
+        As GNU chmod; a symbolic mode without u, g, o or a means a, not masked by any
+        umask. -R changes the folder and everything below it; symlinks found inside
+        are left alone (never followed), as GNU chmod -R does.
+        """)
     @OptionGroup var target: TargetOptions
-    @Argument(help: "Octal, e.g. 640.") var mode: String
+    @Flag(name: .customShort("R"), help: "Change folders and everything in them.") var recursive = false
+    @Argument(help: "Octal (640) or symbolic (u+x,go-w).") var mode: String
     @Argument var paths: [String]
 
+    func validate() throws {
+        if ModeChange(mode) == nil { throw ValidationError("invalid mode '\(mode)': give octal (640) or symbolic (u+x,go-w)") }
+    }
+
     func run() throws {
+        let change = ModeChange(mode)!
         let agent = try target.connect(needing: "chmod")
-        try forEachPath(paths) { (path) throws(TunnelError) in try agent.setMetadata(Array(path.utf8), mode: mode) }
+        try forEachPath(paths) { (path) throws(TunnelError) in
+            let top = Array(path.utf8)
+            try apply(change, to: top, status: nil, on: agent)
+            guard recursive, try agent.status(top, followLinks: true)?.type == "dir" else { return }
+            try agent.walk(top, withStatus: change.octal == nil) { (child, entry) throws(TunnelError) in
+                if entry.type != "link" { try apply(change, to: child, status: entry.status, on: agent) }
+            }
+        }
         agent.close()
+    }
+
+    /// Sets the mode of one path; a symbolic change reads the current mode first.
+    private func apply(_ change: ModeChange, to path: [UInt8], status known: StatResult?,
+                       on agent: TunnelConnection) throws(TunnelError) {
+        if let octal = change.octal { return try agent.setMetadata(path, mode: octal) }
+        var current = known
+        if current == nil { current = try agent.status(path, followLinks: true) }
+        guard let status = current else {
+            throw .remoteOSError(TunnelWire.OSError(errno: Int64(ENOENT), strerror: "No such file or directory",
+                                                    msg: "[Errno 2] No such file or directory: "
+                                                        + pythonQuoted(String(decoding: path, as: UTF8.self))))
+        }
+        let mode = change.applied(to: UInt32(status.mode), isDirectory: status.type == "dir")
+        try agent.setMetadata(path, mode: String(mode, radix: 8))
     }
 }
 
 struct ChangeOwnerCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "chown", abstract: "Set the owner and/or group of remote paths.")
+    static let configuration = CommandConfiguration(
+        commandName: "chown", abstract: "Set the owner and/or group of remote paths (names or numeric ids).",
+        discussion: """
+        -R changes the folder and everything below it; symlinks found inside are changed
+        themselves and never followed, as GNU chown -R does.
+        """)
     @OptionGroup var target: TargetOptions
+    @Flag(name: .customShort("R"), help: "Change folders and everything in them.") var recursive = false
     @Flag(help: "Change a symlink itself, not what it points to.") var noDereference = false
     @Argument(help: "OWNER, OWNER:GROUP or :GROUP (names or ids).") var owner: String
     @Argument var paths: [String]
@@ -174,16 +258,34 @@ struct ChangeOwnerCommand: ParsableCommand {
         guard user != nil || group != nil else { throw ValidationError("give OWNER, OWNER:GROUP or :GROUP") }
         let agent = try target.connect(needing: "chown")
         try forEachPath(paths) { (path) throws(TunnelError) in
-            try agent.setMetadata(Array(path.utf8), followLinks: !noDereference, owner: user, group: group)
+            let top = Array(path.utf8)
+            try agent.setMetadata(top, followLinks: !noDereference, owner: user, group: group)
+            guard recursive, try agent.status(top, followLinks: !noDereference)?.type == "dir" else { return }
+            try agent.walk(top) { (child, entry) throws(TunnelError) in
+                try agent.setMetadata(child, followLinks: false, owner: user, group: group)
+            }
         }
         agent.close()
     }
 }
 
 struct LinkCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ln", abstract: "Make a remote symlink: ln -s TARGET PATH.")
+    static let configuration = CommandConfiguration(
+        commandName: "ln",
+        abstract: "Make a remote symlink: ln -s TARGET PATH; ln -sfn switches an existing one atomically.",
+        discussion: """
+        As GNU ln: when PATH is a folder, or a symlink to one, the link is made inside
+        it, named after TARGET; -n treats a symlink to a folder as a plain name.
+        -f replaces an existing PATH atomically: the new link is made under a random
+        temporary name beside it and renamed over it, so that a reader of PATH sees
+        the old link or the new one, never none (ln -sfn /srv/v2 /srv/current).
+        """)
     @OptionGroup var target: TargetOptions
     @Flag(name: .short, help: "Symbolic (the only kind tunnel makes).") var symbolic = false
+    @Flag(name: .shortAndLong, help: "Replace an existing PATH (atomically), as ln -f.") var force = false
+    @Flag(name: [.short, .customLong("no-dereference")],
+          help: "A PATH that is a symlink to a folder is replaced (with -f), never entered.")
+    var noDereference = false
     @Argument var linkTarget: String
     @Argument var path: String
 
@@ -193,7 +295,49 @@ struct LinkCommand: ParsableCommand {
 
     func run() throws {
         let agent = try target.connect(needing: "ln -s")
-        try forEachPath([path]) { (path) throws(TunnelError) in try agent.symlink(Array(path.utf8), to: Array(linkTarget.utf8)) }
+        try forEachPath([path]) { (path) throws(TunnelError) in
+            var link = Array(path.utf8)
+            if try entersFolder(path, on: agent) { link = joined(path, lastComponent(Array(linkTarget.utf8))) }
+            if force {
+                try switchLink(link, to: Array(linkTarget.utf8), on: agent)
+            } else {
+                try agent.symlink(link, to: Array(linkTarget.utf8))
+            }
+        }
         agent.close()
+    }
+
+    /// Whether the link goes inside PATH: a folder, or (without -n) a symlink to one.
+    private func entersFolder(_ path: String, on agent: TunnelConnection) throws(TunnelError) -> Bool {
+        guard let own = try agent.status(Array(path.utf8)) else { return false }
+        if own.type == "dir" { return true }
+        guard own.type == "link", !noDereference else { return false }
+        return try agent.status(Array(path.utf8), followLinks: true)?.type == "dir"
+    }
+}
+
+/// Makes `link` point to `target`, replacing whatever non-folder is there in one rename(2):
+/// the new link is made under a random name in the same folder (Symlink never follows or
+/// replaces, so a planted name only costs another try), then renamed over `link`.
+func switchLink(_ link: [UInt8], to target: [UInt8], on agent: TunnelConnection) throws(TunnelError) {
+    let folder = link.lastIndex(of: UInt8(ascii: "/")).map { Array(link[...$0]) } ?? []
+    for attempt in 1...8 {
+        let temporary = folder + Array(".tunnel-ln-\(String(UInt64.random(in: 1...UInt64.max), radix: 16))".utf8)
+        do throws(TunnelError) {
+            try agent.symlink(temporary, to: target)
+        } catch .remoteOSError(let error) where error.errno == Int64(EEXIST) && attempt < 8 {
+            continue
+        }
+        do throws(TunnelError) {
+            try agent.rename(temporary, to: link)
+        } catch {
+            try? agent.remove(temporary)   // nothing of the attempt stays behind
+            guard case .remoteOSError(let failure) = error else { throw error }
+            // The agent names the temporary link; the user asked about `link`.
+            let name = pythonQuoted(String(decoding: link, as: UTF8.self))
+            throw .remoteOSError(TunnelWire.OSError(errno: failure.errno, strerror: failure.strerror,
+                                                    msg: "[Errno \(failure.errno)] \(failure.strerror): \(name)"))
+        }
+        return
     }
 }

@@ -6,40 +6,61 @@ import TunnelClient
 import TunnelWire
 
 struct Ping: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check that the agent answers (one CheckAlive round trip): prints ok.")
+    static let configuration = CommandConfiguration(abstract: "Check that the agent answers (one CheckAlive round trip): prints ok.",
+                                                    usage: "tunnel ping [<options>]")
     @OptionGroup var target: TargetOptions
 
     func run() throws {
         let agent = try target.connect()
         agent.close()
-        print("ok")
+        emitLine("ok")
     }
 }
 
 struct StatCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stat", abstract: "Print a file's metadata as key=value lines (exit 1 when missing).")
+    static let configuration = CommandConfiguration(
+        commandName: "stat",
+        abstract: "Print files' metadata as key=value lines (exit 1 when one is missing).",
+        discussion: """
+        A symlink also shows its target (target=...). With several paths, each record
+        starts with path=... and records are separated by a blank line (with --json:
+        one object per line). A missing path is reported and the others still shown.
+        """)
     @OptionGroup var target: TargetOptions
     @Flag(help: "Follow a final symlink.") var follow = false
     @Flag(help: "Include the SHA-512 of a regular file.") var sha512 = false
-    @Flag(help: "Print one JSON object: type, mode (octal string), owner, group, size, mtime and ctime (ns), sha512 (hex).")
+    @Flag(help: "Print one JSON object per path: type, mode (octal string), owner, group, size, mtime and ctime (ns), sha512 (hex), target.")
     var json = false
-    @Argument var path: String
+    @Argument var paths: [String]
 
     func run() throws {
         let agent = try target.connect()
-        let result = try report { () throws(TunnelError) in try agent.stat(path, followLinks: follow, sha512: sha512) }
-        agent.close()
-        guard let result else {
-            writeError("tunnel: \(path): no such file or directory\n")
-            throw ExitCode(1)
+        var missing = false
+        var first = true
+        try forEachPath(paths) { (path) throws(TunnelError) in
+            guard let result = try agent.stat(path, followLinks: follow, sha512: sha512) else {
+                writeError("tunnel: \(displayedMessage(path)): no such file or directory\n")
+                missing = true
+                return
+            }
+            var fields: [(key: String, value: RecordValue)] = paths.count > 1 ? [("path", .text(path))] : []
+            fields += [
+                ("type", .text(result.type)), ("mode", .text(String(result.mode, radix: 8))), ("owner", .text(result.owner)),
+                ("group", .text(result.group)), ("size", .number(result.size)), ("mtime", .number(result.mtime)),
+                ("ctime", .number(result.ctime))]
+            if let digest = result.sha512sum {
+                fields.append(("sha512", .text(digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())))
+            }
+            // The link's target needs ReadLink (an extension): fora's dispatcher shows none.
+            if result.type == "link", agent.serves(.readLink) {
+                fields.append(("target", .text(String(decoding: try agent.readLink(Array(path.utf8)), as: UTF8.self))))
+            }
+            if !first && !json { emitLine("") }
+            first = false
+            printRecord(fields, json: json)
         }
-        let digest = result.sha512sum.map { $0.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
-        var fields: [(key: String, value: RecordValue)] = [
-            ("type", .text(result.type)), ("mode", .text(String(result.mode, radix: 8))), ("owner", .text(result.owner)),
-            ("group", .text(result.group)), ("size", .number(result.size)), ("mtime", .number(result.mtime)),
-            ("ctime", .number(result.ctime))]
-        if let digest { fields.append(("sha512", .text(digest))) }
-        printRecord(fields, json: json)
+        agent.close()
+        if missing { throw ExitCode(1) }
     }
 }
 
@@ -68,7 +89,8 @@ struct UserCommand: ParsableCommand {
 }
 
 struct GroupCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "group", abstract: "Print a group's entry (name or gid; default: the agent's own group).")
+    static let configuration = CommandConfiguration(commandName: "group", abstract: "Print a group's entry (name or gid; default: the agent's own group).",
+                                                    usage: "tunnel group [<options>] [<group>]")
     @OptionGroup var target: TargetOptions
     @Flag(help: "Print one JSON object.") var json = false
     @Argument var group: String?
@@ -87,7 +109,8 @@ struct GroupCommand: ParsableCommand {
 }
 
 struct GetenvCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "getenv", abstract: "Print the agent's environment variable (exit 1 when unset).")
+    static let configuration = CommandConfiguration(commandName: "getenv", abstract: "Print the agent's environment variable (exit 1 when unset).",
+                                                    usage: "tunnel getenv [<options>] <key>")
     @OptionGroup var target: TargetOptions
     @Argument var key: String
 
@@ -96,6 +119,6 @@ struct GetenvCommand: ParsableCommand {
         let value = try report { () throws(TunnelError) in try agent.getenv(key) }
         agent.close()
         guard let value else { throw ExitCode(1) }
-        print(value)
+        emitLine(displayed(value, on: 1))
     }
 }

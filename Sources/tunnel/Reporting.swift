@@ -19,18 +19,67 @@ func report<T>(_ body: () throws(TunnelError) -> T) throws -> T {
 
 /// `error` as a message on stderr; the exit status to throw.
 func report(_ error: TunnelError) -> ExitCode {
-    writeError("tunnel: \(error)\n")
+    writeError("tunnel: \(displayedMessage(plainMessage(for: error)))\n")
     return ExitCode(exitStatus(for: error))
 }
 
+/// The exit table of `tunnel --help`: 1 for what is missing or refused on the target (a
+/// file, a user, a group), 2 for a value the agent rejected as malformed, 255 for tunnel's own
+/// failures.
 func exitStatus(for error: TunnelError) -> Int32 {
     switch error {
     case .remoteOSError, .processError, .commandNotStarted, .refused: return 1
-    // The reference answers some missing files with InvalidField: still an error on the target.
-    case .invalidField(let field) where field.errorMessage.hasPrefix("[Errno "): return 1
+    // The reference answers some missing files, users and groups with InvalidField: still
+    // what is missing on the target.
+    case .invalidField(let field) where isMissingOnTarget(field): return 1
     case .invalidField: return 2
+    // A destination that Route cannot read (a leading dash, a port that is not a number): usage.
+    case .transport(let message) where message.hasPrefix("--ssh"): return 2
     default: return ownFailure
     }
+}
+
+/// The reference answers a missing file ("[Errno 2] ..."), user, group or folder ("... does
+/// not exist") with InvalidField, as it answers a malformed value: told apart by the text,
+/// which the 23 original packets keep byte for byte.
+private func isMissingOnTarget(_ field: InvalidField) -> Bool {
+    let message = field.errorMessage
+    return message.hasPrefix("[Errno ") || message.contains("does not exist") || message.contains("doesn't exist")
+}
+
+/// What util-linux's and shadow's nologin print, word for word.
+private let nologinGreeting = "This account is currently not available."
+
+/// The number in the reference's "The user with the name '1000' does not exist.", when it is one.
+private func numericName(in message: String) -> String? {
+    for kind in ["user", "group"] {
+        let prefix = "The \(kind) with the name '", suffix = "' does not exist."
+        guard message.hasPrefix(prefix), message.hasSuffix(suffix) else { continue }
+        let value = message.dropFirst(prefix.count).dropLast(suffix.count)
+        if !value.isEmpty && value.allSatisfy(\.isASCII) && value.allSatisfy(\.isNumber) { return String(value) }
+    }
+    return nil
+}
+
+/// The message after `tunnel: `, in plain words: a missing file is the agent's OSError text
+/// ("remote: [Errno 2] No such file or directory: '/x'"), not "an invalid value for field
+/// 'file'"; other refused values name the option they came from.
+func plainMessage(for error: TunnelError) -> String {
+    if case .transport(let message) = error, message.contains(nologinGreeting) {
+        // nologin(8) prints its line where the bootstrap expects the agent: that is no chatty
+        // startup file, the account may not run commands at all.
+        return "transport: the account's login shell is nologin (\"\(nologinGreeting)\"): it cannot run "
+            + "commands; reach the host as another user, or give this one a shell (usermod -s /bin/sh)"
+    }
+    guard case .invalidField(let field) = error else { return error.description }
+    if field.errorMessage.hasPrefix("[Errno ") { return "remote: " + field.errorMessage }
+    if let id = numericName(in: field.errorMessage) {
+        // fora's packets (ProcessRun, Upload) take only ids with an entry; never call it a name.
+        let kind = field.errorMessage.hasPrefix("The group") ? "group with gid" : "user with uid"
+        return "\(field.field): no \(kind) \(id) on the target (fora's packets need an entry; the extensions do not)"
+    }
+    let option = ["file": "path", "cwd": "--cwd", "umask": "--umask", "mode": "mode", "owner": "owner"][field.field]
+    return "\(option ?? field.field): \(field.errorMessage)"
 }
 
 /// A local failure of tunnel itself: the message, then exit 255.
@@ -44,11 +93,34 @@ func writeError(_ text: String) {
     copy.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
 }
 
-/// Writes everything to `fd`; a failed write (ENOSPC, /dev/full, a closed pipe) is a
-/// failure of tunnel, never silent.
+/// Writes everything to `fd`; a failed write (ENOSPC, /dev/full) is a failure of tunnel,
+/// never silent. Standard output fails as GNU tools do (`emit`).
 func writeOut(_ bytes: [UInt8], to fd: Int32 = 1, name: String = "standard output") throws {
+    if fd == 1 { return emit(bytes) }
     let failure = bytes.withUnsafeBytes { writeFully($0, to: fd) }
     if failure != 0 { throw localFailure("writing \(name)", failure) }
+}
+
+/// Writes a result to standard output, unbuffered, in order with everything else written so.
+/// As GNU tools: a reader that went away (`| head -1`, EPIPE) ends tunnel silently by SIGPIPE
+/// (the shell sees 141); any other failure (a full disk, /dev/full) is "write error" and
+/// exit 1. Either way tunnel ends at once: its transport closes, and the agent ends a
+/// running command with it.
+func emit(_ bytes: [UInt8]) {
+    let failure = bytes.withUnsafeBytes { writeFully($0, to: 1) }
+    guard failure != 0 else { return }
+    if failure == EPIPE {
+        endTransportAtOnce()   // else the agent would complain of its own broken pipe
+        signal(SIGPIPE, SIG_DFL)
+        raise(SIGPIPE)
+    }
+    writeError("tunnel: write error: \(String(cString: strerror(failure)))\n")
+    exit(1)
+}
+
+/// `text` and a newline on standard output (`emit`).
+func emitLine(_ text: String) {
+    emit(Array((text + "\n").utf8))
 }
 
 /// write(2) until every byte is out: 0, or the errno of the write that failed.
@@ -98,12 +170,12 @@ func printRecord(_ fields: [(key: String, value: RecordValue)], json: Bool) {
             case .list(let values): return "\(jsonString(field.key)): \(jsonArray(values))"
             }
         }
-        print("{" + members.joined(separator: ", ") + "}")
+        emitLine("{" + members.joined(separator: ", ") + "}")
     } else {
-        print(fields.map { field -> String in
+        emitLine(fields.map { field -> String in
             switch field.value {
-            case .text(let text), .number(let text): return "\(field.key)=\(text)"
-            case .list(let values): return "\(field.key)=\(values.joined(separator: ","))"
+            case .text(let text), .number(let text): return "\(field.key)=\(displayed(text, on: 1))"
+            case .list(let values): return "\(field.key)=\(displayed(values.joined(separator: ","), on: 1))"
             }
         }.joined(separator: "\n"))
     }
@@ -119,7 +191,8 @@ func jsonString(_ text: String) -> String {
         case "\r": result += "\\r"
         case "\t": result += "\\t"
         default:
-            if scalar.value < 0x20 {
+            // C0 and C1 controls and DEL: a JSON reader gets them back, a terminal never sees them.
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
                 result += "\\u00" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
             } else {
                 result.unicodeScalars.append(scalar)

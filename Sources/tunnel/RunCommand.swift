@@ -9,18 +9,23 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a command (argv, never a shell); its output shows as it is written, then its status.",
         discussion: """
-        Ctrl-C sends SIGINT to the remote command's process group, SIGTERM and SIGHUP are passed
-        on likewise; a second signal sends SIGKILL. The command never stays behind.
-        Exit status: the command's own; 128+N for signal N; 124 when --timeout ended it;
-        127 when the program does not exist, 126 when it cannot be executed.
+        Ctrl-C (in a terminal too) sends SIGINT to the remote command's process group;
+        SIGTERM and SIGHUP are passed on likewise; a second one sends SIGKILL. The
+        command never stays behind.
+        Exit status: the command's own; 128+N for signal N; 124 when --timeout ended
+        it; 127 when the program does not exist, 126 when it cannot be executed.
         """)
     @OptionGroup var target: TargetOptions
-    @Flag(help: "Send this program's stdin to the command as it comes (default: /dev/null).") var stdin = false
+    @Flag(help: ArgumentHelp("Send this program's stdin to the command (the default; kept for scripts).",
+                             visibility: .hidden)) var stdin = false
+    @Flag(name: [.customShort("n"), .customLong("no-stdin")],
+          help: "The command reads /dev/null instead of this program's stdin (as ssh -n).") var noStdin = false
     @Option(name: .customLong("stdin-file"), help: ArgumentHelp("Send this local file to the command's stdin.", valueName: "file"))
     var stdinFile: String?
     @Option(help: "Run as this user (name or uid).") var user: String?
     @Option(help: "Run with this group (name or gid).") var group: String?
-    @Option(help: "Octal umask (default 077).") var umask: String?
+    @Option(help: "Octal umask (default: the agent's inherited one, an ssh login's; 077 with --compat).")
+    var umask: String?
     @Option(help: "Working directory.") var cwd: String?
     @Option(name: .customLong("env"), help: ArgumentHelp("Set KEY=VALUE, or remove KEY, in the command's environment (repeatable).",
                                                           valueName: "KEY=VALUE"))
@@ -48,6 +53,7 @@ struct Run: ParsableCommand {
         if argv.isEmpty { throw ValidationError("missing the command to run") }
         if login && emptyEnv { throw ValidationError("--login and --empty-env are alternatives") }
         if stdin && stdinFile != nil { throw ValidationError("--stdin and --stdin-file are alternatives") }
+        if noStdin && (stdin || stdinFile != nil) { throw ValidationError("-n and --stdin/--stdin-file are alternatives") }
         if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
     }
 
@@ -56,22 +62,29 @@ struct Run: ParsableCommand {
         !environmentSettings.isEmpty || login || emptyEnv || timeout != nil
     }
 
-    /// Where the command's stdin comes from: nil for /dev/null.
-    private func openStdinSource() throws -> Int32? {
-        guard let stdinFile else { return stdin ? 0 : nil }
+    /// Where the command's stdin comes from: nil for /dev/null. As ssh, this program's stdin
+    /// by default; not a terminal's for a captured run, which must read all of its input
+    /// before it starts (it would wait for a Ctrl-D nobody knows to type).
+    private func openStdinSource(capturing: Bool) throws -> Int32? {
+        guard let stdinFile else {
+            if noStdin || (capturing && !stdin && isatty(0) != 0) { return nil }
+            return 0
+        }
         let fd = open(stdinFile, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw localFailure(stdinFile) }
         return fd
     }
 
     func run() throws {
-        let source = try openStdinSource()
+        let processRun = noCapture || (target.compat && !needsExtensions)
+        var source = try openStdinSource(capturing: processRun || noStream)
         defer { if let source, source != 0 { close(source) } }
-        if noCapture || (target.compat && !needsExtensions) {
-            return try runWithProcessRun(stdin: source)
-        }
+        if processRun { return try runWithProcessRun(stdin: source) }
         let agent = try target.connect(needing: needsExtensions ? "--env, --login, --empty-env and --timeout" : nil)
-        guard agent.serves(.runEx) else { return try runWithProcessRun(on: agent, stdin: source) }
+        guard agent.serves(.runEx) else {
+            if source == 0 && !stdin && isatty(0) != 0 { source = nil }   // captured after all
+            return try runWithProcessRun(on: agent, stdin: source)
+        }
         var options = RunOptions(argv)
         options.environment = login ? .login : emptyEnv ? .empty : .agent
         options.setEnvironment = environmentSettings
@@ -95,7 +108,7 @@ struct Run: ParsableCommand {
         throw ExitCode(status(returncode: returncode, timedOut: timedOut))
     }
 
-    /// Output to stdout and stderr as it comes; this program's stdin (with --stdin) to the
+    /// Output to stdout and stderr as it comes; this program's stdin (unless -n) to the
     /// command; Ctrl-C to its process group. One poll loop, so none waits on the other.
     private func relay(_ run: StreamedRun, of agent: TunnelConnection, stdin source: Int32?) throws -> (Int32, Bool) {
         let interrupts = InterruptCounter()
@@ -170,11 +183,30 @@ struct Run: ParsableCommand {
             writeError("tunnel: \(error)\n")
             throw ExitCode(error.commandStartStatus!)
         } catch .remoteOSError(let error) where error.msg.hasSuffix(": " + pythonQuoted(argv[0])) {
-            writeError("tunnel: remote: \(error.msg)\n")
+            writeError("tunnel: remote: \(displayedMessage(error.msg))\n")
             throw ExitCode(error.errno == Int64(ENOENT) ? 127 : 126)
+        } catch .invalidField(let field) where field.field == "cwd" && cwd != nil {
+            // The reference's "The directory does not exist" names no folder: name it.
+            writeError("tunnel: --cwd: no folder \(displayedMessage(pythonQuoted(cwd!))) on the target\n")
+            throw ExitCode(1)
+        } catch .processError(let message) where message.contains("preexec_fn") {
+            // fora's ProcessRun names Python's hook, not what failed: the switch of identity
+            // or folder before the exec. Say which were asked for.
+            writeError("tunnel: remote: \(argv[0]) could not be started: \(switchesAskedFor) failed\n")
+            throw ExitCode(1)
         } catch {
             throw report(error)
         }
+    }
+
+    /// What ProcessRun changes before the exec, in words: "the switch to user 'www-data'".
+    private var switchesAskedFor: String {
+        var parts: [String] = []
+        if let user { parts.append("user \(pythonQuoted(user))") }
+        if let group { parts.append("group \(pythonQuoted(group))") }
+        var text = parts.isEmpty ? "" : "the switch to " + parts.joined(separator: " and ")
+        if let cwd { text += (text.isEmpty ? "" : ", or ") + "entering the folder \(pythonQuoted(cwd))" }
+        return text.isEmpty ? "setting up the process" : text
     }
 
     /// The stdin source, whole (ProcessRun and --no-stream send it in one piece).

@@ -28,7 +28,7 @@ struct TargetOptions: ParsableArguments {
     var sudo = false
 
     @Option(help: ArgumentHelp(
-        "A command that starts an agent already on the target, split on spaces (no shell). Default: $TUNNEL_VIA, else tunnel-dispatcher on PATH.",
+        "A command that starts an agent already on the target, split into words as sh does (quotes, backslashes; no expansion, no shell). Default: $TUNNEL_VIA, else tunnel-dispatcher on PATH.",
         valueName: "command"))
     var via: String?
 
@@ -59,7 +59,7 @@ struct TargetOptions: ParsableArguments {
             return .container(engine: engine, name: docker, sudo: sudo)
         }
         let text = via ?? environment("TUNNEL_VIA") ?? "tunnel-dispatcher"
-        return .command(text.split(separator: " ").map(String.init))
+        return .command(shellWords(text) ?? [text])   // malformed: refused in main.swift first
     }
 
     @Flag(help: "Do not open with Hello (the protocol extensions): for fora's Python dispatcher as the agent.")

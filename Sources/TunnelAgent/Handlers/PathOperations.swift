@@ -26,8 +26,11 @@ enum SetMetadataHandler: RequestHandler {
         let path = try systemPath(bytes: request.path, field: "path")
         // Parsed and resolved as Upload's, all before anything changes.
         let mode = try request.mode.map(modeField)
-        let uid = try request.owner.map { (owner) throws(Refusal) in try resolveUserField(owner, field: "owner").uid }
-        let gid = try request.group.map { (group) throws(Refusal) in try resolveGroupField(group).gid }
+        // An extension: plain numeric ids need no entry (as chown(1) takes them).
+        let uid = try request.owner.map { (owner) throws(Refusal) in
+            try resolveUserField(owner, field: "owner", bareIDs: true).uid
+        }
+        let gid = try request.group.map { (group) throws(Refusal) in try resolveGroupField(group, bareIDs: true).gid }
         do throws(Errno) {
             let (parent, name) = path.split()
             let directory = try FileDescriptor.openDirectory(parent)

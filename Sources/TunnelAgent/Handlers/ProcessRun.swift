@@ -37,9 +37,10 @@ enum ProcessRunHandler: RequestHandler {
         }
     }
 
-    /// umask, user and group, validated in the reference's order (RunEx shares them).
+    /// umask, user and group, validated in the reference's order (RunEx shares them, and
+    /// also takes ids without an entry: `bareIDs`).
     static func applyIdentity(to plan: inout ProcessPlan, user: String?, group: String?,
-                              umask: String?) throws(Refusal) {
+                              umask: String?, bareIDs: Bool = false) throws(Refusal) {
         if let umask {
             switch PythonInt(parsing: umask, octal: true) {
             case .invalid:
@@ -52,13 +53,14 @@ enum ProcessRunHandler: RequestHandler {
             }
         }
         if let user {
-            let record = try resolveUserField(user, field: "user")
+            let record = try resolveUserField(user, field: "user", bareIDs: bareIDs)
             plan.uid = record.uid
             plan.gid = record.gid
-            plan.userName = record.name
+            // No name (a bare uid): no supplementary groups to look up, only the one gid.
+            plan.userName = record.name.isEmpty ? nil : record.name
         }
         if let group {
-            plan.gid = try resolveGroupField(group).gid
+            plan.gid = try resolveGroupField(group, bareIDs: bareIDs).gid
         }
     }
 }

@@ -20,7 +20,9 @@ enum RunExHandler: RequestHandler {
         }
         if let failure = request.stdin?.failure { throw .osError(failure, path: nil) }
         var plan = ProcessPlan(argv: request.command, stdin: request.stdin, captureOutput: true, cwd: request.cwd)
-        try ProcessRunHandler.applyIdentity(to: &plan, user: request.user, group: request.group, umask: request.umask)
+        try ProcessRunHandler.applyIdentity(to: &plan, user: request.user, group: request.group, umask: request.umask,
+                                            bareIDs: true)
+        if request.umask == nil { plan.umask = InheritedUmask.value }   // as ssh: the login's, not 077
         try applyEnvironment(request, to: &plan)
         if let cwd = plan.cwd { try ProcessRunHandler.requireDirectory(try systemPath(bytes: cwd, field: "cwd")) }
         return .run(RunPlan(process: plan, answer: request.stream ? .runFinishedStreamed : .runFinishedCaptured,
@@ -32,7 +34,12 @@ enum RunExHandler: RequestHandler {
     private static func applyEnvironment(_ request: RunEx<Spool>, to plan: inout ProcessPlan) throws(Refusal) {
         var base: [[UInt8]]
         switch request.environment {
-        case .agent: base = Environment.agentEntries()
+        case .agent:
+            base = Environment.agentEntries()
+            // As ssh, su and sudo -u: a run as another user has that user's identity variables.
+            if request.user != nil, let uid = plan.uid {
+                base = Environment.applying(Environment.identityEntries(for: uid), to: base)
+            }
         case .empty: base = []
         case .login:
             guard let user = plan.uid.map(Accounts.user(id:)) ?? Accounts.agentUser() else {

@@ -49,6 +49,15 @@ extension Environment {
         return entries
     }
 
+    /// HOME, USER, LOGNAME and SHELL for `uid`, as settings: from its passwd entry, or for a
+    /// uid without one (a bare number), HOME=/ and the number as the name, as containers do.
+    static func identityEntries(for uid: UInt32) -> [[UInt8]] {
+        let user = Accounts.user(id: uid) ?? UserRecord(name: "\(uid)", uid: uid, gid: uid, gecos: "", home: "/", shell: "")
+        return [("HOME", user.home), ("USER", user.name), ("LOGNAME", user.name),
+                ("SHELL", user.shell.isEmpty ? "/bin/sh" : user.shell)]
+            .map { Array(($0.0 + "=" + $0.1).utf8) }
+    }
+
     /// `entries` with `settings` applied in order: `KEY=VALUE` sets (replacing), `KEY` alone removes.
     static func applying(_ settings: [[UInt8]], to entries: [[UInt8]]) -> [[UInt8]] {
         var result = entries

@@ -20,7 +20,7 @@ from fora.connectors import tunnel_dispatcher as td
 from fora.connectors.connector import connector
 from fora.connectors.ssh import SshConnector
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"   # written from Sources/TunnelWire/Version.swift by scripts/build-wheel.py
 HERE = Path(__file__).resolve().parent
 ARCHITECTURES = ("x86_64", "aarch64")
 
