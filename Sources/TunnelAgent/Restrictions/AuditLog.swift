@@ -62,7 +62,11 @@ final class AuditLog {
                 result = "ok"
                 sent = file.byteCount
             case .uploadPending: result = "pending"       // --durable: answered with its group
-            case .run: result = "started"                 // its output is streamed, not counted
+            case .runFinished(let finished):
+                result = (finished.timedOut ? "timeout(" : "exit(") + String(finished.returncode) + ")"
+                // A streamed run's output went out as Output packets, not counted here.
+                sent = (finished.stdout?.byteCount ?? 0) + (finished.stderr?.byteCount ?? 0)
+            case .run: result = "started"                 // not logged: Session logs its ending
             default: result = "ok"
             }
         }

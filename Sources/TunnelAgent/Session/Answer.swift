@@ -30,6 +30,12 @@ indirect enum Answer {
     case linkTarget(LinkTarget)
     /// Durable mode: answered, in order, when its group completes (PendingUploads.answers).
     case uploadPending
+
+    /// A command to run: answered by `Session.supervise` when it ends.
+    var isRun: Bool {
+        if case .run = self { return true }
+        return false
+    }
 }
 
 /// Why a request is answered with one of the protocol's error packets instead of its result.

@@ -125,7 +125,8 @@ public final class Session {
     /// Sends the answer to request `id`, then drops the owner-name cache when the request
     /// may have changed the accounts (an upload or a rename of /etc/passwd, a command).
     private func conclude(_ id: PacketID, _ answer: Answer) throws(WireError) {
-        Restrictions.active?.answered(id, with: answer, input: input)   // --log
+        // --log: a run is logged by `supervise` once its ending is known.
+        if !answer.isRun { Restrictions.active?.answered(id, with: answer, input: input) }
         defer { if id.mayChangeTheHost { context.accountNames.forget() } }
         try send(answer, to: id)
         if let failure = output.failure { throw failure }
@@ -140,7 +141,7 @@ public final class Session {
             Session.send(pendingUploads.takeAnswers(), to: output)
         case .run(let plan):
             completeUploads()
-            try supervise(plan)
+            try supervise(plan, for: id)
         case .directoryListing(let listing):
             completeUploads()
             var writer = output
@@ -165,7 +166,7 @@ public final class Session {
 
     /// Runs a command (ProcessRun, RunEx) to its end and sends its answer: the one place
     /// where a run's ending becomes packets.
-    private func supervise(_ plan: RunPlan) throws(WireError) {
+    private func supervise(_ plan: RunPlan, for id: PacketID) throws(WireError) {
         // Earlier answers leave before a command that may take long.
         output.flush()
         let output = self.output
@@ -180,9 +181,7 @@ public final class Session {
         let supervisor: RunSupervisor
         switch RunSupervisor.start(plan, input: input, outlet: outlet) {
         case .failure(let failure):
-            Session.encode(.refused(.startFailure(failure, of: plan.process)), to: output,
-                           extensionRequest: plan.answer != .processCompleted)
-            return
+            return finish(id, plan, .refused(.startFailure(failure, of: plan.process)))
         case .success(let started):
             supervisor = started
         }
@@ -192,9 +191,7 @@ public final class Session {
         case .exited(let status): (returncode, timedOut) = (status, false)
         case .timedOut(let status): (returncode, timedOut) = (status, true)
         case .storeFailed(let error):
-            Session.encode(.refused(.osError(error, path: nil)), to: output,
-                           extensionRequest: plan.answer != .processCompleted)
-            return
+            return finish(id, plan, .refused(.osError(error, path: nil)))
         case .clientGone:
             throw .abandoned("Cannot write to the data stream: " + Errno.brokenPipe.strerror)
         case .exitRequested:
@@ -208,15 +205,22 @@ public final class Session {
         let captured = plan.process.captureOutput
         switch plan.answer {
         case .processCompleted:
-            Session.encode(.processCompleted(ProcessCompleted(stdout: captured ? supervisor.stdout : nil,
-                                                              stderr: captured ? supervisor.stderr : nil,
-                                                              returncode: returncode)), to: output)
+            finish(id, plan, .processCompleted(ProcessCompleted(stdout: captured ? supervisor.stdout : nil,
+                                                                stderr: captured ? supervisor.stderr : nil,
+                                                                returncode: returncode)))
         case .runFinishedCaptured:
-            Session.encode(.runFinished(RunFinished(returncode: returncode, timedOut: timedOut,
-                                                    stdout: supervisor.stdout, stderr: supervisor.stderr)), to: output)
+            finish(id, plan, .runFinished(RunFinished(returncode: returncode, timedOut: timedOut,
+                                                      stdout: supervisor.stdout, stderr: supervisor.stderr)))
         case .runFinishedStreamed:
-            Session.encode(.runFinished(RunFinished<Spool>(returncode: returncode, timedOut: timedOut)), to: output)
+            finish(id, plan, .runFinished(RunFinished<Spool>(returncode: returncode, timedOut: timedOut)))
         }
+    }
+
+    /// A run's last answer: its ending, or the refusal it became (an extension's is a
+    /// Failure when the client asked for those), logged by --log with the whole run's bytes.
+    private func finish(_ id: PacketID, _ plan: RunPlan, _ ending: Answer) {
+        Restrictions.active?.answered(id, with: ending, input: input)
+        Session.encode(ending, to: output, extensionRequest: plan.answer != .processCompleted)
     }
 
     private static func send(_ answers: [Answer], to stream: OutputStream) {
