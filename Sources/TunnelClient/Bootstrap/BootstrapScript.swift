@@ -24,7 +24,9 @@ if [ -r /proc/self/status ]; then
   done < /proc/self/status
 fi
 [ -n "$me" ] || me=$(id -u 2>/dev/null) || fail "cannot tell which account this is (no /proc, no id)"
-machine=$(LC_ALL=C uname -m 2>/dev/null)
+machine=
+[ -r /proc/sys/kernel/arch ] && read -r machine < /proc/sys/kernel/arch
+[ -n "$machine" ] || machine=$(LC_ALL=C uname -m 2>/dev/null)
 case $machine in
   x86_64|amd64) arch=x86_64 hash=$2 size=$3 ;;
   aarch64|arm64) arch=aarch64 hash=$4 size=$5 ;;

@@ -19,7 +19,8 @@
 # put a file there, swap one, or swap the folder: the name is trusted from then on. A copy
 # is checked once (its SHA-256, and that it runs) under a temporary name in that folder, and
 # renamed into place; a cached copy is only checked for its size. The fast path, a cached
-# agent in the account's cache, costs uname and one ls.
+# agent in the account's cache, costs one ls (and uname where there is no
+# /proc/sys/kernel/arch).
 newline="
 "
 say() { printf "tunnel-bootstrap %s$newline" "$*"; }
@@ -45,7 +46,13 @@ if [ -r /proc/self/status ]; then
   done < /proc/self/status
 fi
 [ -n "$me" ] || me=$(id -u 2>/dev/null) || fail "cannot tell which account this is (no /proc, no id)"
-machine=$(LC_ALL=C uname -m 2>/dev/null)
+# The machine, as `uname -m` names it: read without a process from /proc/sys/kernel/arch
+# (Linux 6.1 and later; the same field of the kernel's), from uname where it is missing.
+# The one difference: under a 32-bit personality (linux32) uname says i686 where the file
+# says x86_64, and that agent runs there too.
+machine=
+[ -r /proc/sys/kernel/arch ] && read -r machine < /proc/sys/kernel/arch
+[ -n "$machine" ] || machine=$(LC_ALL=C uname -m 2>/dev/null)
 case $machine in
   x86_64|amd64) arch=x86_64 hash=$2 size=$3 ;;
   aarch64|arm64) arch=aarch64 hash=$4 size=$5 ;;
