@@ -47,7 +47,7 @@ struct Tunnel: ParsableCommand {
 
 // Usage errors exit 2 (ArgumentParser's default is 64), as the exit-status table says.
 do {
-    var command = try Tunnel.parseAsRoot(movingTargetOptions(Array(CommandLine.arguments.dropFirst())))
+    var command = try parseFromSubcommand(movingTargetOptions(Array(CommandLine.arguments.dropFirst())))
     try command.run()
 } catch {
     if Tunnel.exitCode(for: error) == .validationFailure {
