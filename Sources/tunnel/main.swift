@@ -49,6 +49,11 @@ struct Tunnel: ParsableCommand {
 do {
     var command = try parseFromSubcommand(movingTargetOptions(Array(CommandLine.arguments.dropFirst())))
     try command.run()
+} catch let code as ExitCode {
+    // Decided, and said where needed: a remote command's own status (64 too, which the
+    // check below would take for ArgumentParser's usage status), or ours after a message.
+    // Also spares every run's end the parser's message machinery.
+    exit(code.rawValue)
 } catch {
     if Tunnel.exitCode(for: error) == .validationFailure {
         writeError(Tunnel.fullMessage(for: error) + "\n")
