@@ -68,20 +68,29 @@ private() {
   folders=$(($# - 1))
   listing=$(LC_ALL=C ls -ldn -- "$@" 2>/dev/null)
   copy= last=
-  while read -r mode links uid group bytes rest; do
-    case $mode in
-      d*)
-        [ "$uid" = 0 ] || [ "$uid" = "$me" ] || return 1
-        case $mode in d????????[tT]*) ;; d????w*|d???????w*) return 1 ;; esac
-        folders=$((folders - 1)) last="$mode $uid" ;;
-      -*) copy="$mode $uid $bytes" ;;
-      *) return 1 ;;
-    esac
-  done <<EOF
-$listing
-EOF
+  set -f
+  listed
+  status=$?
+  set +f
+  [ "$status" = 0 ] || return 1
   case $last in "drwx------"*" $me") ;; *) return 1 ;; esac
   [ "$folders" = 0 ]
+}
+listed() {
+  IFS=$newline
+  for line in $listing; do
+    unset IFS
+    set -- $line
+    case $1 in
+      d*)
+        [ "$3" = 0 ] || [ "$3" = "$me" ] || return 1
+        case $1 in d????????[tT]*) ;; d????w*|d???????w*) return 1 ;; esac
+        folders=$((folders - 1)) last="$1 $3" ;;
+      -*) copy="$1 $3 $5" ;;
+      *) return 1 ;;
+    esac
+  done
+  unset IFS
 }
 usable() {
   set -- $copy

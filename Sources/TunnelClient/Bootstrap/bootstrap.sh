@@ -99,22 +99,35 @@ private() {
   folders=$(($# - 1))
   listing=$(LC_ALL=C ls -ldn -- "$@" 2>/dev/null)
   copy= last=
-  while read -r mode links uid group bytes rest; do
-    case $mode in
-      d*)
-        [ "$uid" = 0 ] || [ "$uid" = "$me" ] || return 1
-        # sticky: no one else may rename what root or this account owns there
-        case $mode in d????????[tT]*) ;; d????w*|d???????w*) return 1 ;; esac
-        folders=$((folders - 1)) last="$mode $uid" ;;
-      -*) copy="$mode $uid $bytes" ;;
-      *) return 1 ;;
-    esac
-  done <<EOF
-$listing
-EOF
+  # No pathname expansion while the lines are split: the names are the listing's.
+  set -f
+  listed
+  status=$?
+  set +f
+  [ "$status" = 0 ] || return 1
   # the last folder listed is the folder itself: this account's, and its only
   case $last in "drwx------"*" $me") ;; *) return 1 ;; esac
   [ "$folders" = 0 ]
+}
+# Checks each line of $listing, "MODE LINKS UID GID SIZE ...", split by the shell in
+# memory (a while-read loop costs a system call per byte: dash, ash and bash read a pipe
+# or a here-document byte by byte); counts the folders, notes the last one and the copy.
+listed() {
+  IFS=$newline
+  for line in $listing; do
+    unset IFS
+    set -- $line
+    case $1 in
+      d*)
+        [ "$3" = 0 ] || [ "$3" = "$me" ] || return 1
+        # sticky: no one else may rename what root or this account owns there
+        case $1 in d????????[tT]*) ;; d????w*|d???????w*) return 1 ;; esac
+        folders=$((folders - 1)) last="$1 $3" ;;
+      -*) copy="$1 $3 $5" ;;
+      *) return 1 ;;
+    esac
+  done
+  unset IFS
 }
 # The copy in a private folder is the one this account renamed there after checking it:
 # only its size (a damaged disk) and that it is a program of the account's are checked, and
