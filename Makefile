@@ -2,7 +2,7 @@
 #   make          both agents, the tunnel client and the fora connector's wheel, in dist/:
 #                   tunnel-dispatcher, tunnel-dispatcher-aarch64  the agents (Embedded Swift,
 #                                 fully static against musl)
-#                   tunnel        the client, a release build with the Swift stdlib linked in
+#                   tunnel        the client, a static release build (Swift stdlib and glibc linked in)
 #                   fora_tunnel_dispatcher-*.whl  fora's tunnel-ssh connector, both agents inside
 #   make static   dist/tunnel-dispatcher alone; make aarch64: dist/tunnel-dispatcher-aarch64
 #   make install  PREFIX/bin/tunnel and PREFIX/libexec/tunnel-dispatcher/ (PREFIX=/usr/local)
