@@ -68,18 +68,15 @@ private() {
   folders=$(($# - 1))
   listing=$(LC_ALL=C ls -ldn -- "$@" 2>/dev/null)
   copy= last=
-  set -f
-  listed
-  status=$?
-  set +f
-  [ "$status" = 0 ] || return 1
+  listed || return 1
   case $last in "drwx------"*" $me") ;; *) return 1 ;; esac
   [ "$folders" = 0 ]
 }
 listed() {
-  IFS=$newline
-  for line in $listing; do
-    unset IFS
+  rest=$listing
+  while [ -n "$rest" ]; do
+    line=${rest%%"$newline"*}
+    case $rest in *"$newline"*) rest=${rest#*"$newline"} ;; *) rest= ;; esac
     set -- $line
     case $1 in
       d*)
@@ -90,7 +87,6 @@ listed() {
       *) return 1 ;;
     esac
   done
-  unset IFS
 }
 usable() {
   set -- $copy

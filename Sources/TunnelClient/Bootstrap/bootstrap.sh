@@ -99,23 +99,22 @@ private() {
   folders=$(($# - 1))
   listing=$(LC_ALL=C ls -ldn -- "$@" 2>/dev/null)
   copy= last=
-  # No pathname expansion while the lines are split: the names are the listing's.
-  set -f
-  listed
-  status=$?
-  set +f
-  [ "$status" = 0 ] || return 1
+  listed || return 1
   # the last folder listed is the folder itself: this account's, and its only
   case $last in "drwx------"*" $me") ;; *) return 1 ;; esac
   [ "$folders" = 0 ]
 }
-# Checks each line of $listing, "MODE LINKS UID GID SIZE ...", split by the shell in
+# Checks each line of $listing, "MODE LINKS UID GID SIZE ... NAME", split by the shell in
 # memory (a while-read loop costs a system call per byte: dash, ash and bash read a pipe
 # or a here-document byte by byte); counts the folders, notes the last one and the copy.
+# Only the fields after SIZE can hold a pattern character (the name), so pathname expansion
+# can change none of the fields used. (No set -f: csh, where this snippet fails as it
+# should, would list its variables on stdout for it.)
 listed() {
-  IFS=$newline
-  for line in $listing; do
-    unset IFS
+  rest=$listing
+  while [ -n "$rest" ]; do
+    line=${rest%%"$newline"*}
+    case $rest in *"$newline"*) rest=${rest#*"$newline"} ;; *) rest= ;; esac
     set -- $line
     case $1 in
       d*)
@@ -127,7 +126,6 @@ listed() {
       *) return 1 ;;
     esac
   done
-  unset IFS
 }
 # The copy in a private folder is the one this account renamed there after checking it:
 # only its size (a damaged disk) and that it is a program of the account's are checked, and
