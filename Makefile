@@ -47,9 +47,10 @@ $(DIST)/tunnel-dispatcher-aarch64: $(STATIC_INPUTS)
 # The client runs where no Swift toolchain is installed: a static executable (its stdlib,
 # glibc and libstdc++ linked in); stripped, about 15 MB. Static because every `tunnel` call
 # is a start: without the dynamic loader, its relocations and the shared libraries'
-# constructors, `tunnel --version` costs 1.9 ms of CPU instead of 3.2 (docs/performance.md). It looks up no user or host names locally,
-# so glibc's NSS (which a static glibc cannot load) is never needed; the linker's warnings
-# about getgrnam_r and dlopen come from library code tunnel does not call.
+# constructors, `tunnel --version` costs 1.9 ms of CPU instead of 3.2 (docs/performance.md).
+# It looks up no user or host names locally, so glibc's NSS (which a static glibc cannot
+# load) is never needed; the linker's warnings about getgrnam_r and dlopen come from
+# library code tunnel does not call.
 $(DIST)/tunnel: $(CLIENT_INPUTS)
 	@mkdir -p .build $(DIST)
 	swift build -c release --static-swift-stdlib -Xswiftc -static-executable --product tunnel > .build/tunnel-release.log 2>&1 \

@@ -1,9 +1,9 @@
 import ArgumentParser
 
-/// The command line parsed as `Tunnel.parseAsRoot` parses it, at about half the cost of a
-/// start's parse when the first word names a subcommand: that subcommand parses the rest on
-/// its own. `parseAsRoot` first builds the tree of all sixteen subcommands and reflects on
-/// each, which is ~1 ms of the client's ~4 ms start (docs/performance.md, issue 20).
+/// The command line parsed as `Tunnel.parseAsRoot` parses it, for less when the first word
+/// names a subcommand: that subcommand parses the rest on its own. `parseAsRoot` first
+/// builds the tree of all sixteen subcommands and reflects on them, ~0.6 ms of CPU more per
+/// start (docs/performance.md, issue 20).
 ///
 /// Only a parse that yields the subcommand itself is taken. Anything the subcommand alone
 /// rejects or answers otherwise (an unknown option, `--version`, a completion-script request;

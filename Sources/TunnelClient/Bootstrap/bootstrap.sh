@@ -48,8 +48,9 @@ fi
 [ -n "$me" ] || me=$(id -u 2>/dev/null) || fail "cannot tell which account this is (no /proc, no id)"
 # The machine, as `uname -m` names it: read without a process from /proc/sys/kernel/arch
 # (Linux 6.1 and later; the same field of the kernel's), from uname where it is missing.
-# The one difference: under a 32-bit personality (linux32) uname says i686 where the file
-# says x86_64, and that agent runs there too.
+# The one difference: under a 32-bit personality (linux32) uname names the 32-bit machine
+# (i686, armv8l) where the file names the kernel's (x86_64, aarch64), whose agent runs there
+# too.
 machine=
 [ -r /proc/sys/kernel/arch ] && read -r machine < /proc/sys/kernel/arch
 [ -n "$machine" ] || machine=$(LC_ALL=C uname -m 2>/dev/null)
