@@ -3,9 +3,13 @@
 side by side, with the same driver in the same run, plus the machine's own limits.
 Each figure is the median of REPEAT runs; peak RSS is VmHWM (see Session). Not a test: no
 figure here fails anything. Usage: bench.py AGENT [--quick] [--only TEXT] (the cases whose
-name holds TEXT, and nothing else)"""
+name holds TEXT, and nothing else) [--also-tunnel CLIENT] (through ControlMaster, another
+build of the client beside this one)"""
+import contextlib
 import hashlib
 import os
+import pwd
+import resource
 import shutil
 import statistics
 import subprocess
@@ -21,6 +25,8 @@ from local_sshd import available as sshd_available, local_sshd
 AGENT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "dist/tunnel-dispatcher")
 QUICK = "--quick" in sys.argv
 ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+# Another tunnel client (an earlier build), timed beside dist/tunnel through ControlMaster.
+ALSO_TUNNEL = sys.argv[sys.argv.index("--also-tunnel") + 1] if "--also-tunnel" in sys.argv else None
 REPEAT = 3 if QUICK else 5
 SYSTEM_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 REFERENCE = [SYSTEM_PYTHON, "-W", "ignore::DeprecationWarning", td.__file__]
@@ -754,35 +760,110 @@ def reaching_a_host():
         print(f"  {name:38} {fmt_time(seconds):>10}   {seconds / baseline:.2f}x ssh", flush=True)
 
 
+def cpu_seconds_under(pids):
+    """CPU time so far of the processes `pids` and of every process under them, with what
+    their reaped children used (utime, stime, cutime and cstime from /proc)."""
+    children, used = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue   # ended meanwhile
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        used[int(entry)] = sum(int(value) for value in fields[11:15])
+    total, pending = 0, list(pids)
+    while pending:
+        pid = pending.pop()
+        total += used.get(pid, 0)
+        pending += children.get(pid, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+BENCH_ACCOUNT = "tunnel-bench"
+
+
+@contextlib.contextmanager
+def quiet_account():
+    """An account whose login shell is /bin/sh, with a home of its own in /tmp: root's
+    startup files may be anything (this VM's ~/.bashrc, which bash reads under sshd, costs
+    ~100 ms of CPU), and ssh host true should cost what ssh does. Removed afterwards if made here."""
+    home = tempfile.mkdtemp(prefix="tunnel-bench-home-")
+    try:
+        pwd.getpwnam(BENCH_ACCOUNT)
+        made = False
+    except KeyError:
+        subprocess.run(["useradd", "-M", "-d", home, "-s", "/bin/sh", BENCH_ACCOUNT], check=True)
+        made = True
+    # No password, but not locked ("!"), which sshd would refuse even with a key.
+    subprocess.run(["usermod", "-p", "*", "-d", home, "-s", "/bin/sh", BENCH_ACCOUNT], check=True)
+    account = pwd.getpwnam(BENCH_ACCOUNT)
+    os.chown(home, account.pw_uid, account.pw_gid)
+    try:
+        yield BENCH_ACCOUNT
+    finally:
+        if made:
+            subprocess.run(["userdel", BENCH_ACCOUNT], check=True)
+        shutil.rmtree(home)
+
+
 def reaching_a_host_shared():
     """Through one shared ssh connection (ControlMaster), as a fleet tool keeps it: what
     `tunnel run -- true` costs beyond `ssh host true`, both timed in this run. The agent is
-    cached on the host; this is the bootstrap's fast path and the client's start (issue 20)."""
+    cached on the host; this is the bootstrap's fast path and the client's start (issue 20).
+    Wall time, and CPU time: this VM's load drowns a few ms of wall time, but not the CPU
+    that every process of a start used (the client and its ssh, which this process reaps;
+    the master ssh; sshd and everything under it on the target side)."""
     if not os.path.exists(TUNNEL):
         print(f"\nControlMaster: skipped ({TUNNEL} missing: make client)")
         return
-    server = SSH_SERVER[0]
+    with quiet_account() as account:
+        shared_connection(SSH_SERVER[0], account)
+
+
+def shared_connection(server, account):
     shared = [f"ControlPath={WORK}/control-%C", "ControlMaster=auto", "ControlPersist=120"]
-    ssh = [*SSH[:-1], *[word for option in shared for word in ("-o", option)], SSH[-1]]
-    tunnel = [TUNNEL, "--ssh", f"root@127.0.0.1:{server.port}",
-              *[word for option in server.options + shared for word in ("--ssh-option", option)], "run", "--", "true"]
+    prefix = server.command(account)
+    ssh = [*prefix[:-1], *[word for option in shared for word in ("-o", option)], prefix[-1]]
+    arguments = ["--ssh", f"{account}@127.0.0.1:{server.port}",
+                 *[word for option in server.options + shared for word in ("--ssh-option", option)], "run", "--", "true"]
     environment = dict(os.environ, TUNNEL_AGENT_DIR=os.path.dirname(AGENT))
+    rows = {"ssh host true": [*ssh, "true"], "tunnel run -- true, cached agent": [TUNNEL, *arguments]}
+    if ALSO_TUNNEL:
+        rows[f"the same, {ALSO_TUNNEL}"] = [ALSO_TUNNEL, *arguments]
     subprocess.run([*ssh, "true"], check=True)                              # opens the master
-    subprocess.run(tunnel, capture_output=True, env=environment, check=True)  # caches the agent
+    subprocess.run(rows["tunnel run -- true, cached agent"], capture_output=True, env=environment, check=True)  # caches the agent
+    check = subprocess.run([*ssh[:-1], "-O", "check", ssh[-1]], capture_output=True, text=True).stderr
+    master = int(check.split("pid=")[1].split(")")[0])
+    with open(server.key.parent / "sshd.pid") as file:
+        sshd = int(file.read())
+
+    def cpu_seconds():
+        own = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + cpu_seconds_under([master, sshd])
+
     count = 20 if QUICK else 100
+    times = {name: [] for name in rows}
+    cpu = {name: 0.0 for name in rows}
     try:
-        # Interleaved, so that both see the same machine (this VM's speed drifts).
-        times = {"ssh": [], "tunnel": []}
+        # Interleaved, so that all see the same machine (this VM's speed drifts).
         for _ in range(count):
-            times["ssh"].append(timed(lambda: subprocess.run([*ssh, "true"], check=True)))
-            times["tunnel"].append(timed(lambda: subprocess.run(tunnel, env=environment, check=True)))
+            for name, command in rows.items():
+                before = cpu_seconds()
+                times[name].append(timed(lambda: subprocess.run(command, env=environment, check=True)))
+                cpu[name] += cpu_seconds() - before
     finally:
         subprocess.run([*ssh[:-1], "-O", "exit", ssh[-1]], capture_output=True)
-    ssh_seconds, tunnel_seconds = (statistics.median(times[key]) for key in ("ssh", "tunnel"))
-    print(f"\nthrough a shared ssh connection (ControlMaster; median of {count}, interleaved)")
-    print(f"  {'ssh host true':38} {fmt_time(ssh_seconds):>10}   1.00x ssh")
-    print(f"  {'tunnel run -- true, cached agent':38} {fmt_time(tunnel_seconds):>10}   {tunnel_seconds / ssh_seconds:.2f}x ssh"
-          f"   (+{fmt_time(tunnel_seconds - ssh_seconds)})", flush=True)
+    print(f"\nthrough a shared ssh connection (ControlMaster, as {account} with /bin/sh; interleaved {count} times: "
+          f"wall time's median, CPU time's mean over every process)")
+    ssh_seconds, ssh_cpu = statistics.median(times["ssh host true"]), cpu["ssh host true"] / count
+    for name in rows:
+        seconds, used = statistics.median(times[name]), cpu[name] / count
+        above = "" if name == "ssh host true" else f"   (+{fmt_time(seconds - ssh_seconds)} wall, +{fmt_time(used - ssh_cpu)} CPU)"
+        print(f"  {name:38} {fmt_time(seconds):>10}   {seconds / ssh_seconds:.2f}x ssh   CPU {fmt_time(used):>10}{above}",
+              flush=True)
 
 
 try:

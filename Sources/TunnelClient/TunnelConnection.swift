@@ -57,18 +57,25 @@ public final class TunnelConnection {
         } else {
             bootstrap = nil
         }
+        // CheckAlive and Hello leave together: a round trip less per start, each one several
+        // process wake-ups through ssh (issue 20). The answers are read in order, so an agent
+        // that answers CheckAlive and then ends on Hello is still told from one that never
+        // answered.
+        var output = transport.output
+        CheckAlive().encode(to: &output)
+        // Extension refusals as Failure: classified by fields (TunnelError.init(_: Failure)).
+        if negotiating { Hello(durableUploads: durableUploads, structuredFailures: true).encode(to: &output) }
         do throws(TunnelError) {
             // Once the agent answers, ssh needs the terminal no more: Ctrl-C is tunnel's again.
             defer { transport.terminalLoan?.end() }
-            _ = try request(CheckAlive(), expecting: Ack.self)
+            _ = try answer(expecting: Ack.self)
         } catch {
             _ = transport.finish()
             throw error
         }
         guard negotiating else { return }
         do throws(TunnelError) {
-            // Extension refusals as Failure: classified by fields (TunnelError.init(_: Failure)).
-            hello = try request(Hello(durableUploads: durableUploads, structuredFailures: true), expecting: HelloResult.self)
+            hello = try answer(expecting: HelloResult.self)
         } catch .transport {
             // It answered CheckAlive and then ended: it does not know the extensions.
             throw .extensionsUnsupported

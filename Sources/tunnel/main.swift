@@ -62,8 +62,13 @@ do {
         writeError("tunnel: \(problem)\nSee 'tunnel --help' for the subcommands and how to reach a target.\n")
         exit(2)
     }
-    var command = try Tunnel.parseAsRoot(arguments)
+    var command = try parseFromSubcommand(arguments)
     try command.run()
+} catch let code as ExitCode {
+    // Decided, and said where needed: a remote command's own status (64 too, which the
+    // check below would take for ArgumentParser's usage status), or ours after a message.
+    // Also spares every run's end the parser's message machinery.
+    exit(code.rawValue)
 } catch {
     if Tunnel.exitCode(for: error) == .validationFailure {
         writeError(Tunnel.fullMessage(for: error) + "\n")

@@ -56,26 +56,26 @@ def ensure_account(name, home, shell="/bin/sh"):
     return pwd.getpwnam(name)
 
 
-def build_chroot(CHROOT=CHROOT, CHROOTED=CHROOTED):
+def build_chroot(root=CHROOT, account=CHROOTED):
     """busybox-static and its applets, /dev/null, /tmp and a home: no Python, no coreutils."""
-    shutil.rmtree(CHROOT, ignore_errors=True)
-    (CHROOT / "bin").mkdir(parents=True)
-    shutil.copy("/bin/busybox", CHROOT / "bin/busybox")
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "bin").mkdir(parents=True)
+    shutil.copy("/bin/busybox", root / "bin/busybox")
     applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
     for applet in applets:
         if applet != "busybox":
-            (CHROOT / "bin" / applet).symlink_to("busybox")
-    (CHROOT / "dev").mkdir()
-    (CHROOT / "dev/shm").mkdir(mode=0o1777)
-    os.chmod(CHROOT / "dev/shm", 0o1777)
-    subprocess.run(["mknod", "-m", "666", str(CHROOT / "dev/null"), "c", "1", "3"], check=True)
-    (CHROOT / "tmp").mkdir()
-    os.chmod(CHROOT / "tmp", 0o1777)
-    (CHROOT / "etc").mkdir()
-    entry = pwd.getpwnam(CHROOTED)
-    (CHROOT / "etc/passwd").write_text(f"root:x:0:0:root:/root:/bin/sh\n{CHROOTED}:x:{entry.pw_uid}:{entry.pw_gid}::/home/{CHROOTED}:/bin/sh\n")
-    (CHROOT / "etc/group").write_text(f"root:x:0:\n{CHROOTED}:x:{entry.pw_gid}:\n")
-    home = CHROOT / "home" / CHROOTED
+            (root / "bin" / applet).symlink_to("busybox")
+    (root / "dev").mkdir()
+    (root / "dev/shm").mkdir(mode=0o1777)
+    os.chmod(root / "dev/shm", 0o1777)
+    subprocess.run(["mknod", "-m", "666", str(root / "dev/null"), "c", "1", "3"], check=True)
+    (root / "tmp").mkdir()
+    os.chmod(root / "tmp", 0o1777)
+    (root / "etc").mkdir()
+    entry = pwd.getpwnam(account)
+    (root / "etc/passwd").write_text(f"root:x:0:0:root:/root:/bin/sh\n{account}:x:{entry.pw_uid}:{entry.pw_gid}::/home/{account}:/bin/sh\n")
+    (root / "etc/group").write_text(f"root:x:0:\n{account}:x:{entry.pw_gid}:\n")
+    home = root / "home" / account
     home.mkdir(parents=True)
     os.chown(home, entry.pw_uid, entry.pw_gid)
 
@@ -337,10 +337,10 @@ def aarch64_jail(jail):
 
 
 @contextlib.contextmanager
-def machine_named(name, CHROOT=CHROOT):
+def machine_named(name, root=CHROOT):
     """`uname -m` prints `name` in the jail (a script found on PATH: see dash_as_sh)."""
-    uname = CHROOT / "bin/uname"
-    with dash_as_sh(CHROOT):
+    uname = root / "bin/uname"
+    with dash_as_sh(root):
         uname.unlink()
         uname.write_text(f"#!/bin/sh\necho {name}\n")
         uname.chmod(0o755)
@@ -352,17 +352,17 @@ def machine_named(name, CHROOT=CHROOT):
 
 
 @contextlib.contextmanager
-def dash_as_sh(CHROOT=CHROOT):
+def dash_as_sh(root=CHROOT):
     """/bin/sh in the jail becomes dash (with its libraries) meanwhile: busybox's sh runs its
     own applets whatever PATH holds, dash finds (or misses) the programs PATH has."""
     copied = []
     for line in subprocess.run(["ldd", "/bin/dash"], capture_output=True, text=True).stdout.splitlines():
         library = next((word for word in line.split() if word.startswith("/")), None)
-        if library and not (CHROOT / library.lstrip("/")).exists():
-            (CHROOT / library.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(library, CHROOT / library.lstrip("/"))
-            copied.append(CHROOT / library.lstrip("/"))
-    shell = CHROOT / "bin/sh"
+        if library and not (root / library.lstrip("/")).exists():
+            (root / library.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(library, root / library.lstrip("/"))
+            copied.append(root / library.lstrip("/"))
+    shell = root / "bin/sh"
     shell.unlink()
     shutil.copy("/bin/dash", shell)
     try:

@@ -24,7 +24,9 @@ if [ -r /proc/self/status ]; then
   done < /proc/self/status
 fi
 [ -n "$me" ] || me=$(id -u 2>/dev/null) || fail "cannot tell which account this is (no /proc, no id)"
-machine=$(LC_ALL=C uname -m 2>/dev/null)
+machine=
+[ -r /proc/sys/kernel/arch ] && read -r machine < /proc/sys/kernel/arch
+[ -n "$machine" ] || machine=$(LC_ALL=C uname -m 2>/dev/null)
 case $machine in
   x86_64|amd64) arch=x86_64 hash=$2 size=$3 ;;
   aarch64|arm64) arch=aarch64 hash=$4 size=$5 ;;
@@ -66,20 +68,25 @@ private() {
   folders=$(($# - 1))
   listing=$(LC_ALL=C ls -ldn -- "$@" 2>/dev/null)
   copy= last=
-  while read -r mode links uid group bytes rest; do
-    case $mode in
-      d*)
-        [ "$uid" = 0 ] || [ "$uid" = "$me" ] || return 1
-        case $mode in d????????[tT]*) ;; d????w*|d???????w*) return 1 ;; esac
-        folders=$((folders - 1)) last="$mode $uid" ;;
-      -*) copy="$mode $uid $bytes" ;;
-      *) return 1 ;;
-    esac
-  done <<EOF
-$listing
-EOF
+  listed || return 1
   case $last in "drwx------"*" $me") ;; *) return 1 ;; esac
   [ "$folders" = 0 ]
+}
+listed() {
+  rest=$listing
+  while [ -n "$rest" ]; do
+    line=${rest%%"$newline"*}
+    case $rest in *"$newline"*) rest=${rest#*"$newline"} ;; *) rest= ;; esac
+    set -- $line
+    case $1 in
+      d*)
+        [ "$3" = 0 ] || [ "$3" = "$me" ] || return 1
+        case $1 in d????????[tT]*) ;; d????w*|d???????w*) return 1 ;; esac
+        folders=$((folders - 1)) last="$1 $3" ;;
+      -*) copy="$1 $3 $5" ;;
+      *) return 1 ;;
+    esac
+  done
 }
 usable() {
   set -- $copy

@@ -19,7 +19,8 @@
 # put a file there, swap one, or swap the folder: the name is trusted from then on. A copy
 # is checked once (its SHA-256, and that it runs) under a temporary name in that folder, and
 # renamed into place; a cached copy is only checked for its size. The fast path, a cached
-# agent in the account's cache, costs uname and one ls.
+# agent in the account's cache, costs one ls (and uname where there is no
+# /proc/sys/kernel/arch).
 newline="
 "
 say() { printf "tunnel-bootstrap %s$newline" "$*"; }
@@ -45,7 +46,14 @@ if [ -r /proc/self/status ]; then
   done < /proc/self/status
 fi
 [ -n "$me" ] || me=$(id -u 2>/dev/null) || fail "cannot tell which account this is (no /proc, no id)"
-machine=$(LC_ALL=C uname -m 2>/dev/null)
+# The machine, as `uname -m` names it: read without a process from /proc/sys/kernel/arch
+# (Linux 6.1 and later; the same field of the kernel's), from uname where it is missing.
+# The one difference: under a 32-bit personality (linux32) uname names the 32-bit machine
+# (i686, armv8l) where the file names the kernel's (x86_64, aarch64), whose agent runs there
+# too.
+machine=
+[ -r /proc/sys/kernel/arch ] && read -r machine < /proc/sys/kernel/arch
+[ -n "$machine" ] || machine=$(LC_ALL=C uname -m 2>/dev/null)
 case $machine in
   x86_64|amd64) arch=x86_64 hash=$2 size=$3 ;;
   aarch64|arm64) arch=aarch64 hash=$4 size=$5 ;;
@@ -92,22 +100,33 @@ private() {
   folders=$(($# - 1))
   listing=$(LC_ALL=C ls -ldn -- "$@" 2>/dev/null)
   copy= last=
-  while read -r mode links uid group bytes rest; do
-    case $mode in
-      d*)
-        [ "$uid" = 0 ] || [ "$uid" = "$me" ] || return 1
-        # sticky: no one else may rename what root or this account owns there
-        case $mode in d????????[tT]*) ;; d????w*|d???????w*) return 1 ;; esac
-        folders=$((folders - 1)) last="$mode $uid" ;;
-      -*) copy="$mode $uid $bytes" ;;
-      *) return 1 ;;
-    esac
-  done <<EOF
-$listing
-EOF
+  listed || return 1
   # the last folder listed is the folder itself: this account's, and its only
   case $last in "drwx------"*" $me") ;; *) return 1 ;; esac
   [ "$folders" = 0 ]
+}
+# Checks each line of $listing, "MODE LINKS UID GID SIZE ... NAME", split by the shell in
+# memory (a while-read loop costs a system call per byte: dash, ash and bash read a pipe
+# or a here-document byte by byte); counts the folders, notes the last one and the copy.
+# Only the fields after SIZE can hold a pattern character (the name), so pathname expansion
+# can change none of the fields used. (No set -f: csh, where this snippet fails as it
+# should, would list its variables on stdout for it.)
+listed() {
+  rest=$listing
+  while [ -n "$rest" ]; do
+    line=${rest%%"$newline"*}
+    case $rest in *"$newline"*) rest=${rest#*"$newline"} ;; *) rest= ;; esac
+    set -- $line
+    case $1 in
+      d*)
+        [ "$3" = 0 ] || [ "$3" = "$me" ] || return 1
+        # sticky: no one else may rename what root or this account owns there
+        case $1 in d????????[tT]*) ;; d????w*|d???????w*) return 1 ;; esac
+        folders=$((folders - 1)) last="$1 $3" ;;
+      -*) copy="$1 $3 $5" ;;
+      *) return 1 ;;
+    esac
+  done
 }
 # The copy in a private folder is the one this account renamed there after checking it:
 # only its size (a damaged disk) and that it is a program of the account's are checked, and
