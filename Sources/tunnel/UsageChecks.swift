@@ -17,23 +17,6 @@ func missingTarget(_ arguments: [String]) -> String? {
         + "(or set TUNNEL_VIA); there is no tunnel-dispatcher on PATH to use instead"
 }
 
-/// A port in `--ssh HOST:PORT` that is not 1-65535 (ssh would say "Bad port" and exit 255).
-func badSshPort(_ arguments: [String]) -> String? {
-    let options = Array(arguments.prefix { $0 != "--" })   // what follows -- is the remote command's
-    for (index, word) in options.enumerated() where word == "--ssh" || word.hasPrefix("--ssh=") {
-        let value = word == "--ssh" ? (index + 1 < options.count ? options[index + 1] : "") : String(word.dropFirst(6))
-        let afterHost = value.lastIndex(of: "]").map { value[value.index(after: $0)...] } ?? value[...]
-        guard afterHost.filter({ $0 == ":" }).count == 1, let colon = afterHost.lastIndex(of: ":") else { continue }
-        let port = afterHost[afterHost.index(after: colon)...]
-        // Not digits: Route reports that one.
-        guard !port.isEmpty, port.allSatisfy({ $0.isASCII && $0.isNumber }) else { continue }
-        if port.count > 5 || !(1...65535).contains(Int(port)!) {
-            return "--ssh: the port in '\(value)' is not between 1 and 65535"
-        }
-    }
-    return nil
-}
-
 private func programOnPath(_ name: String) -> Bool {
     guard let path = getenv("PATH").map({ String(cString: $0) }) else { return false }
     return path.split(separator: ":", omittingEmptySubsequences: false).contains { folder in

@@ -58,7 +58,7 @@ do {
         writeError("tunnel: --via: an open quote or a trailing backslash in \(pythonQuoted(command))\n")
         exit(2)
     }
-    if let problem = missingSubcommand(arguments) ?? badSshPort(arguments) ?? missingTarget(arguments) {
+    if let problem = missingSubcommand(arguments) ?? missingTarget(arguments) {
         writeError("tunnel: \(problem)\nSee 'tunnel --help' for the subcommands and how to reach a target.\n")
         exit(2)
     }
