@@ -13,7 +13,7 @@ build=.build-static/$arch
 sysroot=$build/sysroot
 
 unicode_tables=
-link_size=()  # i686 only: see there
+link_size=() c_only_flags=()  # i686 only: see there
 # The Embedded stdlib's Unicode tables for riscv64 are built for the soft-float ABI (lp64),
 # which lld refuses to link with musl's lp64d. They hold lookup tables and integer
 # functions; the one function with a floating-point result, _swift_stdlib_getNumericValue
@@ -68,9 +68,14 @@ case $arch in
                      cpu_flags=(-mfloat-abi=hard -mfpu=vfpv3-d16 -mthumb) ;;
             i686)    multiarch=i386-linux-musl gcc=i686-linux-gnu
                      swift_target=i686-unknown-none-elf c_target=i686-unknown-linux-musl
+                     # The bare-metal Swift target keeps the stack 4-byte aligned, so C
+                     # compiled for clang's default pentium4 faults on its aligned SSE
+                     # spills (movaps) when Swift calls it: the C shim is built for the i686
+                     # baseline (Debian's i386, as its musl), which has no SSE.
                      # 32-bit x86 spends the most code on the agent's 64-bit arithmetic:
                      # folding identical functions keeps it under the size cap.
                      cpu_flags=()
+                     c_only_flags=(-march=i686)
                      link_size=(-Wl,--icf=all) ;;
         esac
         headers=$root/usr/include/$multiarch
@@ -116,7 +121,7 @@ swift_flags=(-enable-experimental-feature Embedded -wmo -Osize -target "$swift_t
              "${swift_extra[@]}" -Xfrontend -function-sections -I "$build" -I Sources/CPosix/include)
 run() { echo "$@" | cut -c1-160; "$@"; }
 
-c_flags=(--target="$c_target" --sysroot="$sysroot" "${cpu_flags[@]}" -Os -Wall -Werror -ffunction-sections -fdata-sections
+c_flags=(--target="$c_target" --sysroot="$sysroot" "${cpu_flags[@]}" "${c_only_flags[@]}" -Os -Wall -Werror -ffunction-sections -fdata-sections
          -DTUNNEL_EMBEDDED_MAIN -I Sources/CPosix/include)
 run "$swift_bin/clang" "${c_flags[@]}" -c Sources/CPosix/tunnel_posix.c -o "$build/CPosix.o"
 run "$swift_bin/clang" "${c_flags[@]}" -c Sources/CPosix/tunnel_sha512.c -o "$build/CPosixSHA512.o"
