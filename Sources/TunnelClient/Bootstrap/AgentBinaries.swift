@@ -21,7 +21,7 @@ public struct AgentBinaries: Sendable {
     }
 
     /// The machines the agent is built for, as `uname -m` names them on Linux.
-    public static let architectures = ["x86_64", "aarch64"]
+    public static let architectures = ["x86_64", "aarch64", "armv7", "i686", "riscv64"]
 
     /// The agents by machine (`x86_64`, `aarch64`).
     public let agents: [String: Agent]
