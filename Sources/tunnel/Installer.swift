@@ -2,7 +2,7 @@ import ArgumentParser
 import TunnelClient
 
 /// `tunnel installer`: one self-contained POSIX sh script that writes the agent for the
-/// machine it runs on. It needs only sh (its printf builtin), uname and chmod, so it runs in
+/// machine it runs on. It needs only sh (its printf builtin), uname, chmod and mv, so it runs in
 /// cloud-init, a Dockerfile RUN, a Packer provisioner, a busybox-only image, or through
 /// `docker exec -i box sh -s < install.sh`.
 struct InstallerCommand: ParsableCommand {
@@ -14,8 +14,8 @@ struct InstallerCommand: ParsableCommand {
         /usr/local/bin/tunnel-dispatcher), creating missing folders, checks its size and
         SHA-256 when wc and sha256sum are there, makes it executable and prints PATH. It needs
         nothing beyond sh, uname, chmod, mv and /dev/urandom (mkdir for a missing folder): no
-        base64, head, dd or python. Every agent adds about 2.5 times its size to the script:
-        --arch picks the machines it serves.
+        base64, head, dd or python. Every agent adds about three times its size to the script
+        (all five: about 4 MB): --arch picks the machines it serves.
         """)
 
     @Option(help: ArgumentHelp(
@@ -42,7 +42,8 @@ struct InstallerCommand: ParsableCommand {
         let agents = wanted.compactMap { name in binaries.agents[name].map { (name, $0) } }
         guard agents.count == wanted.count else {
             let missing = wanted.filter { binaries.agents[$0] == nil }
-            writeError("tunnel: no \(missing.joined(separator: ", ")) agent beside tunnel (build it: make \(missing.joined(separator: " ")))\n")
+            let targets = missing.map { $0 == "x86_64" ? "static" : $0 }   // the Makefile's names
+            writeError("tunnel: no \(missing.joined(separator: ", ")) agent beside tunnel (build it: make \(targets.joined(separator: " ")))\n")
             throw ExitCode(ownFailure)
         }
         var script = Array(Self.head(agents.map { ($0.0, $0.1.content.count, $0.1.sha256) }).utf8)
