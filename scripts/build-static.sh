@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds the static agent: Embedded Swift, one module at a time, linked against musl's
-# libc.a with lld. Usage: build-static.sh x86_64|aarch64  (output in dist/).
-# x86_64 uses the host's musl-tools; aarch64 uses Debian's arm64 musl and libgcc, unpacked
-# by `setup.sh aarch64` (the Embedded stdlib has no aarch64-linux target, so Swift compiles
-# for aarch64-none-none-elf against musl's headers; the binary runs on any arm64 Linux).
+# libc.a with lld. Usage: build-static.sh x86_64|aarch64|armv7|i686|riscv64 (output in dist/).
+# x86_64 uses the host's musl-tools; aarch64, armv7 and i686 use Debian's musl and libgcc for
+# that machine, riscv64 a musl built by zig, each unpacked by `setup.sh ARCH` (the Embedded
+# stdlib has no <arch>-linux target but x86_64's, so Swift compiles for the bare-metal target
+# against musl's headers; the binary runs on any Linux of that machine). The choices per
+# machine are in docs/static-build.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arch=${1:-x86_64}
