@@ -56,7 +56,7 @@ fora_sdist() {
 # packages, unpacked into .build-static/<arch>-root; qemu-user-static runs the result.
 #   debian_root ARCH DEBIAN_ARCH
 debian_root() {
-    local arch=$1 debian_arch=$2 root=.build-static/$1-root
+    local arch=$1 debian_arch=$2 root=.build-static/$1-root added=
     [ -f "$root/.ready" ] && return 0
     apt_install qemu-user-static
     if ! dpkg --print-foreign-architectures | grep -qx "$debian_arch"; then
@@ -64,13 +64,18 @@ debian_root() {
             echo "run: sudo dpkg --add-architecture $debian_arch && sudo apt-get update" >&2
             exit 1
         fi
+        # Only for the download, and taken back after it: left in place, every later
+        # apt-get update on this machine would fetch its indexes too, and fail whenever a
+        # mirror lags for that architecture. A lagging index here is not fatal.
         dpkg --add-architecture "$debian_arch"
-        apt-get update -qq >/dev/null || true  # a mirror without this architecture is not fatal here
+        added=yes
+        apt-get update -qq >/dev/null 2>&1 || true
     fi
     local download packages=(musl-dev:$debian_arch musl:$debian_arch libgcc-12-dev:$debian_arch)
     download=$(mktemp -d)
     (cd "$download" && apt-get download -qq -o APT::Sandbox::User=root "${packages[@]}" ||
         { apt-get update -qq >/dev/null; apt-get download -qq -o APT::Sandbox::User=root "${packages[@]}"; })
+    [ -z "$added" ] || dpkg --remove-architecture "$debian_arch"
     mkdir -p "$root"
     for package in "$download"/*.deb; do dpkg -x "$package" "$root"; done
     rm -rf "$download"
