@@ -1,5 +1,5 @@
 """Builds dist/fora_tunnel_dispatcher-VERSION-py3-none-any.whl: the fora connector
-(packaging/fora), the bootstrap snippet, and both static agents from dist/. A wheel is a zip
+(packaging/fora), the bootstrap snippet, and the five static agents from dist/. A wheel is a zip
 with three metadata files; writing it here needs no build tools. The agents run on the
 target, not here, so the wheel is for any platform."""
 import base64
@@ -15,16 +15,18 @@ SOURCE = ROOT / "packaging" / "fora" / PACKAGE
 # The project's one version (Sources/TunnelWire/Version.swift), also written into __init__.py.
 VERSION = re.search(r'projectVersion = "([^"]+)"',
                     (Path(__file__).resolve().parents[1] / "Sources/TunnelWire/Version.swift").read_text()).group(1)
-AGENTS = {"x86_64": ROOT / "dist" / "tunnel-dispatcher", "aarch64": ROOT / "dist" / "tunnel-dispatcher-aarch64"}
+AGENTS = {"x86_64": ROOT / "dist" / "tunnel-dispatcher",
+          **{arch: ROOT / "dist" / f"tunnel-dispatcher-{arch}" for arch in ("aarch64", "armv7", "riscv64")}}
 
 METADATA = f"""Metadata-Version: 2.1
 Name: fora-tunnel-dispatcher
 Version: {VERSION}
-Summary: fora connector tunnel-ssh: deploy to hosts without Python through the static tunnel-dispatcher agent
+Summary: fora connectors tunnel-ssh, tunnel-docker, tunnel-podman: deploy to hosts and containers without Python through the static tunnel-dispatcher agent
 Requires-Python: >=3.10
 Requires-Dist: fora>=2.1.7,<3
 
-Import fora_tunnel_dispatcher in an inventory, then use hosts such as tunnel-ssh://root@web1.
+Import fora_tunnel_dispatcher in an inventory, then use hosts such as tunnel-ssh://root@web1
+or tunnel-podman://web.
 """
 WHEEL = """Wheel-Version: 1.0
 Generator: tunnel-dispatcher scripts/build-wheel.py

@@ -264,7 +264,9 @@ static void cloexec_from_3(void) {
 /// syscall: musl's sigaction refuses signals 32-34 (reserved for its own use), yet an
 /// "ignore" inherited on them would survive exec.
 static void reset_signals(void) {
-    struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } action = { 0 };
+    // The kernel's mask is 64 bits on every architecture, two longs on 32-bit ones (any other
+    // size is EINVAL, and the signal would stay ignored in the child).
+    struct { void *handler; unsigned long flags; void *restorer; unsigned long mask[64 / (8 * sizeof(long))]; } action = { 0 };
     action.handler = (void *)SIG_DFL;
     for (long sig = 1; sig <= 64; sig++) syscall(SYS_rt_sigaction, sig, &action, NULL, sizeof action.mask);
     sigset_t all;

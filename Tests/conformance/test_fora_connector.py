@@ -1,8 +1,10 @@
-"""fora deploys to hosts without Python (issue 10): the wheel's `tunnel-ssh` connector.
+"""fora deploys to hosts and containers without Python (issues 10 and 25): the wheel's
+`tunnel-ssh`, `tunnel-podman` and `tunnel-docker` connectors.
 
 The wheel is built and pip-installed here; fora's own test_connection.py (from its sdist)
 then runs through the connector over a real sshd, and a real `fora inventory.py deploy.py`
-deploys into a chroot that holds only busybox."""
+deploys into a chroot that holds only busybox, and into a running busybox container under
+podman."""
 import os
 import pwd
 import shutil
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness import ROOT
-from test_launch import CHROOT, CHROOTED, USER, account, jail, sshd  # noqa: F401  (fixtures)
+from test_launch import CHROOT, CHROOTED, ENGINE, USER, account, jail, podman, sshd  # noqa: F401  (fixtures)
 
 FORA_TESTS = ROOT / ".build" / "fora-2.1.7" / "test"
 PYTHON = Path(sys.executable)
@@ -23,8 +25,8 @@ PYTHON = Path(sys.executable)
 @pytest.fixture(scope="module")
 def connector_site(tmp_path_factory):
     """The wheel, built from dist/ and installed with pip into a folder of its own."""
-    if not (ROOT / "dist" / "tunnel-dispatcher-aarch64").exists():
-        pytest.skip("needs both agents: make aarch64")
+    if not all((ROOT / "dist" / f"tunnel-dispatcher-{arch}").exists() for arch in ("aarch64", "armv7", "riscv64")):
+        pytest.skip("needs the agents: make static arches")
     folder = tmp_path_factory.mktemp("wheel")
     built = subprocess.run([str(PYTHON), str(ROOT / "scripts/build-wheel.py"), str(folder)],
                            capture_output=True, text=True, check=True)
@@ -166,3 +168,63 @@ def test_the_connector_takes_the_same_urls_and_host_variables_as_foras_ssh_conne
     assert command[:4] == ["ssh", "-o", "BatchMode=yes", "ssh://web1:2222"]
     assert command[4].startswith("'sh' '-c' '") and "python" not in command[4]
     assert TunnelSshConnector.extract_hostname("tunnel-ssh://root@web1:22") == "web1"
+
+
+CONTAINER_DEPLOY = """
+from fora import host
+from fora.operations import files
+
+site = "/tmp/site"
+files.directory(path=site, mode="750")
+files.upload_content(content=b"static bytes\\n", dest=site + "/static.txt", mode="640")
+host.connection.run(["sh", "-c", "id -u > " + site + "/ran"])
+"""
+
+
+def test_a_real_deploy_into_a_podman_container_without_python(podman, connector_site, tmp_path):
+    """tunnel-podman://CONTAINER, with podman's own options as host variables: the busybox
+    container runs as uid 1000; `--user 0` (podman_exec_opts) deploys as root."""
+    box = podman["busybox"]
+    # fora looks up the connecting user's name first (ResolveUser), as its ssh connector does,
+    # and files.directory runs chown.
+    prepare = ("mkdir -p /etc && echo root:x:0:0:root:/root:/bin/sh > /etc/passwd && echo root:x:0: > /etc/group"
+               " && ln -s busybox /bin/chown && ln -s busybox /bin/ls")
+    assert subprocess.run([ENGINE, "exec", "--user", "0", box, "sh", "-c", prepare], timeout=60).returncode == 0
+    (tmp_path / "inventory.py").write_text(
+        "import fora_tunnel_dispatcher  # registers tunnel-podman\n\n"
+        f"hosts = [dict(url='tunnel-podman://{box}', name='box', vars=dict(podman_exec_opts=['--user', '0']))]\n")
+    (tmp_path / "deploy.py").write_text(CONTAINER_DEPLOY)
+    fora = Path(sys.executable).parent / "fora"
+    for _ in range(2):   # the second run starts the agent the first one cached
+        result = subprocess.run([str(fora), "inventory.py", "deploy.py"], cwd=tmp_path, capture_output=True, text=True,
+                                env=dict(os.environ, PYTHONPATH=str(connector_site)), timeout=300)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    shown = subprocess.run([ENGINE, "exec", "--user", "0", box, "sh", "-c", "cat /tmp/site/static.txt /tmp/site/ran; "
+                            "ls -ld /tmp/site /tmp/site/static.txt; ls /root/.cache/tunnel-dispatcher"],
+                           capture_output=True, text=True, timeout=60)
+    lines = shown.stdout.splitlines()
+    assert lines[:2] == ["static bytes", "0"], shown.stdout + shown.stderr
+    assert lines[2].startswith("drwxr-x---") and lines[3].startswith("-rw-r-----")
+    assert len(lines) == 5, "one cached agent, sent once"
+
+
+def test_the_container_connectors_take_the_engines_options_as_host_variables(connector_site):
+    sys.path.insert(0, str(connector_site))
+    try:
+        from fora_tunnel_dispatcher import TunnelDockerConnector, TunnelPodmanConnector
+    finally:
+        sys.path.pop(0)
+
+    class Host:
+        docker_opts = ["--context", "prod"]
+        docker_exec_opts = ["--user", "0"]
+
+    command = TunnelDockerConnector("tunnel-docker://web", Host()).command()
+    assert command[:7] == ["docker", "--context", "prod", "exec", "-i", "--user", "0"]
+    assert command[7:10] == ["web", "sh", "-c"] and command[11:13] == ["tunnel-bootstrap", "0"]
+    assert len(command) == 13 + 2 * 5, "a hash and a size for each of the five machines"
+    assert TunnelPodmanConnector("tunnel-podman:web", object()).command()[:4] == ["podman", "exec", "-i", "web"]
+    assert TunnelPodmanConnector.extract_hostname("tunnel-podman://web") == "web"
+    for url in ("tunnel-podman://-e", "tunnel-podman://", "tunnel-podman://a/b"):
+        with pytest.raises(ValueError):
+            TunnelPodmanConnector.extract_hostname(url)

@@ -1,7 +1,8 @@
 """Every SHA-512 kernel against hashlib: the NIST vectors, every length 0-1000 with every
-split point, and a large input, for each kernel this machine can run natively and for both
+split point, and a large input, for each kernel this machine can run natively, for both
 aarch64 kernels under qemu-user (`-cpu max` has the SHA-512 instructions, `-cpu cortex-a53`
-does not). The helper, tunnel-sha512-check, is built by scripts/build-static.sh from the
+does not), and for the portable kernel of the armv7 and riscv64 agents (i686 is not built: over the size cap) under qemu-user
+(the only one they have: 32-bit machines do the 64-bit rounds in register pairs). The helper, tunnel-sha512-check, is built by scripts/build-static.sh from the
 agent's own objects; it names the kernel it ran on its first line, so that no kernel is
 skipped silently."""
 import hashlib
@@ -13,9 +14,10 @@ import pytest
 
 from harness import ROOT, agent_command
 
-HELPER = {arch: ROOT / ".build-static" / arch / "tunnel-sha512-check" for arch in ("x86_64", "aarch64")}
-QEMU = shutil.which("qemu-aarch64-static")
-AARCH64_AGENT = ROOT / "dist" / "tunnel-dispatcher-aarch64"
+FOREIGN = {"aarch64": "qemu-aarch64-static", "armv7": "qemu-arm-static", "riscv64": "qemu-riscv64-static"}
+HELPER = {arch: ROOT / ".build-static" / arch / "tunnel-sha512-check" for arch in ("x86_64", *FOREIGN)}
+AGENT = {arch: ROOT / "dist" / f"tunnel-dispatcher-{arch}" for arch in FOREIGN}
+AARCH64_CPUS = ("max", "cortex-a53")
 
 NIST = {  # FIPS 180-4 examples (csrc.nist.gov), and the classic million 'a'
     b"abc": "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
@@ -43,12 +45,15 @@ NATIVE_AVX2 = os.uname().machine == "x86_64" and HASWELL_FLAGS <= cpu_flags()
 
 
 def runner(target):
-    """(command prefix, helper) for a target: native, or aarch64 under qemu with a CPU."""
+    """(command prefix, helper) for a target: native, aarch64 under qemu with a CPU, or
+    another machine under its qemu."""
     if target == "native":
         return [], HELPER["x86_64"]
-    if QEMU is None:
-        pytest.skip("qemu-aarch64-static is not installed (scripts/setup.sh test installs it)")
-    return [QEMU, "-cpu", target], HELPER["aarch64"]
+    arch = "aarch64" if target in AARCH64_CPUS else target
+    qemu = shutil.which(FOREIGN[arch])
+    if qemu is None:
+        pytest.skip(f"{FOREIGN[arch]} is not installed (scripts/setup.sh test installs it)")
+    return [qemu, *(["-cpu", target] if arch == "aarch64" else [])], HELPER[arch]
 
 
 # (target, kernel asked for, kernel that must run)
@@ -56,13 +61,14 @@ CASES = [("native", "portable", "portable"),
          ("native", "best", "avx2" if NATIVE_AVX2 else "portable"),
          ("max", "best", "armv8-sha512"),
          ("max", "portable", "portable"),
-         ("cortex-a53", "best", "portable")]
+         ("cortex-a53", "best", "portable"),
+         *[(arch, kernel, "portable") for arch in ("armv7", "riscv64") for kernel in ("best", "portable")]]
 
 
 def check(target, kernel, *args, data):
     prefix, helper = runner(target)
     if not helper.exists():
-        pytest.fail(f"{helper} is missing: run `make static aarch64`")
+        pytest.fail(f"{helper} is missing: run `make static arches`")
     result = subprocess.run([*prefix, str(helper), kernel, *args], input=data, capture_output=True, timeout=300)
     lines = result.stdout.decode().splitlines()
     assert result.returncode == 0, (result.returncode, lines[-1:], result.stderr[-300:])
@@ -102,6 +108,8 @@ def test_debug_names_the_kernel_in_use():
     native = "avx2" if NATIVE_AVX2 else "portable"
     assert debug_first_line(agent_command("--debug")).endswith(f"SHA-512: {native}")
     assert debug_first_line(agent_command("--debug"), {"TUNNEL_SHA512": "portable"}).endswith("SHA-512: portable")
-    for cpu, kernel in [("max", "armv8-sha512"), ("cortex-a53", "portable")]:
-        prefix, _ = runner(cpu)
-        assert debug_first_line([*prefix, str(AARCH64_AGENT), "--debug"]).endswith(f"SHA-512: {kernel}")
+    for target, kernel in [("max", "armv8-sha512"), ("cortex-a53", "portable"),
+                           ("armv7", "portable"), ("riscv64", "portable")]:
+        prefix, _ = runner(target)
+        agent = AGENT["aarch64" if target in AARCH64_CPUS else target]
+        assert debug_first_line([*prefix, str(agent), "--debug"]).endswith(f"SHA-512: {kernel}")
