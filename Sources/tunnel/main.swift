@@ -39,7 +39,7 @@ struct Tunnel: ParsableCommand {
           tunnel installer > install.sh      # for cloud-init, Dockerfiles, provisioners
         """,
         version: "tunnel 0.2.0",
-        subcommands: [Ping.self, Run.self, StatCommand.self, UploadCommand.self, DownloadCommand.self,
+        subcommands: [Ping.self, Run.self, ShellCommand.self, StatCommand.self, UploadCommand.self, DownloadCommand.self,
                       UserCommand.self, GroupCommand.self, GetenvCommand.self, ListCommand.self, MakeDirCommand.self, RemoveCommand.self,
                       MoveCommand.self, ChangeModeCommand.self, ChangeOwnerCommand.self, LinkCommand.self,
                       InstallerCommand.self])

@@ -16,6 +16,9 @@ enum RefusedRequest {
         case .runEx:
             let request = try RunEx<Spool>.decodeFields(from: &reader, stdin: discardedPayload)
             if let cwd = request.cwd { note("cwd", cwd) }
+        case .runTerminal:
+            let request = try RunTerminal<Spool>.decodeFields(from: &reader, stdin: discardedPayload)
+            if let cwd = request.run.cwd { note("cwd", cwd) }
         case .upload:
             let request = try Upload<Void>.decodeFields(from: &reader) { (reader, _, length) throws(WireError) in
                 try reader.streamPayload(length: length) { _ in }
@@ -58,7 +61,7 @@ enum RefusedRequest {
             note("path", request.path)
         // Exhaustive on purpose: a new request does not compile until it is read here, so a
         // refused one can never leave its fields in the stream.
-        case .checkAlive, .exit, .hello, .input, .closeInput, .signal:
+        case .checkAlive, .exit, .hello, .input, .closeInput, .signal, .windowSize:
             break   // never refused (RequestPolicy.isAlwaysServed)
         case .ok, .ack, .osError, .invalidField, .processCompleted, .processError, .statResult,
              .resolveResult, .downloadResult, .userEntry, .groupEntry, .environVar, .helloResult,
