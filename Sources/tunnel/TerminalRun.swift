@@ -10,6 +10,9 @@ import TunnelWire
 struct TerminalRun {
     let terminal: LocalTerminal
 
+    /// What the relay catches: the ends it passes on, and the window's changes.
+    static let relayedSignals = InterruptCounter.caught + [SIGWINCH]
+
     /// ssh's words when `-t` is asked for without a terminal (the run goes on without a pty).
     static let notATerminal = "tunnel: pseudo-terminal will not be allocated because stdin is not a terminal\n"
 
@@ -28,13 +31,14 @@ struct TerminalRun {
         defer { interrupts.restore() }
         let windowChanges = WindowChanges()
         defer { windowChanges.restore() }
-        let blocked = SignalsBlocked(InterruptCounter.caught + [SIGWINCH])
+        let blocked = SignalsBlocked(TerminalRun.relayedSignals)
         defer { blocked.restore() }
         terminal.makeRaw()
         defer { terminal.restore() }
         var forwarded = 0
-        var readingKeys = true
-        while true {
+        /// Signals first, then keys: a window change made before a key is typed reaches the
+        /// command before the key does.
+        func actOnSignals() throws {
             // Keys cannot make these in raw mode: they came from kill(1) or a closed window.
             if interrupts.count > forwarded {
                 forwarded = interrupts.count
@@ -43,10 +47,18 @@ struct TerminalRun {
             if windowChanges.takeChange() {
                 try report { () throws(TunnelError) in try run.resize(to: terminal.size) }
             }
+        }
+        var readingKeys = true
+        while true {
+            try actOnSignals()
             if !agent.hasBufferedAnswer {
                 var fds = [pollfd(fd: agent.answerDescriptor, events: Int16(POLLIN), revents: 0)]
                 if readingKeys { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
                 if waitForReadiness(&fds, deliverable: blocked) < 0 { continue }   // EINTR: a signal to act on
+                // ppoll that finds a descriptor ready returns without delivering a signal
+                // that is pending already (the kernel puts the mask back first): let it in now.
+                letPendingSignalsIn()
+                try actOnSignals()
                 if readingKeys && fds[1].revents != 0 { readingKeys = try forwardKeys(to: run) }
                 if fds[0].revents == 0 { continue }
             }
@@ -55,6 +67,15 @@ struct TerminalRun {
             case .finished(let returncode, let timedOut): return (returncode, timedOut)
             }
         }
+    }
+
+    /// Delivers the relay's signals that are pending (their handlers only count and note).
+    private func letPendingSignalsIn() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for number in TerminalRun.relayedSignals { sigaddset(&signals, number) }
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
     }
 
     /// One read of the keyboard, sent on; false once stdin has ended (the remote terminal's

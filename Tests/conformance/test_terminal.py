@@ -5,6 +5,7 @@ local terminal's mode put back afterwards."""
 import fcntl
 import os
 import pty
+import pwd
 import re
 import select
 import shutil
@@ -12,10 +13,12 @@ import signal
 import struct
 import subprocess
 import termios
+import threading
 from pathlib import Path
 
 import pytest
 
+import extensions as x
 from harness import AGENT, ROOT
 
 TUNNEL = Path(os.environ.get("TUNNEL_CLI", ROOT / "dist" / "tunnel"))
@@ -163,7 +166,6 @@ def test_shell_needs_a_terminal():
 
 
 def test_shell_is_the_users_login_shell(terminal):
-    import pwd
     entry = pwd.getpwuid(os.getuid())
     term = terminal("shell")
     term.type(b"printf 'home=%s shell=%s\\n' \"$HOME\" \"$SHELL\"; [ -t 0 ] && echo on-a-tty; exit 3\r")
@@ -185,6 +187,62 @@ def test_a_root_without_dev_ptmx_is_refused_clearly(terminal, tmp_path):
     assert term.mode() == term.mode_before
 
 
+def test_the_child_setup_is_runs_own_on_a_terminal(terminal, unprivileged_user):
+    if os.geteuid() != 0 or unprivileged_user is None:
+        pytest.skip("switching user needs root")
+    term = terminal("run", "-t", "--user", unprivileged_user, "--umask", "027", "--cwd", "/tmp", "--", "sh", "-c",
+                    'id -un; pwd; umask; ls -ln "$(tty)"; ls /proc/self/fd')
+    assert term.finish() == 0, term.output
+    uid = pwd.getpwnam(unprivileged_user).pw_uid
+    lines = term.output.decode().split("\r\n")
+    assert lines[:3] == [unprivileged_user, "/tmp", "0027"], lines
+    # The terminal was handed to the user (as grantpt does); the child holds fds 0-2 only
+    # (3 is ls's own directory).
+    assert lines[3].split()[2] == str(uid), lines
+    assert lines[4].split() in (["0", "1", "2", "3"], ["0", "1", "2"]), lines
+
+
+# ---------------------------------------------------------------------------------------
+# The packets themselves (docs/protocol.md, "RunTerminal")
+
+from test_extensions import Agent, agent, joined  # noqa: E402,F401  (the fixture, shared)
+
+
+def test_a_terminal_run_is_always_streamed(agent):  # noqa: F811
+    assert agent.ask(x.run_terminal(24, 80, ["true"], stream=False)) == (
+        "InvalidField", dict(field="stream", message="A terminal run is always streamed."))
+    # A window size outside a terminal run is read and ignored.
+    agent.send(x.window_size(10, 10))
+    assert agent.ask(x.hello())[0] == "HelloResult"
+
+
+def test_stdout_and_stderr_are_one_stream_and_sizes_apply_in_order(agent):  # noqa: F811
+    agent.send(x.run_terminal(24, 80, ["sh", "-c", "stty size; echo err >&2; read line; stty size; exit 4"]))
+    first = b""
+    while b"err\r\n" not in first:
+        name, fields = agent.reader.answer()
+        assert (name, fields["stream"]) == ("Output", 1), (name, fields)
+        first += fields["data"]
+    assert first == b"24 80\r\nerr\r\n"
+    # The size changes before the line arrives; 70000 rows do not fit the kernel's 16 bits.
+    pieces, end = agent.run_streamed(x.window_size(70000, 12), x.input_data(b"\n"))
+    assert joined(pieces, 2) == b"" and end["returncode"] == 4
+    assert joined(pieces, 1) == b"\r\n65535 12\r\n"
+
+
+def test_a_process_left_holding_the_terminal_does_not_keep_the_run(agent):  # noqa: F811
+    # It ignores the SIGHUP the terminal's end sends; sshd ends such a session all the same.
+    agent.send(x.run_terminal(24, 80, ["sh", "-c", 'trap "" HUP; sleep 1000 & echo "pid=$!"']))
+    answers = []
+    reading = threading.Thread(target=lambda: answers.append(agent.run_streamed(b"")), daemon=True)
+    reading.start()
+    reading.join(PATIENCE)   # a hang guard only: the run ends as soon as sh has
+    assert answers, "the run waited for the process left in the background"
+    pieces, end = answers[0]
+    os.kill(int(joined(pieces, 1).split(b"pid=")[1].split()[0]), signal.SIGKILL)
+    assert end["returncode"] == 0
+
+
 # ---------------------------------------------------------------------------------------
 # In a container whose only program is busybox (test_launch.py's podman fixture)
 
@@ -201,4 +259,14 @@ def test_a_terminal_in_a_busybox_container(terminal, podman):  # noqa: F811
     term.type(b"\r")
     term.read_until(rb"33 111\r\n")
     assert term.finish() == 9, term.output
+    assert term.mode() == term.mode_before
+
+
+def test_a_terminal_in_a_container_whose_only_program_is_the_agent(terminal, podman):  # noqa: F811
+    # The agent-only image holds nothing but /tunnel-dispatcher: it is also what runs on the pty.
+    box = podman["agent-only"]
+    term = terminal("run", "-t", "--", "/tunnel-dispatcher", "--version",
+                    via=f"{shutil.which('podman')} exec -i {box} /tunnel-dispatcher")
+    assert term.finish() == 0, term.output
+    assert term.output.startswith(b"tunnel-dispatcher "), term.output
     assert term.mode() == term.mode_before
