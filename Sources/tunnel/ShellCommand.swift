@@ -26,6 +26,8 @@ struct ShellCommand: ParsableCommand {
         The shell is the one in the user's passwd entry on the target (/bin/sh when it names
         none), started as a login shell ('-l') in a login environment (HOME, USER, LOGNAME,
         SHELL, PATH as su - sets them, and this terminal's TERM), in HOME. Needs a terminal.
+        When the agent's own user has no passwd entry (a container's bare uid), it starts
+        /bin/sh in the agent's environment instead, and says so.
         Exit status: the shell's own, as 'run' reports it.
         """)
     @OptionGroup var target: TargetOptions
@@ -37,21 +39,35 @@ struct ShellCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let agent = try target.connect(needing: "shell")
-        let shell = try report { () throws(TunnelError) in try agent.loginShell(of: user) }
-        var options = RunOptions([shell, "-l"])
-        options.environment = .login
-        options.user = user
+        var options: RunOptions
+        if let shell = try report({ () throws(TunnelError) in try agent.loginShell(of: user) }) {
+            options = RunOptions([shell, "-l"])
+            options.environment = .login
+            options.user = user
+        } else {
+            // A container's uid with no passwd entry (docker exec -it box sh works there):
+            // no login to make, the shell every image has, in the agent's environment.
+            writeError("tunnel: the agent's user has no passwd entry: starting /bin/sh, not a login shell\n")
+            options = RunOptions(["/bin/sh"])
+        }
+        let shell = String(decoding: options.command[0], as: UTF8.self)
         // A `run` of the shell, for its exit statuses and refusals (127: no such shell).
-        let command = try Run.parse(["--", shell, "-l"])
+        let command = try Run.parse(["--", shell])
         try command.runOnTerminal(options, of: agent, TerminalRun(terminal: terminal))
     }
 }
 
 extension TunnelConnection {
     /// The login shell of `user` (the agent's own when nil) from its passwd entry on the
-    /// target, /bin/sh when the entry names none (as login(1) does).
-    func loginShell(of user: String?) throws(TunnelError) -> String {
-        let name = try resolveUser(user)
+    /// target, /bin/sh when the entry names none (as login(1) does); nil when the agent's
+    /// own user has no entry. A `user` asked for by name must exist.
+    func loginShell(of user: String?) throws(TunnelError) -> String? {
+        let name: String
+        do throws(TunnelError) {
+            name = try resolveUser(user)
+        } catch .invalidField where user == nil {
+            return nil
+        }
         let shell = try queryUser(name).shell
         return shell.isEmpty ? "/bin/sh" : shell
     }

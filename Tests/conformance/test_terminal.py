@@ -270,3 +270,15 @@ def test_a_terminal_in_a_container_whose_only_program_is_the_agent(terminal, pod
     assert term.finish() == 0, term.output
     assert term.output.startswith(b"tunnel-dispatcher "), term.output
     assert term.mode() == term.mode_before
+
+
+def test_shell_in_a_container_whose_user_has_no_passwd_entry(terminal, podman):  # noqa: F811
+    # The busybox image has no /etc/passwd and runs as uid 1000: docker exec -it box sh works
+    # there, and so does tunnel shell, with /bin/sh and a note.
+    term = terminal("--docker", podman["busybox"], "--engine", "podman", "shell",
+                    via=None, env={"TUNNEL_AGENT_DIR": str(ROOT / "dist")})
+    term.type(b"[ -t 0 ] && echo on-a-tty; id -u; exit 6\r")
+    term.read_until(rb"on-a-tty\r\n1000\r\n")
+    assert term.finish() == 6, term.output
+    assert b"has no passwd entry: starting /bin/sh" in term.output
+    assert term.mode() == term.mode_before
