@@ -34,7 +34,7 @@ struct Run: ParsableCommand {
     @Flag(help: "Collect the output and show it at the end, as fora's ProcessRun does.") var noStream = false
     @Flag(help: "Let the command's output go to the agent's stderr instead of capturing it (ProcessRun).") var noCapture = false
     @Flag(name: [.customShort("t"), .customLong("tty")],
-          help: "Run on a pseudo-terminal, this terminal raw meanwhile (keys, Ctrl-C and window size pass through).")
+          help: "On a pseudo-terminal, as ssh -t: keys, Ctrl-C, window size pass.")
     var tty = false
     /// The remote command: everything after `--` or from the first word that is not an
     /// option of tunnel's. (Captured as the parser finds it; `validate` rejects a leading
@@ -80,7 +80,7 @@ struct Run: ParsableCommand {
         if noCapture || (target.compat && !needsExtensions) {
             return try runWithProcessRun(stdin: source)
         }
-        let agent = try target.connect(needing: needsExtensions ? "--env, --login, --empty-env and --timeout" : nil)
+        let agent = try target.connect(needing: needsExtensions ? "--env, --login, --empty-env, --timeout and -t" : nil)
         guard agent.serves(.runEx) else { return try runWithProcessRun(on: agent, stdin: source) }
         var options = RunOptions(argv)
         options.environment = login ? .login : emptyEnv ? .empty : .agent

@@ -21,17 +21,17 @@ extension Run {
 struct ShellCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shell",
-        abstract: "Start the user's login shell on a pseudo-terminal, as 'ssh host' does.",
+        abstract: "The user's login shell on a pseudo-terminal, as 'ssh host' gives it.",
         discussion: """
-        The shell is the one in the user's passwd entry on the target (/bin/sh when it names
-        none), started as a login shell ('-l') in a login environment (HOME, USER, LOGNAME,
-        SHELL, PATH as su - sets them, and this terminal's TERM), in HOME. Needs a terminal.
-        When the agent's own user has no passwd entry (a container's bare uid), it starts
-        /bin/sh in the agent's environment instead, and says so.
-        Exit status: the shell's own, as 'run' reports it.
+        The shell of the user's passwd entry on the target (/bin/sh if it names
+        none), as a login shell ('-l'): HOME, USER, LOGNAME, SHELL and PATH as
+        su - sets them, this terminal's TERM, in HOME. Needs a terminal.
+        A user without a passwd entry (a container's bare uid) gets /bin/sh in
+        the agent's environment instead, with a note.
+        Exit status: the shell's own, as for 'run'.
         """)
     @OptionGroup var target: TargetOptions
-    @Option(help: "Log in as this user (name or uid; default: the agent's).") var user: String?
+    @Option(help: "Log in as this user (default: the agent's).") var user: String?
 
     func run() throws {
         guard let terminal = LocalTerminal.onStandardInput() else {
