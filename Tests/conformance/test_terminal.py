@@ -246,7 +246,7 @@ def test_a_process_left_holding_the_terminal_does_not_keep_the_run(agent):  # no
 # ---------------------------------------------------------------------------------------
 # In a container whose only program is busybox (test_launch.py's podman fixture)
 
-from test_launch import podman  # noqa: E402,F401  (the fixture, shared with test_launch.py)
+from test_launch import USER, account, podman, ssh_args, sshd  # noqa: E402,F401  (fixtures shared with test_launch.py)
 
 
 def test_a_terminal_in_a_busybox_container(terminal, podman):  # noqa: F811
@@ -282,3 +282,23 @@ def test_shell_in_a_container_whose_user_has_no_passwd_entry(terminal, podman): 
     assert term.finish() == 6, term.output
     assert b"has no passwd entry: starting /bin/sh" in term.output
     assert term.mode() == term.mode_before
+
+
+# ---------------------------------------------------------------------------------------
+# Over the real sshd (test_launch.py's fixtures), as an ordinary account
+
+
+def test_shell_and_ctrl_c_over_ssh(terminal, sshd, account):  # noqa: F811
+    over_ssh = dict(via=None, env={"TUNNEL_AGENT_DIR": str(ROOT / "dist")})
+    shell = terminal(*ssh_args(sshd), "shell", **over_ssh)
+    shell.type(b"printf 'user=%s\\n' \"$(id -un)\"; [ -t 0 ] && echo on-a-tty; exit 4\r")
+    shell.read_until(f"user={USER}\r\non-a-tty\r\n".encode())
+    assert shell.finish() == 4, shell.output
+    assert shell.mode() == shell.mode_before
+    run = terminal(*ssh_args(sshd), "run", "-t", "--", "sh", "-c",
+                   'trap "echo trapped; exit 5" INT; echo ready; while :; do sleep 1; done', **over_ssh)
+    run.read_until(rb"ready")
+    run.type(b"\x03")
+    run.read_until(rb"trapped")
+    assert run.finish() == 5, run.output
+    assert run.mode() == run.mode_before
