@@ -86,6 +86,9 @@ extension_sessions = [
     + x.read_beneath(b"/scratch", b"t", with_status=True) + x.read_beneath(b"/scratch", b"t/f\xff")
     + x.read_beneath(b"/scratch", b"t/l") + x.read_beneath(b"/scratch", b"t/l/f\xff"),
     x.read_beneath(b"/scratch", b"../etc"), x.upload_beneath(b"/scratch", b"", b"x"), x.create_beneath(b"/", b"a//b"),
+    # A pty run (where the fuzzer has no /dev/ptmx, its refusal), resized, and a late resize.
+    x.run_terminal(24, 80, ["cat"], stdin=b"x\n\x04") + x.window_size(50, 200) + x.close_input(),
+    x.run_terminal(0, 0, ["true"], stream=False), x.window_size(1, 1),
 ]
 for data in extension_sessions:
     write("decoder", data)

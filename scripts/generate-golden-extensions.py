@@ -59,6 +59,9 @@ SAMPLES = [
     ("readBeneath", x.read_beneath(b"/srv", b"a/\xfe", with_status=True)),
     ("createBeneath", x.create_beneath(b"/srv", b"a/b", mode="750")),
     ("createBeneathLink", x.create_beneath(b"/srv", b"a/l\xff", link_target=b"../t")),
+    ("windowSize", x.window_size(24, 80)),
+    ("runTerminal", x.run_terminal(50, 132, ["/bin/bash", "-l"], environment=x.LOGIN_ENV, set_environment=["TERM=xterm"],
+                                   user="alice", stdin=b"")),
 ]
 
 lines = [f"{name} {data.hex()}" for name, data in SAMPLES]

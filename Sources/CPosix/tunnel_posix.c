@@ -4,6 +4,7 @@
 #include "tunnel_posix.h"
 #include <dirent.h>
 #include <grp.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -317,12 +318,20 @@ static void exec_with_environment(const tp_spawn_request *r) {
 static void child(const tp_spawn_request *r, int pipe_fd) {
     reset_signals();
     // A process group of its own, so that everything the command starts can be ended with
-    // it when the client goes away.
-    setpgid(0, 0);
+    // it when the client goes away. On a pty, a session of its own (which is also a
+    // process group whose id is the pid), so that the pty can become its controlling terminal.
+    if (r->controlling_terminal) setsid();
+    else setpgid(0, 0);
     // The three sources are never 0..2 themselves (the agent opens them after its own
     // stdio), so no dup2 can clobber a source still needed.
     if (move_to(r->stdin_fd, 0) < 0 || move_to(r->stdout_fd, 1) < 0 || move_to(r->stderr_fd, 2) < 0)
         report_and_exit(pipe_fd, TP_STEP_SETUP, errno);
+    if (r->controlling_terminal) {
+        if (ioctl(0, TIOCSCTTY, 0) < 0) report_and_exit(pipe_fd, TP_STEP_SETUP, errno);
+        // As grantpt does: the terminal belongs to the user it serves (mesg, write, a
+        // program that reopens its tty by name). Only root can; otherwise it is ours already.
+        if (r->set_uid) { int ignored = fchown(0, r->uid, (gid_t)-1); (void)ignored; }
+    }
     if (r->cwd != NULL && chdir(r->cwd) < 0) report_and_exit(pipe_fd, TP_STEP_CHDIR, errno);
     if (r->fail_preexec_errno != 0) report_and_exit(pipe_fd, TP_STEP_PREEXEC, r->fail_preexec_errno);
     umask((mode_t)r->umask_value);
@@ -419,6 +428,55 @@ void arc4random_buf(void *buffer, size_t size) {
 // The run path.
 
 #include <sys/socket.h>
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+int tp_set_window_size(int fd, unsigned int rows, unsigned int columns) {
+    struct winsize size = { 0 };
+    size.ws_row = (unsigned short)(rows > 65535 ? 65535 : rows);
+    size.ws_col = (unsigned short)(columns > 65535 ? 65535 : columns);
+    return ioctl(fd, TIOCSWINSZ, &size);
+}
+
+int tp_open_terminal(unsigned int rows, unsigned int columns, int *master, int *slave, const char **failed_path) {
+    static char slave_path[32];
+    *failed_path = "/dev/ptmx";
+    int ptmx = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (ptmx < 0) return -1;
+    int unlock = 0;
+    unsigned int number = 0;
+    if (ioctl(ptmx, TIOCSPTLCK, &unlock) < 0 || ioctl(ptmx, TIOCGPTN, &number) < 0) goto failed;
+    *failed_path = "/dev/pts";
+    // TIOCGPTPEER (Linux 4.13) opens the very slave of this master, whatever is mounted
+    // where; older kernels: by its name, as ptsname gives it.
+    int peer = ioctl(ptmx, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (peer < 0) {
+        // "/dev/pts/" and the number in decimal (no snprintf: printf would grow the binary).
+        char digits[12];
+        int count = 0;
+        do { digits[count++] = (char)('0' + number % 10); number /= 10; } while (number > 0);
+        memcpy(slave_path, "/dev/pts/", 9);
+        for (int index = 0; index < count; index++) slave_path[9 + index] = digits[count - 1 - index];
+        slave_path[9 + count] = 0;
+        *failed_path = slave_path;
+        peer = open(slave_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (peer < 0) goto failed;
+    }
+    if (tp_set_window_size(ptmx, rows, columns) < 0) {
+        close(peer);
+        goto failed;
+    }
+    *master = ptmx;
+    *slave = peer;
+    return 0;
+failed:;
+    int error = errno;
+    close(ptmx);
+    errno = error;
+    return -1;
+}
 
 int tp_child_has_ended(pid_t pid) {
     siginfo_t info;

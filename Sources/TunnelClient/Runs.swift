@@ -22,6 +22,9 @@ public struct RunOptions: Sendable {
     public var grace: Double = 2
     /// Captured runs: all of stdin. Streamed runs: the first bytes; `send` adds more. Absent: /dev/null.
     public var stdin: [UInt8]?
+    /// Streamed runs only: run on a pseudo-terminal of this size (RunTerminal), its output
+    /// one stream; `StreamedRun.resize` follows the local window. nil: pipes.
+    public var terminal: TerminalSize?
 
     /// Options for `command`, everything else at its default.
     public init(_ command: [String]) { self.command = command.map { Array($0.utf8) } }
@@ -51,10 +54,14 @@ extension TunnelConnection {
     /// Starts a run whose output arrives as it is written: read it with `StreamedRun.next()`
     /// (or `events()`); until `.finished`, the connection serves this run only.
     public func startStreamedRun(_ options: RunOptions) throws(TunnelError) -> StreamedRun {
-        try require(.runEx)
+        try require(options.terminal == nil ? .runEx : .runTerminal)
         try checkUsable()
         var output = transport.output
-        options.packet(stream: true).encode(to: &output)
+        if let size = options.terminal {
+            RunTerminal(size: size, run: options.packet(stream: true)).encode(to: &output)
+        } else {
+            options.packet(stream: true).encode(to: &output)
+        }
         try send()
         return StreamedRun(connection: self)
     }
@@ -133,6 +140,11 @@ public final class StreamedRun: @unchecked Sendable {
     /// The command's stdin reaches its end.
     public func closeInput() throws(TunnelError) {
         try locked { () throws(TunnelError) in try connection.sendWithoutAnswer(CloseInput()) }
+    }
+
+    /// A terminal run's window changed size (the local SIGWINCH); the agent resizes the pty.
+    public func resize(to size: TerminalSize) throws(TunnelError) {
+        try locked { () throws(TunnelError) in try connection.sendWithoutAnswer(WindowSize(size: size)) }
     }
 
     /// Sends `number` to the command's process group (SIGINT for Ctrl-C).

@@ -38,6 +38,9 @@ struct Run: ParsableCommand {
     var timeout: Double?
     @Flag(help: "Collect the output and show it at the end, as fora's ProcessRun does.") var noStream = false
     @Flag(help: "Let the command's output go to the agent's stderr instead of capturing it (ProcessRun).") var noCapture = false
+    @Flag(name: [.customShort("t"), .customLong("tty")],
+          help: "On a pseudo-terminal, as ssh -t: keys, Ctrl-C, window size pass.")
+    var tty = false
     /// The remote command: everything after `--` or from the first word that is not an
     /// option of tunnel's. (Captured as the parser finds it; `validate` rejects a leading
     /// option tunnel does not know, which would otherwise reach the remote host.)
@@ -55,11 +58,14 @@ struct Run: ParsableCommand {
         if stdin && stdinFile != nil { throw ValidationError("--stdin and --stdin-file are alternatives") }
         if noStdin && (stdin || stdinFile != nil) { throw ValidationError("-n and --stdin/--stdin-file are alternatives") }
         if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
+        if tty && (noStream || noCapture || stdinFile != nil) {
+            throw ValidationError("-t/--tty streams the terminal: not with --no-stream, --no-capture or --stdin-file")
+        }
     }
 
     /// Whether the run needs RunEx (the extensions) rather than fora's ProcessRun.
     private var needsExtensions: Bool {
-        !environmentSettings.isEmpty || login || emptyEnv || timeout != nil
+        !environmentSettings.isEmpty || login || emptyEnv || timeout != nil || terminal != nil
     }
 
     /// Where the command's stdin comes from: nil for /dev/null. As ssh, this program's stdin
@@ -75,12 +81,16 @@ struct Run: ParsableCommand {
         return fd
     }
 
+    /// The terminal `-t` runs on; nil without `-t`, or when stdin is not a terminal.
+    private var terminal: LocalTerminal? { tty ? LocalTerminal.onStandardInput() : nil }
+
     func run() throws {
+        if tty && terminal == nil { writeError(TerminalRun.notATerminal) }
         let processRun = noCapture || (target.compat && !needsExtensions)
         var source = try openStdinSource(capturing: processRun || noStream)
         defer { if let source, source != 0 { close(source) } }
         if processRun { return try runWithProcessRun(stdin: source) }
-        let agent = try target.connect(needing: needsExtensions ? "--env, --login, --empty-env and --timeout" : nil)
+        let agent = try target.connect(needing: needsExtensions ? "--env, --login, --empty-env, --timeout and -t" : nil)
         guard agent.serves(.runEx) else {
             if source == 0 && !stdin && isatty(0) != 0 { source = nil }   // captured after all
             return try runWithProcessRun(on: agent, stdin: source)
@@ -93,6 +103,7 @@ struct Run: ParsableCommand {
         options.umask = umask
         options.cwd = cwd.map { Array($0.utf8) }
         options.timeout = timeout
+        if let terminal { return try runOnTerminal(options, of: agent, TerminalRun(terminal: terminal)) }
         if noStream {
             if let source { options.stdin = try readAll(source) }
             let result = try refusalsReported { () throws(TunnelError) in try agent.run(options) }
@@ -155,7 +166,7 @@ struct Run: ParsableCommand {
     }
 
     /// The exit status for a returncode (-N: signal N), as the discussion above says.
-    private func status(returncode: Int32, timedOut: Bool) -> Int32 {
+    func status(returncode: Int32, timedOut: Bool) -> Int32 {
         if timedOut { return 124 }
         return returncode < 0 ? 128 - returncode : returncode
     }
@@ -176,7 +187,7 @@ struct Run: ParsableCommand {
     /// A program that could not be started gets the shell's statuses; other errors theirs.
     /// RunEx says which step failed (TunnelError.commandStartStatus); fora's ProcessRun says
     /// it only in its message, which names the program.
-    private func refusalsReported<T>(_ body: () throws(TunnelError) -> T) throws -> T {
+    func refusalsReported<T>(_ body: () throws(TunnelError) -> T) throws -> T {
         do {
             return try body()
         } catch let error where error.commandStartStatus != nil {

@@ -45,7 +45,7 @@ struct Tunnel: ParsableCommand {
           tunnel installer > install.sh   # for cloud-init, Dockerfiles, provisioners
         """,
         version: "tunnel \(projectVersion)",   // Sources/TunnelWire/Version.swift
-        subcommands: [Ping.self, Run.self, StatCommand.self, UploadCommand.self, DownloadCommand.self,
+        subcommands: [Ping.self, Run.self, ShellCommand.self, StatCommand.self, UploadCommand.self, DownloadCommand.self,
                       UserCommand.self, GroupCommand.self, GetenvCommand.self, ListCommand.self, MakeDirCommand.self, RemoveCommand.self,
                       MoveCommand.self, ChangeModeCommand.self, ChangeOwnerCommand.self, LinkCommand.self,
                       InstallerCommand.self])

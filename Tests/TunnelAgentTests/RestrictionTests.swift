@@ -10,12 +10,12 @@ final class RestrictionTests: XCTestCase {
         let policy = RequestPolicy(readOnly: true)
         let refused = PacketID.allCases.filter { $0.isRequest && policy.refusal(of: $0) != nil }
         XCTAssertEqual(refused, [.processRun, .upload, .runEx, .makeDir, .remove, .rename, .setMetadata, .symlink,
-                                 .uploadBeneath, .createBeneath])
+                                 .uploadBeneath, .createBeneath, .runTerminal])
     }
 
     func testTheSessionsOwnRequestsAreAlwaysServed() {
         let policy = RequestPolicy(readOnly: true, allowed: [], denied: PacketID.allCases, rooted: true)
-        for id in [PacketID.checkAlive, .exit, .hello, .input, .closeInput, .signal] {
+        for id in [PacketID.checkAlive, .exit, .hello, .input, .closeInput, .signal, .windowSize] {
             XCTAssertNil(policy.refusal(of: id), id.name)
         }
         XCTAssertEqual(policy.refusal(of: .upload)?.optionName, "--read-only")
@@ -26,6 +26,7 @@ final class RestrictionTests: XCTestCase {
         let policy = RequestPolicy(allowed: [.stat, .processRun], rooted: true)
         XCTAssertEqual(policy.refusal(of: .processRun)?.optionName, "--root")
         XCTAssertEqual(policy.refusal(of: .runEx)?.optionName, "--root")
+        XCTAssertEqual(policy.refusal(of: .runTerminal)?.optionName, "--root")
         XCTAssertNil(policy.refusal(of: .stat))
         XCTAssertEqual(policy.refusal(of: .download)?.optionName, "--allow")
     }

@@ -103,6 +103,11 @@ final class GoldenBytesTests: XCTestCase {
         sample("createBeneath", CreateBeneath(root: Array("/srv".utf8), path: Array("a/b".utf8), mode: "750")),
         sample("createBeneathLink", CreateBeneath(root: Array("/srv".utf8), path: Array("a/l".utf8) + [0xff],
                                                   linkTarget: Array("../t".utf8))),
+        sample("windowSize", WindowSize(size: TerminalSize(rows: 24, columns: 80))),
+        sample("runTerminal", RunTerminal(size: TerminalSize(rows: 50, columns: 132),
+                                          run: RunEx(command: [Array("/bin/bash".utf8), Array("-l".utf8)],
+                                                     environment: .login, setEnvironment: [Array("TERM=xterm".utf8)],
+                                                     user: "alice", stream: true, stdin: [UInt8]()))),
     ]
 
     /// (name, our encoding, "decoding the golden bytes gives this packet back")
@@ -148,6 +153,6 @@ final class GoldenBytesTests: XCTestCase {
 
     func testRequestDirection() {
         let requests = PacketID.allCases.filter(\.isRequest).map(\.rawValue)
-        XCTAssertEqual(requests, [2, 3, 8, 10, 12, 13, 14, 16, 18, 20, 22, 23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40, 42, 43, 44])
+        XCTAssertEqual(requests, [2, 3, 8, 10, 12, 13, 14, 16, 18, 20, 22, 23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40, 42, 43, 44, 48, 49])
     }
 }

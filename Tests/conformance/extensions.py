@@ -11,6 +11,7 @@ STEP_FIELD, STEP_SYSTEM, STEP_FILE, STEP_CHANGE_DIRECTORY, STEP_EXECUTE, STEP_PR
 # Hello's and HelloResult's options byte.
 OPTION_DURABLE_UPLOADS, OPTION_STRUCTURED_FAILURES = 1, 2
 UPLOAD_BENEATH, READ_BENEATH, CREATE_BENEATH = range(42, 45)
+WINDOW_SIZE, RUN_TERMINAL = 48, 49
 DOWNLOAD_RESULT = 15
 OK, OS_ERROR, INVALID_FIELD, PROCESS_ERROR, STAT_RESULT = 0, 4, 5, 7, 9
 AGENT_ENV, EMPTY_ENV, LOGIN_ENV = 0, 1, 2
@@ -47,6 +48,13 @@ def run_ex(command, environment=AGENT_ENV, set_environment=(), user=None, group=
                   u64(timeout_ms), u64(grace_ms), boolean(stream), optional(stdin, blob))
 
 
+def run_terminal(rows, columns, command, **run_fields):
+    """RunTerminal: the window size, then RunEx's fields (a terminal run is streamed)."""
+    run_fields.setdefault("stream", True)
+    return packet(RUN_TERMINAL, u32(rows), u32(columns), run_ex(command, **run_fields)[4:])
+
+
+def window_size(rows, columns): return packet(WINDOW_SIZE, u32(rows), u32(columns))
 def input_data(data): return packet(INPUT, blob(data))
 def close_input(): return packet(CLOSE_INPUT)
 def signal(number): return packet(SIGNAL, i32(number))

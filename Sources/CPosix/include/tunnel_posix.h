@@ -147,6 +147,7 @@ typedef struct {
     int fail_preexec_errno;       ///< non-zero: fail the umask step with this errno (umask out of C range)
     const char *const *envp;      ///< NULL: the agent's environment; else NULL-terminated "K=V"
     const char *search_path;      ///< with envp: the PATH that argv[0] is looked up on (NULL: none)
+    int controlling_terminal;     ///< non-zero: stdin_fd is a pty's slave: a new session whose controlling terminal it is
 } tp_spawn_request;
 
 /// A directory stream on a duplicate of `fd` (which stays open), from the first entry however
@@ -163,6 +164,16 @@ pid_t tp_spawn(const tp_spawn_request *request, tp_spawn_failure *failure);
 
 // ---------------------------------------------------------------------------
 // The run path (Session/RunSupervisor.swift).
+
+/// A new pseudo-terminal of `rows` x `columns` (System/Terminal.swift): `/dev/ptmx` opened,
+/// unlocked (TIOCSPTLCK) and its slave opened (TIOCGPTPEER, else `/dev/pts/N` from TIOCGPTN:
+/// musl's static grantpt/ptsname are not used), both close-on-exec and neither the agent's
+/// controlling terminal. 0, or -1 with errno and `*failed_path` the path that failed.
+int tp_open_terminal(unsigned int rows, unsigned int columns, int *master, int *slave, const char **failed_path);
+
+/// TIOCSWINSZ on a pty's master, values clamped to 16 bits: the kernel sends SIGWINCH to
+/// the terminal's foreground process group. 0, or -1 with errno.
+int tp_set_window_size(int fd, unsigned int rows, unsigned int columns);
 
 /// Whether the child `pid` has ended, without reaping it (`waitid` with `WNOWAIT`): 1 ended,
 /// 0 still running, -1 with errno. An unreaped child keeps its pid, and so its process

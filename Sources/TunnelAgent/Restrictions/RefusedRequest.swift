@@ -18,6 +18,9 @@ enum RefusedRequest {
         case .runEx:
             let request = try RunEx<Spool>.decodeFields(from: &reader, stdin: discardedPayload)
             if let cwd = request.cwd { note("cwd", cwd) }
+        case .runTerminal:
+            let request = try RunTerminal<Spool>.decodeFields(from: &reader, stdin: discardedPayload)
+            if let cwd = request.run.cwd { note("cwd", cwd) }
         case .upload:
             let request = try Upload<Void>.decodeFields(from: &reader) { (reader, _, length) throws(WireError) in
                 try reader.streamPayload(length: length) { _ in }
@@ -58,7 +61,7 @@ enum RefusedRequest {
             let request = try CreateBeneath.decodeFields(from: &reader)
             note("root", request.root)
             note("path", request.path)
-        case .checkAlive, .exit, .hello, .input, .closeInput, .signal:
+        case .checkAlive, .exit, .hello, .input, .closeInput, .signal, .windowSize:
             break   // never refused (RequestPolicy.isAlwaysServed)
         case .ok, .ack, .osError, .invalidField, .processCompleted, .processError, .statResult,
              .resolveResult, .downloadResult, .userEntry, .groupEntry, .environVar, .helloResult,

@@ -29,17 +29,17 @@ struct RequestPolicy {
     func refusal(of id: PacketID) -> Restriction? {
         if RequestPolicy.isAlwaysServed(id) { return nil }
         if readOnly && RequestPolicy.changesHost(id) { return .readOnly }
-        if rooted && (id == .processRun || id == .runEx) { return .root }
+        if rooted && (id == .processRun || id == .runEx || id == .runTerminal) { return .root }
         if denied.contains(id) { return .deny }
         if let allowed, !allowed.contains(id) { return .allow }
         return nil
     }
 
-    /// CheckAlive, Exit and Hello keep the session working; Input, CloseInput and Signal
+    /// CheckAlive, Exit and Hello keep the session working; Input, CloseInput, Signal and WindowSize
     /// belong to a RunEx (after it they are read and ignored, never answered).
     static func isAlwaysServed(_ id: PacketID) -> Bool {
         switch id {
-        case .checkAlive, .exit, .hello, .input, .closeInput, .signal: return true
+        case .checkAlive, .exit, .hello, .input, .closeInput, .signal, .windowSize: return true
         default: return false
         }
     }
@@ -49,11 +49,11 @@ struct RequestPolicy {
     /// by `--read-only` by oversight.
     static func changesHost(_ id: PacketID) -> Bool {
         switch id {
-        case .processRun, .upload, .runEx, .makeDir, .remove, .rename, .setMetadata, .symlink,
+        case .processRun, .upload, .runEx, .runTerminal, .makeDir, .remove, .rename, .setMetadata, .symlink,
              .uploadBeneath, .createBeneath:
             return true
         case .checkAlive, .exit, .stat, .download, .resolveUser, .resolveGroup, .queryUser, .queryGroup,
-             .getenv, .hello, .input, .closeInput, .signal, .listDir, .readLink, .statPath, .readBeneath:
+             .getenv, .hello, .input, .closeInput, .signal, .windowSize, .listDir, .readLink, .statPath, .readBeneath:
             return false
         case .ok, .ack, .osError, .invalidField, .processCompleted, .processError, .statResult,
              .resolveResult, .downloadResult, .userEntry, .groupEntry, .environVar, .helloResult,

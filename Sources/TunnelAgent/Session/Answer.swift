@@ -119,6 +119,7 @@ extension Refusal {
         case .preparing: return .processError("Exception occurred in preexec_fn.")
         case .executing: return .childNotStarted(.execute, failure.error, path: plan.programName)
         case .settingUp: return .childNotStarted(.system, failure.error, path: nil)
+        case .openingTerminal: return .childNotStarted(.system, failure.error, path: failure.path)
         }
     }
 

@@ -10,6 +10,8 @@ enum ControlFrame: Equatable {
     case input(length: UInt64)
     case closeInput
     case signal(Int32)
+    /// A terminal run's new window size (ignored in other runs).
+    case windowSize(TerminalSize)
     case exit
 }
 
@@ -33,6 +35,11 @@ extension InputStream {
             guard bytes.count >= 8 else { return nil }
             consume(8)
             return .signal(Int32(bitPattern: UInt32(truncatingIfNeeded: bigEndian(bytes, at: 4, count: 4))))
+        case .windowSize:
+            guard bytes.count >= 12 else { return nil }
+            consume(12)
+            return .windowSize(TerminalSize(rows: UInt32(truncatingIfNeeded: bigEndian(bytes, at: 4, count: 4)),
+                                            columns: UInt32(truncatingIfNeeded: bigEndian(bytes, at: 8, count: 4))))
         case .exit:
             consume(4)
             return .exit

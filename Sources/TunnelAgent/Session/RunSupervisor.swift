@@ -124,7 +124,8 @@ final class RunSupervisor {
         watchingInput = plan.isStreamed && input != nil
         if let watch = try? retryingInterrupts({ tp_pidfd_open(child.pid) }) { exitWatch = .some(FileDescriptor(taking: watch)) }
         if plan.timeoutMilliseconds > 0 { terminateAt = later(monotonicMilliseconds(), by: plan.timeoutMilliseconds) }
-        if plan.process.stdin == nil { pipes.toChild = nil }
+        // A pty's input is the terminal's keyboard: open whatever the request's stdin.
+        if plan.process.stdin == nil && plan.process.terminal == nil { pipes.toChild = nil }
     }
 
     deinit { chunk.deallocate() }
@@ -158,6 +159,7 @@ final class RunSupervisor {
             if let storeFailure { return .storeFailed(storeFailure) }
             if outlet?.hasFailed() == true { return .clientGone }
             if let ending = takeControlPackets() { return ending }
+            if exited { stopReadingAnIdleTerminal() }
             if exited && pipes.fromStdout == nil && pipes.fromStderr == nil { return .exited(returncode: 0) }
             if let ending = pollOnce() { return ending }
         }
@@ -234,6 +236,16 @@ final class RunSupervisor {
         }
         let spool = name == .stdout ? stdout : stderr
         if !spool.append(piece) { storeFailure = spool.failure }
+    }
+
+    /// A pty's master never reaches its end while a process the command left in the
+    /// background holds the slave: once the command has ended, its output ends with what
+    /// the terminal holds now (as sshd ends a pty session with its shell).
+    private func stopReadingAnIdleTerminal() {
+        guard plan.process.terminal != nil, let fd = pipes.fromStdout?.rawValue,
+              pendingOutput <= RunSupervisor.outputBacklogLimit else { return }
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        if (try? retryingInterrupts({ poll(&entry, 1, 0) })) == 0 { pipes.fromStdout = nil }
     }
 
     // MARK: The child's stdin
@@ -336,6 +348,8 @@ final class RunSupervisor {
                 if number > 0 && number < 65 { _ = kill(-pid, number) }
             case .exit:
                 return .exitRequested
+            case .windowSize(let size):
+                if plan.process.terminal != nil { pipes.resizeTerminal(size) }
             }
         }
     }

@@ -74,6 +74,7 @@ public final class Session {
         case .getenv: try serve(GetenvHandler.self, id)
         case .hello: try serve(HelloHandler.self, id)
         case .runEx: try serve(RunExHandler.self, id)
+        case .runTerminal: try serve(RunTerminalHandler.self, id)
         case .listDir: try serve(ListDirHandler.self, id)
         case .makeDir: try serve(MakeDirHandler.self, id)
         case .remove: try serve(RemoveHandler.self, id)
@@ -89,6 +90,7 @@ public final class Session {
         case .input: _ = try Input.decodeFields(from: &input)
         case .closeInput: break
         case .signal: _ = try Signal.decodeFields(from: &input)
+        case .windowSize: _ = try WindowSize.decodeFields(from: &input)
         default:
             // `run` handles Exit and responses; nothing else reaches here.
             throw .wrongDirection(id)
@@ -291,7 +293,7 @@ extension PacketID {
     fileprivate var mayChangeTheHost: Bool {
         switch self {
         case .checkAlive, .stat, .download, .resolveUser, .resolveGroup, .queryUser, .queryGroup, .getenv,
-             .hello, .listDir, .readLink, .statPath, .input, .closeInput, .signal:
+             .hello, .listDir, .readLink, .statPath, .input, .closeInput, .signal, .windowSize:
             return false
         default:
             return true

@@ -1,4 +1,5 @@
 import CPosix
+import TunnelWire
 
 /// Everything decided before the fork.
 struct ProcessPlan {
@@ -18,6 +19,9 @@ struct ProcessPlan {
     /// on `searchPath` (the new environment's PATH).
     var environment: [[UInt8]]?
     var searchPath: [UInt8]?
+    /// A pty of this size as the child's fds 0-2 and controlling terminal (RunTerminal);
+    /// nil: pipes.
+    var terminal: TerminalSize?
 
     init(command: [String], stdin: Spool?, captureOutput: Bool, cwd: String?) {
         self.init(argv: command.map { Array($0.utf8) }, stdin: stdin, captureOutput: captureOutput,
@@ -46,6 +50,8 @@ enum SpawnStep {
     case preparing
     /// `execvp` itself.
     case executing
+    /// Opening the pty (`SpawnFailure.path` names the device that failed).
+    case openingTerminal
 }
 
 /// A started child: its pid (and process group) and the agent's ends of its pipes.
@@ -59,9 +65,12 @@ struct StartedChild {
 func startChild(_ plan: ProcessPlan, feedingStdin: Bool) -> Result<StartedChild, SpawnFailure> {
     let pipes = ChildPipes()
     do throws(Errno) {
-        try pipes.open(feedingStdin: feedingStdin, capturing: plan.captureOutput)
+        if plan.terminal == nil { try pipes.open(feedingStdin: feedingStdin, capturing: plan.captureOutput) }
     } catch {
         return .failure(SpawnFailure(step: .settingUp, error: error))
+    }
+    if let size = plan.terminal {
+        do throws(SpawnFailure) { try pipes.openTerminal(size) } catch { return .failure(error) }
     }
     var failure = tp_spawn_failure()
     let pid = spawn(plan, pipes: pipes, failure: &failure)
@@ -82,6 +91,8 @@ func startChild(_ plan: ProcessPlan, feedingStdin: Bool) -> Result<StartedChild,
 struct SpawnFailure: Error {
     let step: SpawnStep
     let error: Errno
+    /// The device that failed, for `.openingTerminal`.
+    var path: String? = nil
 }
 
 /// tp_spawn recorded the child as the running command (for signals that end the agent):
@@ -116,8 +127,11 @@ private func spawn(_ plan: ProcessPlan, pipes: ChildPipes, failure: inout tp_spa
                 request.envp = plan.environment == nil ? nil : envpBuffer.baseAddress
                 request.search_path = UnsafePointer(cSearchPath)
                 request.stdin_fd = pipes.childStdin?.rawValue ?? -1
-                request.stdout_fd = pipes.childStdout?.rawValue ?? 2
-                request.stderr_fd = pipes.childStderr?.rawValue ?? 2
+                // On a pty the slave (childStdin) is all three.
+                let outputs = plan.terminal != nil ? pipes.childStdin?.rawValue : nil
+                request.stdout_fd = outputs ?? pipes.childStdout?.rawValue ?? 2
+                request.stderr_fd = outputs ?? pipes.childStderr?.rawValue ?? 2
+                request.controlling_terminal = plan.terminal != nil ? 1 : 0
                 request.cwd = UnsafePointer(cCwd)
                 request.umask_value = plan.umask
                 request.fail_preexec_errno = plan.umaskOverflow ? EOVERFLOW : 0
