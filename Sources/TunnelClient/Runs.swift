@@ -56,6 +56,9 @@ extension TunnelConnection {
         var output = transport.output
         options.packet(stream: true).encode(to: &output)
         try send()
+        // Read here, not with the first event: a run may wait for its input before it says
+        // anything, and the caller forwards that input only once this returns.
+        try readPendingHello()
         return StreamedRun(connection: self)
     }
 
