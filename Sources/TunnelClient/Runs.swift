@@ -63,6 +63,9 @@ extension TunnelConnection {
             options.packet(stream: true).encode(to: &output)
         }
         try send()
+        // Read here, not with the first event: a run may wait for its input before it says
+        // anything, and the caller forwards that input only once this returns.
+        try readPendingHello()
         return StreamedRun(connection: self)
     }
 

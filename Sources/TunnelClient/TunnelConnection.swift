@@ -29,11 +29,20 @@ public final class TunnelConnection {
     }
 
     /// What the agent answered to `Hello`; nil when the connection was opened without it
-    /// (`negotiating: false`, for fora's Python dispatcher, which aborts on it).
+    /// (`negotiating: false`, for fora's Python dispatcher, which aborts on it), and until
+    /// the first answer when Hello left with the first request (see `init`).
     public private(set) var hello: HelloResult?
 
+    /// Hello's answer is still unread: it is read with the first answer (see `init`).
+    var helloPending = false
+
     /// Whether the agent serves extension request `id` (see docs/protocol.md, "Extensions").
-    public func serves(_ id: PacketID) -> Bool { hello?.extensions.contains(id.rawValue) ?? false }
+    /// Before Hello's answer is read, only an agent of this build's is asked (see `init`):
+    /// it serves what this build's agent serves.
+    public func serves(_ id: PacketID) -> Bool {
+        if let hello { return hello.extensions.contains(id.rawValue) }
+        return helloPending && PacketID.extensionRequests.contains(id)
+    }
 
     /// Reaches the target by `route`. Through ssh or a container engine, the agent is
     /// bootstrapped first: the target's cached copy, or `agents` (default: the ones found
@@ -41,6 +50,8 @@ public final class TunnelConnection {
     /// With `negotiating`, it opens with `Hello`; an agent that does not know it (fora's
     /// Python dispatcher) ends the session, which is `TunnelError.extensionsUnsupported`: open
     /// again without. `log` hears each step (`tunnel -v`).
+    /// When the bootstrap started the agent this program found beside it (`agents` nil),
+    /// CheckAlive and Hello wait for the first request and leave with it (issue 20).
     /// `durableUploads` (with `negotiating`) asks that this session's uploads be answered only
     /// once synced to disk, grouped when pipelined (docs/protocol.md, "Durability").
     public init(route: Route, agents: AgentBinaries? = nil, negotiating: Bool = false, durableUploads: Bool = false,
@@ -65,6 +76,19 @@ public final class TunnelConnection {
         CheckAlive().encode(to: &output)
         // Extension refusals as Failure: classified by fields (TunnelError.init(_: Failure)).
         if negotiating { Hello(durableUploads: durableUploads, structuredFailures: true).encode(to: &output) }
+        // The bootstrap started the agent whose hash this program knows, one of its own build:
+        // it knows Hello and serves what `PacketID.extensionRequests` lists. Then CheckAlive
+        // and Hello wait in the buffer for the first request and leave with it, and their
+        // answers are read before its own: one round trip through ssh less per start (issue
+        // 20). The snippet's `start` line says ssh is through (no host-key question left),
+        // so the terminal is this program's again. Agents given by the caller (`agents`) may
+        // be of another build, and a `.command` route (fora's Python dispatcher) may not know
+        // Hello: those are asked first and answered before the init returns.
+        if negotiating && agents == nil && bootstrap != nil {
+            transport.terminalLoan?.end()
+            helloPending = true
+            return
+        }
         do throws(TunnelError) {
             // Once the agent answers, ssh needs the terminal no more: Ctrl-C is tunnel's again.
             defer { transport.terminalLoan?.end() }
@@ -149,6 +173,7 @@ public final class TunnelConnection {
         var output = transport.output
         Download(file: path).encode(to: &output)
         try send()
+        try readPendingHello()
         var input = transport.input
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
         defer { chunk.deallocate() }
@@ -244,6 +269,21 @@ public final class TunnelConnection {
 
     func answer<Answer: DecodablePacket>(expecting: Answer.Type) throws(TunnelError) -> Answer {
         try send()
+        try readPendingHello()
+        return try received(Answer.self)
+    }
+
+    /// The answers to the CheckAlive and Hello the first request was sent with, when they
+    /// are still unread (see `init`). Call after that request has been sent.
+    func readPendingHello() throws(TunnelError) {
+        guard helloPending else { return }
+        helloPending = false
+        _ = try received(Ack.self)
+        hello = try received(HelloResult.self)
+    }
+
+    /// The next answer, read from the stream (the request has been sent).
+    private func received<Answer: DecodablePacket>(_: Answer.Type) throws(TunnelError) -> Answer {
         var input = transport.input
         let decoded: Result<Answer, TunnelError>
         do throws(WireError) {

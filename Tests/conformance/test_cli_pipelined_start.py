@@ -1,0 +1,69 @@
+"""Issue 20, start latency: once the bootstrap has started the agent of tunnel's own build,
+`tunnel run` sends its RunEx together with CheckAlive and Hello, and reads their answers
+before RunEx's: one round trip through ssh less per start (Sources/TunnelClient/
+TunnelConnection.swift). An agent tunnel did not start itself (`--via`, maybe fora's Python
+dispatcher, which ends on Hello) is still asked first, and nothing is sent before its answer.
+The transport here is a stand-in that records what arrives before it answers anything."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from test_cli import TUNNEL
+
+pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
+
+CHECK_ALIVE, HELLO, RUN_EX = 2, 23, 25
+
+# Says what the bootstrap says when it starts a cached agent (for --ssh), then records the
+# bytes that arrive until the client stops sending (it waits for an answer, which never
+# comes: a silence of 3 s), and ends. Nothing is answered, nothing runs.
+RECORDER = r"""#!{python}
+import os, select, sys
+log = {log!r}
+if os.path.basename(sys.argv[0]) == "ssh":
+    os.write(1, b"tunnel-bootstrap start x86_64 /nonexistent/agent\n")
+received = b""
+while True:
+    ready, _, _ = select.select([0], [], [], 3)
+    if not ready:
+        break
+    piece = os.read(0, 65536)
+    if not piece:
+        break
+    received += piece
+with open(log, "wb") as out:
+    out.write(received)
+"""
+
+
+def packet_ids(data):
+    """The ids of CheckAlive (no fields), Hello (one byte) and what follows them."""
+    ids = []
+    while len(data) >= 4 and len(ids) < 3:
+        ids.append(int.from_bytes(data[:4], "big"))
+        data = data[4 + (1 if ids[-1] == HELLO else 0):] if ids[-1] in (CHECK_ALIVE, HELLO) else b""
+    return ids
+
+
+def recorded_start(tmp_path, *route):
+    log = tmp_path / "received"
+    recorder = tmp_path / "ssh"
+    recorder.write_text(RECORDER.format(python=sys.executable, log=str(log)))
+    recorder.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
+    route = [arg.replace("RECORDER", str(recorder)) for arg in route]
+    result = subprocess.run([str(TUNNEL), *route, "run", "--", "true"], capture_output=True, env=env, timeout=60)
+    assert result.returncode == 255, result   # the stand-in ends without answering
+    return packet_ids(log.read_bytes())
+
+
+def test_a_bootstrapped_agent_gets_the_run_with_hello(tmp_path):
+    """Failed before the change: [2, 23] arrived, and the client waited for their answers."""
+    assert recorded_start(tmp_path, "--ssh", "h") == [CHECK_ALIVE, HELLO, RUN_EX]
+
+
+def test_an_agent_tunnel_did_not_start_is_asked_first(tmp_path):
+    """`--via` may be fora's dispatcher, which ends on Hello: RunEx waits for its answer."""
+    assert recorded_start(tmp_path, "--via", "RECORDER") == [CHECK_ALIVE, HELLO]
