@@ -77,8 +77,8 @@ def test_uname_picks_the_agent(every_agent, tmp_path, machine, agent):
 def test_a_machine_without_an_agent_is_named(every_agent, tmp_path, machine):
     path = tools_folder(tmp_path / "bin", machine)
     result = run_script(every_agent, tmp_path / "agent", path)
-    assert result.returncode == 1 and f"(uname -m: {machine})".encode() in result.stderr, result.stderr
-    assert b"no " in result.stderr and b"agent" in result.stderr
+    assert result.returncode == 1 and b"no agent for" in result.stderr, result.stderr
+    assert machine.encode() in result.stderr, result.stderr
     assert not (tmp_path / "agent").exists()
 
 
