@@ -51,6 +51,26 @@ final class LocalFolder {
         if made != 0 { throw localFailure(path.appending(name).text) }
     }
 
+    /// The mtime (ns since the epoch) of `name` in this folder, a symlink's own; nil: this
+    /// folder's. The access time becomes the same (the target's is not listed).
+    func setModificationTime(_ modified: UInt64, of name: [UInt8]? = nil) throws {
+        var times = [Self.timespec(modified), Self.timespec(modified)]
+        let done = name.map { name in LocalPath(name).withCString { utimensat(fd, $0, &times, AT_SYMLINK_NOFOLLOW) } }
+            ?? futimens(fd, &times)
+        if done != 0 { throw localFailure((name.map { path.appending($0) } ?? path).text) }
+    }
+
+    /// Everything written so far, on disk (`--durable`): one sync(2) for a whole tree, as
+    /// dpkg batches per package, instead of an fsync per file. (syncfs, for this folder's
+    /// filesystem only, is a GNU extension that musl's headers do not give Swift.)
+    static func syncAll() {
+        sync()
+    }
+
+    private static func timespec(_ nanoseconds: UInt64) -> Glibc.timespec {
+        Glibc.timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    }
+
     /// This folder's permission bits.
     func setMode(_ mode: mode_t) throws {
         if fchmod(fd, mode) != 0 { throw localFailure(path.text) }
@@ -58,9 +78,12 @@ final class LocalFolder {
 
     /// A new file `name` with `mode`, its content written by `body` to the descriptor it
     /// gets: first into a temporary of a random name beside it (created with O_EXCL, so
-    /// never a file or link someone prepared), synced, then renamed over `name`. On any
+    /// never a file or link someone prepared), then renamed over `name`. With `syncing`, the
+    /// content is synced before the rename (a single download); a tree syncs once at the
+    /// end instead (`syncAll`). `modified` (ns since the epoch) becomes its mtime. On any
     /// failure, and on SIGINT, SIGTERM and SIGHUP meanwhile, the temporary is removed.
-    func writeFile(_ name: [UInt8], mode: mode_t, _ body: (Int32) throws -> Void) throws {
+    func writeFile(_ name: [UInt8], mode: mode_t, syncing: Bool = true, modified: UInt64? = nil,
+                   _ body: (Int32) throws -> Void) throws {
         let target = path.appending(name)
         let (file, temporary) = try createTemporary(prefix: ".tunnel-", for: target)
         TemporaryCleanup.remember(temporary, in: fd)
@@ -68,7 +91,11 @@ final class LocalFolder {
         var isOpen = true
         do {
             try body(file)
-            guard fsync(file) == 0, fchmod(file, mode) == 0 else { throw localFailure(target.text) }
+            guard !syncing || fsync(file) == 0, fchmod(file, mode) == 0 else { throw localFailure(target.text) }
+            if let modified {
+                var times = [Self.timespec(modified), Self.timespec(modified)]
+                guard futimens(file, &times) == 0 else { throw localFailure(target.text) }
+            }
             isOpen = false
             guard close(file) == 0 else { throw localFailure(target.text) }
             let renamed = LocalPath(temporary).withCString { from in LocalPath(name).withCString { renameat(fd, from, fd, $0) } }

@@ -44,7 +44,7 @@ struct UploadCommand: ParsableCommand {
     @Option(help: "Group (name or gid).") var group: String?
     @Flag(name: .short, help: "A whole folder: into REMOTE when it is a folder, else as REMOTE (as scp -r). Needs the extensions.")
     var recursive = false
-    @Flag(name: .short, help: "With -r: existing files get their source's mode too (new ones always do).")
+    @Flag(name: .short, help: "With -r: existing files get their source's mode too (new ones always do), and every entry its mtime.")
     var preserveModes = false
     @Argument var local: String
     @Argument var remote: String
@@ -57,13 +57,14 @@ struct UploadCommand: ParsableCommand {
             if try report({ () throws(TunnelError) in try agent.status(folder, followLinks: true) })?.type == "dir" {
                 // Into REMOTE under the local name; "." or ".." has none: its content goes into REMOTE.
                 let name = lastComponent(Array(local.utf8))
-                try uploadTree(LocalPath(local), into: folder, as: isSingleName(name) ? name : [], modes: modes, on: agent)
+                try uploadTree(LocalPath(local), into: folder, as: isSingleName(name) ? name : [], modes: modes, on: agent,
+                               quiet: target.quiet)
             } else {
                 guard let (parent, name) = folderAndName(folder) else {
                     writeError("tunnel: cannot upload a tree as \(remote): name a folder to make\n")
                     throw ExitCode(2)
                 }
-                try uploadTree(LocalPath(local), into: parent, as: name, modes: modes, on: agent)
+                try uploadTree(LocalPath(local), into: parent, as: name, modes: modes, on: agent, quiet: target.quiet)
             }
             agent.close()
             return
@@ -108,6 +109,8 @@ struct DownloadCommand: ParsableCommand {
     @OptionGroup var target: TargetOptions
     @Flag(name: .short, help: "A whole folder: into LOCAL when it is a folder (default .), else as LOCAL (as scp -r). Needs the extensions.")
     var recursive = false
+    @Flag(name: .short, help: "Keep the remote mtimes (as scp -p).")
+    var preserve = false
     @Argument var remote: String
     @Argument var local: String?
 
@@ -120,7 +123,9 @@ struct DownloadCommand: ParsableCommand {
             if let info = destination.status(), info.st_mode & S_IFMT == S_IFDIR, isSingleName(name) {
                 destination = destination.appending(name)
             }
-            try downloadTree(Array(remote.utf8), to: destination, on: agent)
+            try downloadTree(Array(remote.utf8), to: destination,
+                             options: DownloadOptions(preserve: preserve, durable: target.durable, quiet: target.quiet),
+                             on: agent)
             agent.close()
             return
         }

@@ -28,6 +28,7 @@ struct Tunnel: ParsableCommand {
                        unknown user); 255 when tunnel itself failed: the transport (its own
                        message and status are passed on), the bootstrap, the protocol, or
                        local I/O such as a full disk at the destination
+          -r           23 when some entries failed (each named), the rest copied
 
         Examples:
           tunnel --ssh web1 ping

@@ -1,0 +1,160 @@
+"""upload -r and download -r as scp and rsync users expect them (issues 22 and 23):
+requests pipelined ahead of their answers, mtimes kept with -p, a failed entry named and
+the rest copied (exit 23), --durable syncing the downloaded tree once."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from harness import AGENT
+from test_cli import TUNNEL, tunnel
+
+pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
+
+# Between tunnel and a real agent: once the first request naming a marked file arrives, the
+# agent's answers are held back until MARKS marked requests have arrived (or, for a client
+# that waits for each answer, until its input has been idle for a while: it could never send
+# more). How many had arrived when the answers were let through is written to RECORD.
+HOLDING_PROXY = '''
+import os, select, subprocess, sys
+MARKS, RECORD = {marks}, {record!r}
+agent = subprocess.Popen([{agent!r}], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+seen, held, holding, recorded, tail = 0, b"", False, False, b""
+inputs = [0, agent.stdout.fileno()]
+while inputs:
+    ready, _, _ = select.select(inputs, [], [], 2.0)
+    if not ready and holding:
+        holding = False          # idle: the client waits for an answer
+    for fd in ready:
+        chunk = os.read(fd, 65536)
+        if fd == 0:
+            if not chunk:
+                agent.stdin.close(); inputs.remove(0); holding = False
+                continue
+            text = tail + chunk
+            count = text.count(b"pipelined-mark-") - tail.count(b"pipelined-mark-")
+            tail = text[-32:]
+            if count and not recorded and not holding and seen == 0:
+                holding = True
+            seen += count
+            if holding and seen >= MARKS:
+                holding = False
+            agent.stdin.write(chunk); agent.stdin.flush()
+        else:
+            if not chunk:
+                inputs.remove(fd)
+            held += chunk
+    if not holding and held:
+        if seen and not recorded:
+            open(RECORD, "w").write(str(seen)); recorded = True
+        os.write(1, held); held = b""
+sys.exit(agent.wait())
+'''
+
+
+def holding_proxy(tmp_path, marks):
+    record = tmp_path / "record"
+    proxy = tmp_path / "proxy.py"
+    proxy.write_text(HOLDING_PROXY.format(marks=marks, record=str(record), agent=str(AGENT)))
+    return f"{sys.executable} {proxy}", record
+
+
+def marked_tree(folder, count):
+    (folder / "sub").mkdir(parents=True)
+    for index in range(count):
+        (folder / "sub" / f"pipelined-mark-{index:03}").write_text(f"content {index}\n")
+
+
+def test_upload_r_sends_requests_ahead_of_their_answers(tmp_path):
+    marked_tree(tmp_path / "src", 40)
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    via, record = holding_proxy(tmp_path, 20)
+    result = tunnel("--via", via, "upload", "-r", str(tmp_path / "src"), str(remote))
+    assert result.returncode == 0, result.stderr
+    assert int(record.read_text()) >= 20, "requests waited for their answers"
+    assert subprocess.run(["diff", "-r", str(tmp_path / "src"), str(remote / "src")]).returncode == 0
+
+
+def test_download_r_sends_requests_ahead_of_their_answers(tmp_path):
+    marked_tree(tmp_path / "src", 40)
+    via, record = holding_proxy(tmp_path, 20)
+    result = tunnel("--via", via, "download", "-r", str(tmp_path / "src"), str(tmp_path / "back"))
+    assert result.returncode == 0, result.stderr
+    assert int(record.read_text()) >= 20, "requests waited for their answers"
+    assert subprocess.run(["diff", "-r", str(tmp_path / "src"), str(tmp_path / "back")]).returncode == 0
+
+
+def a_tree(folder):
+    (folder / "sub" / "deeper").mkdir(parents=True)
+    (folder / "a").write_text("a")
+    (folder / "sub" / "b").write_text("b")
+    (folder / "sub" / "deeper" / "c").write_bytes(os.urandom(300_000))
+    (folder / "sub" / "link").symlink_to("b")
+    times = {"a": 1_000_000_000_123_456_789, "sub/b": 1_100_000_000_000_000_000, "sub/deeper/c": 1_200_000_000_000_000_005,
+             "sub/link": 1_300_000_000_000_000_000, "sub/deeper": 1_400_000_000_000_000_000,
+             "sub": 1_500_000_000_000_000_000}
+    for name, ns in times.items():
+        os.utime(folder / name, ns=(ns, ns), follow_symlinks=False)
+    return times
+
+
+def mtimes(folder, names):
+    return {name: os.lstat(folder / name).st_mtime_ns for name in names}
+
+
+@pytest.mark.parametrize("direction", ["upload", "download"])
+def test_p_keeps_mtimes(tmp_path, direction):
+    times = a_tree(tmp_path / "src")
+    if direction == "upload":
+        (tmp_path / "dest").mkdir()
+        result = tunnel("upload", "-r", "-p", str(tmp_path / "src"), str(tmp_path / "dest"))
+        copy = tmp_path / "dest" / "src"
+    else:
+        result = tunnel("download", "-r", "-p", str(tmp_path / "src"), str(tmp_path / "copy"))
+        copy = tmp_path / "copy"
+    assert result.returncode == 0, result.stderr
+    assert mtimes(copy, times) == times
+    without = tmp_path / "without"
+    assert tunnel("download", "-r", str(tmp_path / "src"), str(without)).returncode == 0
+    assert os.lstat(without / "a").st_mtime_ns != times["a"], "without -p, mtimes are the copy's own"
+
+
+def test_download_r_copies_what_it_can_names_each_failure_and_exits_23(tmp_path):
+    """A local folder in the way of one file: that file fails, everything else is copied."""
+    a_tree(tmp_path / "src")
+    (tmp_path / "src" / "sub" / "zz-after").write_text("after")
+    (tmp_path / "dest" / "src" / "sub" / "b" / "in-the-way").mkdir(parents=True)
+    result = tunnel("download", "-r", str(tmp_path / "src"), str(tmp_path / "dest"))   # into dest/src, as scp -r
+    dest = tmp_path / "dest" / "src"
+    assert result.returncode == 23, result.stderr
+    assert str(dest / "sub" / "b").encode() in result.stderr
+    assert b"1 entry was not copied" in result.stderr
+    assert (dest / "sub" / "zz-after").read_text() == "after"
+    assert (dest / "a").read_text() == "a"
+    assert (dest / "sub" / "deeper" / "c").read_bytes() == (tmp_path / "src" / "sub" / "deeper" / "c").read_bytes()
+    assert not [p for p in dest.rglob(".tunnel-*")], "no temporary is left"
+
+
+def test_upload_r_copies_what_it_can_names_each_failure_and_exits_23(tmp_path):
+    """A remote folder in the way of a file, and a remote file in the way of a folder: both
+    are named (the folder once, not each of its entries), the rest is copied."""
+    a_tree(tmp_path / "src")
+    (tmp_path / "src" / "zz-after").write_text("after")
+    remote = tmp_path / "remote"
+    (remote / "src" / "a" / "in-the-way").mkdir(parents=True)
+    (remote / "src" / "sub").mkdir()
+    (remote / "src" / "sub" / "deeper").write_text("a file where the source has a folder")
+    result = tunnel("upload", "-r", str(tmp_path / "src"), str(remote))
+    assert result.returncode == 23, result.stderr
+    assert b"2 entries were not copied" in result.stderr, result.stderr
+    assert (remote / "src" / "zz-after").read_text() == "after"
+    assert (remote / "src" / "sub" / "b").read_text() == "b"
+
+
+def test_durable_download_r(tmp_path):
+    a_tree(tmp_path / "src")
+    result = tunnel("--durable", "download", "-r", str(tmp_path / "src"), str(tmp_path / "copy"))
+    assert result.returncode == 0, result.stderr
+    assert subprocess.run(["diff", "-r", str(tmp_path / "src"), str(tmp_path / "copy")]).returncode == 0
