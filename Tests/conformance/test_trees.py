@@ -158,3 +158,58 @@ def test_durable_download_r(tmp_path):
     result = tunnel("--durable", "download", "-r", str(tmp_path / "src"), str(tmp_path / "copy"))
     assert result.returncode == 0, result.stderr
     assert subprocess.run(["diff", "-r", str(tmp_path / "src"), str(tmp_path / "copy")]).returncode == 0
+
+
+# --- single-file downloads as scp makes them (issue 23, items 2 and 3) ---------------------
+
+def tunnel_with_umask(umask, *args, cwd=None):
+    env = dict(os.environ, TUNNEL_VIA=str(AGENT))
+    return subprocess.run(["sh", "-c", f'umask {umask:03o}; exec "$@"', "sh", str(TUNNEL), *args], cwd=cwd,
+                          capture_output=True, env=env, timeout=30)
+
+
+def test_download_into_a_folder_takes_the_remote_name(tmp_path):
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "x.conf").write_text("x")
+    here = tmp_path / "here"
+    here.mkdir()
+    into_dot = tunnel_with_umask(0o022, "download", str(remote / "x.conf"), ".", cwd=here)
+    assert into_dot.returncode == 0, into_dot.stderr
+    assert (here / "x.conf").read_text() == "x"
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    into_folder = tunnel("download", str(remote / "x.conf"), str(folder))
+    assert into_folder.returncode == 0, into_folder.stderr
+    assert (folder / "x.conf").read_text() == "x"
+    slash = tunnel("download", str(remote / "x.conf"), str(tmp_path / "missing") + "/")
+    assert slash.returncode != 0 and not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("remote_mode,umask,expected", [(0o600, 0o022, 0o600), (0o755, 0o022, 0o755),
+                                                        (0o777, 0o027, 0o750), (0o4755, 0o022, 0o755)],
+                         ids=["private-key", "program", "umask-applies", "no-setuid"])
+def test_a_new_file_gets_the_remote_mode_masked_by_the_umask(tmp_path, remote_mode, umask, expected):
+    remote = tmp_path / "remote"
+    remote.write_text("content")
+    os.chmod(remote, remote_mode)
+    result = tunnel_with_umask(umask, "download", str(remote), str(tmp_path / "local"))
+    assert result.returncode == 0, result.stderr
+    assert os.stat(tmp_path / "local").st_mode & 0o7777 == expected
+
+
+def test_an_existing_file_keeps_its_mode_and_p_keeps_the_remote_mode_and_mtime(tmp_path):
+    remote = tmp_path / "remote"
+    remote.write_text("new")
+    os.chmod(remote, 0o755)
+    os.utime(remote, ns=(1_000_000_000_000_000_007, 1_000_000_000_000_000_007))
+    local = tmp_path / "local"
+    local.write_text("old")
+    os.chmod(local, 0o600)
+    assert tunnel("download", str(remote), str(local)).returncode == 0
+    assert local.read_text() == "new" and os.stat(local).st_mode & 0o7777 == 0o600
+    assert os.stat(local).st_mtime_ns != 1_000_000_000_000_000_007
+    preserved = tunnel("download", "-p", str(remote), str(local))
+    assert preserved.returncode == 0, preserved.stderr
+    assert os.stat(local).st_mode & 0o7777 == 0o755
+    assert os.stat(local).st_mtime_ns == 1_000_000_000_000_000_007
