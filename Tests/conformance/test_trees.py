@@ -213,3 +213,30 @@ def test_an_existing_file_keeps_its_mode_and_p_keeps_the_remote_mode_and_mtime(t
     assert preserved.returncode == 0, preserved.stderr
     assert os.stat(local).st_mode & 0o7777 == 0o755
     assert os.stat(local).st_mtime_ns == 1_000_000_000_000_000_007
+
+
+@pytest.mark.parametrize("direction", ["upload", "download"])
+def test_r_shows_files_and_bytes_done_on_a_terminal_only(tmp_path, direction):
+    a_tree(tmp_path / "src")
+    (tmp_path / "dest").mkdir()
+    args = (["upload", "-r", str(tmp_path / "src"), str(tmp_path / "dest")] if direction == "upload"
+            else ["download", "-r", str(tmp_path / "src"), str(tmp_path / "dest")])
+    import pty
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([str(TUNNEL), *args], stderr=terminal, env=dict(os.environ, TUNNEL_VIA=str(AGENT)))
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert process.wait(timeout=30) == 0
+    os.close(controller)
+    assert b"3 files, 0.3 MB" in shown, shown
+    (tmp_path / "dest2").mkdir()
+    quiet = tunnel(*args[:-1], str(tmp_path / "dest2"))
+    assert quiet.returncode == 0 and b"files" not in quiet.stderr, "never into a pipe"
