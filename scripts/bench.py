@@ -436,6 +436,8 @@ PROCESS_TRUE_AGENT = []
 
 
 def main():
+    if ONLY == "trees":
+        return tree_transfers() if SSH else print("trees: skipped (no sshd)")
     cases = [
         ("spawn → Ack → exit", startup, "per agent"),
         ("CheckAlive sequential", sequential, "per round trip"),
@@ -494,6 +496,7 @@ def main():
     if SSH:
         reaching_a_host()
         reaching_a_host_shared()
+        tree_transfers()
     print(f"\nbinary size: {os.path.getsize(AGENT)} bytes")
 
 
@@ -781,6 +784,68 @@ def reaching_a_host_shared():
     print(f"  {'ssh host true':38} {fmt_time(ssh_seconds):>10}   1.00x ssh")
     print(f"  {'tunnel run -- true, cached agent':38} {fmt_time(tunnel_seconds):>10}   {tunnel_seconds / ssh_seconds:.2f}x ssh"
           f"   (+{fmt_time(tunnel_seconds - ssh_seconds)})", flush=True)
+
+
+# --- trees over sshd (issue 22) ------------------------------------------------------------
+
+TREE_FILES, TREE_FOLDERS, TREE_FILE_SIZE = 1000, 20, 4096
+
+
+def tree_transfers():
+    """`tunnel upload -r` / `download -r` beside rsync -a and scp -r, all through the bench's
+    sshd on 127.0.0.1, interleaved, on 1000 files of 4 KiB in 20 folders; each copy goes to a
+    fresh folder (an initial copy)."""
+    if not os.path.exists(TUNNEL) or not shutil.which("rsync"):
+        print("\ntrees: skipped (needs make client and rsync: scripts/setup.sh)")
+        return
+    server = SSH_SERVER[0]
+    host = "root@127.0.0.1"
+    ssh_words = [word for option in server.options for word in ("-o", option)]
+    tunnel = [TUNNEL, "--ssh", f"{host}:{server.port}", *[word for option in server.options
+                                                         for word in ("--ssh-option", option)]]
+    environment = dict(os.environ, TUNNEL_AGENT_DIR=os.path.dirname(AGENT))
+    rsh = " ".join(["ssh", "-q", "-p", str(server.port), *ssh_words])
+    scp = ["scp", "-q", "-r", "-P", str(server.port), *ssh_words]
+    source = os.path.join(WORK, "tree-src")
+    for index in range(TREE_FILES):
+        folder = os.path.join(source, f"folder-{index % TREE_FOLDERS:02}")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"file-{index:04}"), "wb") as file:
+            file.write(os.urandom(TREE_FILE_SIZE))
+    subprocess.run([*tunnel, "ping"], env=environment, check=True, capture_output=True)   # the agent cached
+    destination = os.path.join(WORK, "tree-dest")
+
+    def fresh():
+        shutil.rmtree(destination, ignore_errors=True)
+        os.makedirs(destination)
+        return destination
+
+    def quiet(command):
+        return lambda: subprocess.run(command, env=environment, check=True, stdout=subprocess.DEVNULL)
+
+    rows = {
+        "push": [("tunnel upload -r", lambda d: quiet([*tunnel, "upload", "-r", source, d])),
+                 ("rsync -a", lambda d: quiet(["rsync", "-a", "-e", rsh, source + "/", f"{host}:{d}/src/"])),
+                 ("scp -r", lambda d: quiet([*scp, source, f"{host}:{d}/"]))],
+        "pull": [("tunnel download -r", lambda d: quiet([*tunnel, "download", "-r", source, d])),
+                 ("rsync -a", lambda d: quiet(["rsync", "-a", "-e", rsh, f"{host}:{source}/", f"{d}/src/"])),
+                 ("scp -r", lambda d: quiet([*scp, f"{host}:{source}", f"{d}/"]))],
+    }
+    count = 3 if QUICK else 5
+    print(f"\ntrees through sshd on 127.0.0.1: {TREE_FILES} files of {TREE_FILE_SIZE // 1024} KiB in "
+          f"{TREE_FOLDERS} folders, initial copy (median of {count}, interleaved)")
+    for direction, tools in rows.items():
+        times = {name: [] for name, _ in tools}
+        for _ in range(count):
+            for name, command in tools:
+                target = fresh()
+                times[name].append(timed(command(target)))
+                copied = sum(len(files) for _, _, files in os.walk(target))
+                assert copied == TREE_FILES, (name, copied)
+        baseline = statistics.median(times["rsync -a"])
+        for name, _ in tools:
+            seconds = statistics.median(times[name])
+            print(f"  {direction} {name:24} {fmt_time(seconds):>10}   {seconds / baseline:.2f}x rsync -a", flush=True)
 
 
 try:

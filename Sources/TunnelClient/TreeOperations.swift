@@ -156,7 +156,7 @@ public func joined(_ root: [UInt8], _ relative: [UInt8]) -> [UInt8] {
 }
 
 /// For messages: the joined path as text (U+FFFD for bytes that are not UTF-8).
-func show(_ root: [UInt8], _ relative: [UInt8]) -> String { String(decoding: joined(root, relative), as: UTF8.self) }
+public func show(_ root: [UInt8], _ relative: [UInt8]) -> String { String(decoding: joined(root, relative), as: UTF8.self) }
 
 /// A name from the target, quoted for a message, control characters escaped.
 func quoted(_ name: [UInt8]) -> String {

@@ -89,10 +89,21 @@ public final class TreePipeline {
         expectOk(cost(root, path, target), then)
     }
 
-    /// `TunnelConnection.setMetadata`, pipelined: here a symlink's own mtime, never its target's.
-    public func setModificationTime(_ path: [UInt8], to mtime: Int64, then: @escaping (TunnelError?) throws -> Void) throws {
+    /// `TunnelConnection.setMetadata`, pipelined, for what is given of `mode` and `mtime`
+    /// (ns since the epoch): a symlink's own, never its target's.
+    public func setMetadata(_ path: [UInt8], mode: String? = nil, mtime: Int64? = nil,
+                            then: @escaping (TunnelError?) throws -> Void) throws {
         try makeRoom(cost(path))
-        try connection.sendRequest(SetMetadata(path: path, followLinks: false, mtime: mtime), needing: .setMetadata)
+        try connection.sendRequest(SetMetadata(path: path, followLinks: false, mode: mode, mtime: mtime),
+                                   needing: .setMetadata)
+        expectOk(cost(path), then)
+    }
+
+    /// `TunnelConnection.remove`, pipelined: a symlink itself; with `recursive`, a folder
+    /// and everything below it.
+    public func remove(_ path: [UInt8], recursive: Bool = false, then: @escaping (TunnelError?) throws -> Void) throws {
+        try makeRoom(cost(path))
+        try connection.sendRequest(Remove(path: path, recursive: recursive), needing: .remove)
         expectOk(cost(path), then)
     }
 

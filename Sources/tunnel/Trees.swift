@@ -159,7 +159,7 @@ final class TreeProgress {
 }
 
 /// ns since the epoch, from a local stat.
-private func modificationTime(_ info: Glibc.stat) -> UInt64 {
+func modificationTime(_ info: Glibc.stat) -> UInt64 {
     UInt64(max(0, info.st_mtim.tv_sec)) * 1_000_000_000 + UInt64(max(0, info.st_mtim.tv_nsec))
 }
 
@@ -254,7 +254,7 @@ private final class TreeUpload {
             }
             // Last: writing its entries changed the folder's mtime.
             if let mtime, !relative.isEmpty, !inside.isLost {
-                try pipeline.setModificationTime(joined(root, relative), to: mtime, then: answered(in: folder))
+                try pipeline.setMetadata(joined(root, relative), mtime: mtime, then: answered(in: folder))
             }
         case _ where relative.isEmpty:
             throw localFailure(source.text, ENOTDIR)   // only a folder's content can go into REMOTE itself
@@ -269,7 +269,7 @@ private final class TreeUpload {
             try pipeline.upload(beneath: root, relative, streaming: file, mode: modes.forced ?? (modes.preserve ? mode : nil),
                                 newFileMode: mode,
                                 then: answered(in: folder) { progress.add(bytes: UInt64(opened.st_size)); progress.fileDone() })
-            if let mtime { try pipeline.setModificationTime(joined(root, relative), to: mtime, then: answered(in: folder)) }
+            if let mtime { try pipeline.setMetadata(joined(root, relative), mtime: mtime, then: answered(in: folder)) }
         case S_IFLNK:
             var target = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
             let length = source.withCString { path in
@@ -277,7 +277,7 @@ private final class TreeUpload {
             }
             guard length >= 0 else { throw localFailure(source.text) }
             try pipeline.symlink(beneath: root, relative, to: Array(target[0..<length]), then: answered(in: folder))
-            if let mtime { try pipeline.setModificationTime(joined(root, relative), to: mtime, then: answered(in: folder)) }
+            if let mtime { try pipeline.setMetadata(joined(root, relative), mtime: mtime, then: answered(in: folder)) }
         default:
             writeError("tunnel: skipping \(source.text): not a file, folder or symlink\n")
         }
