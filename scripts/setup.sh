@@ -77,7 +77,7 @@ for what in "$@"; do
         musl) apt_install musl-tools ;;
         python) python_env ;;
         aarch64) aarch64_root ;;
-        test) apt_install musl-tools openssh-server acl strace busybox-static sudo tcsh podman runc python-is-python3; aarch64_root; python_env; fora_sdist ;;
+        test) apt_install musl-tools openssh-server acl strace busybox-static sudo tcsh podman runc python-is-python3 rsync; aarch64_root; python_env; fora_sdist ;;
         *) echo "setup.sh: unknown part '$what'" >&2; exit 2 ;;
     esac
 done

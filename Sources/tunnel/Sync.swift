@@ -1,0 +1,272 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import TunnelClient
+import TunnelWire
+
+// tunnel sync: rsync -a's model, pushing for now (SRC local, DEST `:PATH` on the target).
+// Each remote folder is listed with its entries' status (one ReadBeneath); an entry whose
+// size and mtime match is left alone (rsync's quick check), everything else is sent with the
+// same pipelined, no-follow requests as upload -r (TreePipeline, UploadBeneath,
+// CreateBeneath). Modes and mtimes are made the source's; symlinks stay symlinks.
+
+struct SyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Make a remote folder like a local one, as rsync -a does (SRC local, DEST :PATH on the target).",
+        discussion: """
+            SRC/ copies the folder's content into DEST; SRC without the slash copies the folder
+            itself, into DEST/NAME (rsync's trailing-slash rule). DEST is made when missing (not
+            its parents). Only the push direction exists so far: for a pull, use download -r.
+            Exit status 23 when some entries failed (each is named), the rest done.
+            """)
+    @OptionGroup var target: TargetOptions
+    @Flag(help: "Remove what DEST has and SRC does not (not what --exclude names).")
+    var delete = false
+    @Flag(name: [.customShort("n"), .long], help: "Change nothing; with -i, say what would change.")
+    var dryRun = false
+    @Flag(name: [.customShort("i"), .long], help: "One line per change, in rsync's format (e.g. <f.st...... name).")
+    var itemizeChanges = false
+    @Option(help: "Skip entries whose name matches PATTERN (a glob; with '/', the path below SRC; ending in '/', folders only). Repeatable.")
+    var exclude: [String] = []
+    @Argument(help: "The local folder (SRC/ for its content).") var source: String
+    @Argument(help: "The folder on the target, as :PATH.") var destination: String
+
+    func validate() throws {
+        switch (source.hasPrefix(":"), destination.hasPrefix(":")) {
+        case (false, true): break
+        case (true, false): throw ValidationError("sync pulls are not there yet: use download -r -p")
+        default: throw ValidationError("exactly one of SRC and DEST is on the target, written :PATH")
+        }
+        if destination.count < 2 { throw ValidationError("DEST names no path: :PATH") }
+    }
+
+    func run() throws {
+        let agent = try target.connect(needing: "sync")
+        let root = Array(destination.utf8.dropFirst())
+        let local = LocalPath(source)
+        guard let top = local.status() else { throw localFailure(source) }
+        let contentOnly = source.hasSuffix("/") || !isSingleName(lastComponent(Array(source.utf8)))
+        let sync = TreeSync(root: root, agent: agent, options: self)
+        defer { sync.progress.finish() }
+        do {
+            let rootStatus = try agent.status(root, followLinks: true)
+            if rootStatus == nil {
+                sync.itemize("cd+++++++++", [], folder: true)
+                if !dryRun { try agent.makeDirectory(root, mode: String(top.st_mode & 0o7777, radix: 8)) }
+            } else if rootStatus?.type != "dir" {
+                writeError("tunnel: \(destination): not a folder\n")
+                throw ExitCode(1)
+            }
+            if contentOnly {
+                guard top.st_mode & S_IFMT == S_IFDIR else { throw localFailure(source, ENOTDIR) }
+                try sync.folder(local, relative: [], remoteExists: rootStatus != nil, depth: 0)
+            } else {
+                let name = lastComponent(Array(source.utf8))
+                var existing: DirEntry?
+                if rootStatus != nil {
+                    try sync.listing([]) { entries in existing = entries.first { $0.name == name } }
+                }
+                try sync.entry(local, name: name, relative: name, remote: existing, depth: 0)
+            }
+            try sync.pipeline.finish()
+        } catch let error as TunnelError {
+            throw report(error)
+        }
+        try sync.outcome.finish()
+    }
+}
+
+/// One push: what it compares, what it sends, what it says.
+private final class TreeSync {
+    let root: [UInt8]
+    let options: SyncCommand
+    let pipeline: TreePipeline
+    let outcome: TreeOutcome
+    let progress: TreeProgress
+
+    init(root: [UInt8], agent: TunnelConnection, options: SyncCommand) {
+        self.root = root
+        self.options = options
+        pipeline = TreePipeline(agent)
+        outcome = TreeOutcome(agent)
+        progress = TreeProgress(quiet: options.target.quiet)
+    }
+
+    /// A change, in rsync's `--itemize-changes` form: the 11-character code, the path below
+    /// DEST (a folder with a trailing "/"), and for a symlink its target.
+    func itemize(_ code: String, _ relative: [UInt8], folder: Bool = false, linkTarget: [UInt8]? = nil) {
+        guard options.itemizeChanges else { return }
+        var line = code + " " + (relative.isEmpty ? "./" : String(decoding: relative, as: UTF8.self) + (folder ? "/" : ""))
+        if let linkTarget { line += " -> " + String(decoding: linkTarget, as: UTF8.self) }
+        var bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeMutableBytes { writeFully(UnsafeRawBufferPointer($0), to: 1) }
+    }
+
+    /// The remote folder `relative`'s entries (each with its status), handed to `body` once
+    /// its answer is in: the requests before it are answered first.
+    func listing(_ relative: [UInt8], _ body: @escaping ([DirEntry]) throws -> Void) throws {
+        var done = false
+        try pipeline.read(beneath: root, relative, withStatus: true) { answer in
+            done = true
+            guard case .directory(let entries) = try answer.content() else {
+                throw TunnelError.invalidAnswer(field: "type", reason: "\(show(self.root, relative)) is not a folder")
+            }
+            try body(entries)
+        }
+        while !done { try pipeline.receiveNext() }
+    }
+
+    /// Whether `relative` (below SRC; `name` its last part) is excluded.
+    func excluded(_ name: [UInt8], _ relative: [UInt8], isFolder: Bool) -> Bool {
+        options.exclude.contains { pattern in
+            var glob = pattern
+            if glob.hasSuffix("/") {
+                guard isFolder else { return false }
+                glob.removeLast()
+            }
+            let anchored = glob.contains("/")
+            if glob.hasPrefix("/") { glob.removeFirst() }
+            let subject = anchored ? relative : name
+            return fnmatch(glob, String(decoding: subject, as: UTF8.self), 0) == 0
+        }
+    }
+
+    /// The local folder `local` onto the remote `relative`, which exists already (or, with
+    /// -n, would have been made: then it is empty).
+    func folder(_ local: LocalPath, relative: [UInt8], remoteExists: Bool, depth: Int) throws {
+        guard depth < deepestTree else { throw localFailure(local.text, ELOOP) }
+        var remote: [[UInt8]: DirEntry] = [:]
+        if remoteExists {
+            try listing(relative) { entries in
+                for entry in entries { remote[entry.name] = entry }
+            }
+        }
+        let names = try local.entries()
+        var present = Set<[UInt8]>()
+        for name in names {
+            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+            let path = local.appending(name)
+            let isFolder = path.status().map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
+            if excluded(name, child, isFolder: isFolder) { continue }
+            present.insert(name)
+            try outcome.entry { try entry(path, name: name, relative: child, remote: remote[name], depth: depth + 1) }
+        }
+        guard options.delete else { return }
+        for (name, entry) in remote.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where !present.contains(name) {
+            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+            if excluded(name, child, isFolder: entry.fileType == .directory) { continue }
+            itemize("*deleting  ", child, folder: entry.fileType == .directory)
+            if !options.dryRun {
+                try pipeline.remove(joined(root, child), recursive: entry.fileType == .directory, then: answered)
+            }
+        }
+    }
+
+    /// A refusal is named and counted; the rest goes on.
+    private lazy var answered: (TunnelError?) throws -> Void = { [outcome] error in
+        if let error { try outcome.entry { throw error } }
+    }
+
+    /// One local entry onto the remote `relative`, whose listing said `remote` (nil: missing).
+    func entry(_ local: LocalPath, name: [UInt8], relative: [UInt8], remote: DirEntry?, depth: Int) throws {
+        guard let info = local.status() else { throw localFailure(local.text) }
+        let kind = info.st_mode & S_IFMT
+        let mode = UInt64(info.st_mode & 0o7777)
+        let mtime = modificationTime(info)
+        let wanted: FileType = kind == S_IFDIR ? .directory : kind == S_IFREG ? .regular : kind == S_IFLNK ? .symlink : .other
+        guard wanted != .other else {
+            writeError("tunnel: skipping \(local.text): not a file, folder or symlink\n")
+            return
+        }
+        var existing = remote.flatMap { $0.status }
+        if let remote, existing != nil, remote.fileType != wanted {
+            // Another kind in the way: removed first, as rsync does.
+            let isFolder = remote.fileType == .directory
+            itemize("*deleting  ", relative, folder: isFolder)
+            if !options.dryRun { try pipeline.remove(joined(root, relative), recursive: isFolder, then: answered) }
+            existing = nil
+        }
+        let path = joined(root, relative)
+        switch wanted {
+        case .directory:
+            let modeText = String(mode, radix: 8)
+            if let status = existing {
+                try folder(local, relative: relative, remoteExists: true, depth: depth)
+                let changes = (status.mtime != mtime ? "t" : ".") + (status.mode != mode ? "p" : ".")
+                if changes != ".." { itemize(".d." + changes + "......", relative, folder: true) }
+                // Always: a change to its entries just now changed the folder's mtime.
+                if !options.dryRun {
+                    try pipeline.setMetadata(path, mode: status.mode != mode ? modeText : nil, mtime: Int64(mtime),
+                                             then: answered)
+                }
+            } else {
+                itemize("cd+++++++++", relative, folder: true)
+                if !options.dryRun {
+                    try pipeline.makeDirectory(beneath: root, relative, mode: modeText, then: answered)
+                }
+                try folder(local, relative: relative, remoteExists: false, depth: depth)
+                if !options.dryRun { try pipeline.setMetadata(path, mtime: Int64(mtime), then: answered) }
+            }
+        case .regular:
+            if let status = existing, status.size == UInt64(info.st_size), status.mtime == mtime {
+                if status.mode != mode {
+                    itemize(".f...p.....", relative)
+                    if !options.dryRun { try pipeline.setMetadata(path, mode: String(mode, radix: 8), then: answered) }
+                }
+                return
+            }
+            let code = existing.map { status in
+                "<f." + (status.size != UInt64(info.st_size) ? "s" : ".") + (status.mtime != mtime ? "t" : ".")
+                    + (status.mode != mode ? "p" : ".") + "....."
+            } ?? "<f+++++++++"
+            itemize(code, relative)
+            guard !options.dryRun else { return }
+            let fd = local.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+            guard fd >= 0 else { throw localFailure(local.text) }
+            defer { close(fd) }
+            var opened = Glibc.stat()
+            guard fstat(fd, &opened) == 0 else { throw localFailure(local.text) }
+            let size = UInt64(opened.st_size)
+            let progress = self.progress
+            try pipeline.upload(beneath: root, relative, streaming: FileContent(fd: fd, byteCount: size),
+                                mode: String(mode, radix: 8)) { [outcome] error in
+                if let error { return try outcome.entry { throw error } }
+                progress.add(bytes: size)
+                progress.fileDone()
+            }
+            try pipeline.setMetadata(path, mtime: Int64(modificationTime(opened)), then: answered)
+        default:   // a symlink
+            var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+            let length = local.withCString { path in
+                buffer.withUnsafeMutableBytes { readlink(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+            }
+            guard length >= 0 else { throw localFailure(local.text) }
+            let target = Array(buffer[0..<length])
+            if let status = existing {
+                var current: [UInt8]?
+                var done = false
+                try pipeline.read(beneath: root, relative) { answer in
+                    done = true
+                    if case .symlink(let link) = try answer.content() { current = link }
+                }
+                while !done { try pipeline.receiveNext() }
+                if current == target {
+                    if status.mtime != mtime {
+                        itemize(".L..t......", relative, linkTarget: target)
+                        if !options.dryRun { try pipeline.setMetadata(path, mtime: Int64(mtime), then: answered) }
+                    }
+                    return
+                }
+                itemize("cL.st......", relative, linkTarget: target)
+                if !options.dryRun { try pipeline.remove(path, then: answered) }
+            } else {
+                itemize("cL+++++++++", relative, linkTarget: target)
+            }
+            guard !options.dryRun else { return }
+            try pipeline.symlink(beneath: root, relative, to: target, then: answered)
+            try pipeline.setMetadata(path, mtime: Int64(mtime), then: answered)
+        }
+    }
+}
