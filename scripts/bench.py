@@ -436,8 +436,8 @@ PROCESS_TRUE_AGENT = []
 
 
 def main():
-    if ONLY == "trees":
-        return tree_transfers() if SSH else print("trees: skipped (no sshd)")
+    if ONLY in ("trees", "sync"):
+        return (tree_transfers if ONLY == "trees" else sync_push)() if SSH else print(f"{ONLY}: skipped (no sshd)")
     cases = [
         ("spawn → Ack → exit", startup, "per agent"),
         ("CheckAlive sequential", sequential, "per round trip"),
@@ -497,6 +497,7 @@ def main():
         reaching_a_host()
         reaching_a_host_shared()
         tree_transfers()
+        sync_push()
     print(f"\nbinary size: {os.path.getsize(AGENT)} bytes")
 
 
@@ -846,6 +847,49 @@ def tree_transfers():
         for name, _ in tools:
             seconds = statistics.median(times[name])
             print(f"  {direction} {name:24} {fmt_time(seconds):>10}   {seconds / baseline:.2f}x rsync -a", flush=True)
+
+
+def sync_push():
+    """`tunnel sync SRC/ :DEST` beside `rsync -a SRC/ host:DEST/` through the bench's sshd:
+    an initial copy, again with nothing changed, and with 10 files changed, on the same tree
+    as `tree_transfers`; each tool keeps its own destination between the three steps."""
+    if not os.path.exists(TUNNEL) or not shutil.which("rsync"):
+        print("\nsync: skipped (needs make client and rsync: scripts/setup.sh)")
+        return
+    server = SSH_SERVER[0]
+    host = "root@127.0.0.1"
+    ssh_words = [word for option in server.options for word in ("-o", option)]
+    tunnel = [TUNNEL, "--ssh", f"{host}:{server.port}", *[word for option in server.options
+                                                         for word in ("--ssh-option", option)]]
+    environment = dict(os.environ, TUNNEL_AGENT_DIR=os.path.dirname(AGENT))
+    rsh = " ".join(["ssh", "-q", "-p", str(server.port), *ssh_words])
+    source = os.path.join(WORK, "tree-src")
+    if not os.path.isdir(source):
+        tree_transfers()
+    subprocess.run([*tunnel, "ping"], env=environment, check=True, capture_output=True)
+    tools = {"tunnel sync": lambda d: [*tunnel, "sync", source + "/", f":{d}"],
+             "rsync -a": lambda d: ["rsync", "-a", "-e", rsh, source + "/", f"{host}:{d}/"]}
+    count = 3 if QUICK else 5
+    times = {(tool, step): [] for tool in tools for step in ("initial", "unchanged", "10 changed")}
+    for round_ in range(count):
+        for tool, command in tools.items():
+            destination = os.path.join(WORK, "sync-" + tool.replace(" ", "-"))
+            shutil.rmtree(destination, ignore_errors=True)
+            for step in ("initial", "unchanged", "10 changed"):
+                if step == "10 changed":
+                    for index in range(10):
+                        path = os.path.join(source, f"folder-{index % TREE_FOLDERS:02}", f"file-{index * 97:04}")
+                        with open(path, "wb") as file:
+                            file.write(os.urandom(TREE_FILE_SIZE))
+                times[(tool, step)].append(timed(lambda: subprocess.run(command(destination), env=environment, check=True,
+                                                                        stdout=subprocess.DEVNULL)))
+            assert subprocess.run(["diff", "-r", source, destination], capture_output=True).returncode == 0, tool
+    print(f"\nsync push through sshd on 127.0.0.1, the same tree (median of {count}, interleaved)")
+    for step in ("initial", "unchanged", "10 changed"):
+        baseline = statistics.median(times[("rsync -a", step)])
+        for tool in tools:
+            seconds = statistics.median(times[(tool, step)])
+            print(f"  {step:10} {tool:12} {fmt_time(seconds):>10}   {seconds / baseline:.2f}x rsync -a", flush=True)
 
 
 try:
