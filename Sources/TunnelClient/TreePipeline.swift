@@ -89,13 +89,13 @@ public final class TreePipeline {
         expectOk(cost(root, path, target), then)
     }
 
-    /// `TunnelConnection.setMetadata`, pipelined, for what is given of `mode` and `mtime`
-    /// (ns since the epoch): a symlink's own, never its target's.
-    public func setMetadata(_ path: [UInt8], mode: String? = nil, mtime: Int64? = nil,
-                            then: @escaping (TunnelError?) throws -> Void) throws {
+    /// `TunnelConnection.setMetadata`, pipelined, for what is given of `mode`, `owner`,
+    /// `group` and `mtime` (ns since the epoch): a symlink's own, never its target's.
+    public func setMetadata(_ path: [UInt8], mode: String? = nil, owner: String? = nil, group: String? = nil,
+                            mtime: Int64? = nil, then: @escaping (TunnelError?) throws -> Void) throws {
         try makeRoom(cost(path))
-        try connection.sendRequest(SetMetadata(path: path, followLinks: false, mode: mode, mtime: mtime),
-                                   needing: .setMetadata)
+        try connection.sendRequest(SetMetadata(path: path, followLinks: false, mode: mode, owner: owner, group: group,
+                                               mtime: mtime), needing: .setMetadata)
         expectOk(cost(path), then)
     }
 

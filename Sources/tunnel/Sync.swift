@@ -48,7 +48,7 @@ struct SyncCommand: ParsableCommand {
         let local = LocalPath(source)
         guard let top = local.status() else { throw localFailure(source) }
         let contentOnly = source.hasSuffix("/") || !isSingleName(lastComponent(Array(source.utf8)))
-        let sync = TreeSync(root: root, agent: agent, options: self)
+        let sync = try report { () throws(TunnelError) in try TreeSync(root: root, agent: agent, options: self) }
         defer { sync.progress.finish() }
         do {
             let rootStatus = try agent.status(root, followLinks: true)
@@ -85,10 +85,13 @@ private final class TreeSync {
     let pipeline: TreePipeline
     let outcome: TreeOutcome
     let progress: TreeProgress
+    /// Owners and groups are copied only when the receiving side is root, as rsync -a does.
+    let receiverIsRoot: Bool
 
-    init(root: [UInt8], agent: TunnelConnection, options: SyncCommand) {
+    init(root: [UInt8], agent: TunnelConnection, options: SyncCommand) throws(TunnelError) {
         self.root = root
         self.options = options
+        receiverIsRoot = try agent.resolveUser(nil) == "root"
         pipeline = TreePipeline(agent)
         outcome = TreeOutcome(agent)
         progress = TreeProgress(quiet: options.target.quiet)
@@ -169,11 +172,21 @@ private final class TreeSync {
         if let error { try outcome.entry { throw error } }
     }
 
+    /// rsync's 11-character itemize code: `update` (< sent, c made, . attributes only),
+    /// the kind (f, d, L), then what differs, or "+++++++++" for something new.
+    func code(_ update: Character, _ kind: Character, new: Bool = false, size: Bool = false, time: Bool = false,
+              perms: Bool = false, owner: Bool = false, group: Bool = false) -> String {
+        if new { return "\(update)\(kind)+++++++++" }
+        return "\(update)\(kind)." + (size ? "s" : ".") + (time ? "t" : ".") + (perms ? "p" : ".") + (owner ? "o" : ".")
+            + (group ? "g" : ".") + "..."
+    }
+
     /// One local entry onto the remote `relative`, whose listing said `remote` (nil: missing).
     func entry(_ local: LocalPath, name: [UInt8], relative: [UInt8], remote: DirEntry?, depth: Int) throws {
         guard let info = local.status() else { throw localFailure(local.text) }
         let kind = info.st_mode & S_IFMT
         let mode = UInt64(info.st_mode & 0o7777)
+        let modeText = String(mode, radix: 8)
         let mtime = modificationTime(info)
         let wanted: FileType = kind == S_IFDIR ? .directory : kind == S_IFREG ? .regular : kind == S_IFLNK ? .symlink : .other
         guard wanted != .other else {
@@ -189,39 +202,51 @@ private final class TreeSync {
             existing = nil
         }
         let path = joined(root, relative)
+        // Owner and group, by name as rsync maps them, only when the receiver is root.
+        let owner = receiverIsRoot ? ownerName(info.st_uid) : nil
+        let group = receiverIsRoot ? groupName(info.st_gid) : nil
+        let ownerDiffers = existing.map { owner != nil && $0.owner != owner } ?? false
+        let groupDiffers = existing.map { group != nil && $0.group != group } ?? false
+        let newOwner = ownerDiffers ? owner : nil
+        let newGroup = groupDiffers ? group : nil
         switch wanted {
         case .directory:
-            let modeText = String(mode, radix: 8)
             if let status = existing {
                 try folder(local, relative: relative, remoteExists: true, depth: depth)
-                let changes = (status.mtime != mtime ? "t" : ".") + (status.mode != mode ? "p" : ".")
-                if changes != ".." { itemize(".d." + changes + "......", relative, folder: true) }
+                let item = code(".", "d", time: status.mtime != mtime, perms: status.mode != mode, owner: ownerDiffers,
+                                group: groupDiffers)
+                if item != code(".", "d") { itemize(item, relative, folder: true) }
                 // Always: a change to its entries just now changed the folder's mtime.
                 if !options.dryRun {
-                    try pipeline.setMetadata(path, mode: status.mode != mode ? modeText : nil, mtime: Int64(mtime),
-                                             then: answered)
+                    try pipeline.setMetadata(path, mode: status.mode != mode ? modeText : nil, owner: newOwner,
+                                             group: newGroup, mtime: Int64(mtime), then: answered)
                 }
             } else {
-                itemize("cd+++++++++", relative, folder: true)
+                itemize(code("c", "d", new: true), relative, folder: true)
                 if !options.dryRun {
                     try pipeline.makeDirectory(beneath: root, relative, mode: modeText, then: answered)
                 }
                 try folder(local, relative: relative, remoteExists: false, depth: depth)
-                if !options.dryRun { try pipeline.setMetadata(path, mtime: Int64(mtime), then: answered) }
+                if !options.dryRun {
+                    try pipeline.setMetadata(path, owner: owner, group: group, mtime: Int64(mtime), then: answered)
+                }
             }
         case .regular:
             if let status = existing, status.size == UInt64(info.st_size), status.mtime == mtime {
-                if status.mode != mode {
-                    itemize(".f...p.....", relative)
-                    if !options.dryRun { try pipeline.setMetadata(path, mode: String(mode, radix: 8), then: answered) }
+                let item = code(".", "f", perms: status.mode != mode, owner: ownerDiffers, group: groupDiffers)
+                if item != code(".", "f") {
+                    itemize(item, relative)
+                    if !options.dryRun {
+                        try pipeline.setMetadata(path, mode: status.mode != mode ? modeText : nil, owner: newOwner,
+                                                 group: newGroup, then: answered)
+                    }
                 }
                 return
             }
-            let code = existing.map { status in
-                "<f." + (status.size != UInt64(info.st_size) ? "s" : ".") + (status.mtime != mtime ? "t" : ".")
-                    + (status.mode != mode ? "p" : ".") + "....."
-            } ?? "<f+++++++++"
-            itemize(code, relative)
+            itemize(existing.map { status in
+                code("<", "f", size: status.size != UInt64(info.st_size), time: status.mtime != mtime,
+                     perms: status.mode != mode, owner: ownerDiffers, group: groupDiffers)
+            } ?? code("<", "f", new: true), relative)
             guard !options.dryRun else { return }
             let fd = local.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
             guard fd >= 0 else { throw localFailure(local.text) }
@@ -231,7 +256,7 @@ private final class TreeSync {
             let size = UInt64(opened.st_size)
             let progress = self.progress
             try pipeline.upload(beneath: root, relative, streaming: FileContent(fd: fd, byteCount: size),
-                                mode: String(mode, radix: 8)) { [outcome] error in
+                                mode: modeText, owner: owner, group: group) { [outcome] error in
                 if let error { return try outcome.entry { throw error } }
                 progress.add(bytes: size)
                 progress.fileDone()
@@ -253,20 +278,34 @@ private final class TreeSync {
                 }
                 while !done { try pipeline.receiveNext() }
                 if current == target {
-                    if status.mtime != mtime {
-                        itemize(".L..t......", relative, linkTarget: target)
-                        if !options.dryRun { try pipeline.setMetadata(path, mtime: Int64(mtime), then: answered) }
+                    let item = code(".", "L", time: status.mtime != mtime, owner: ownerDiffers, group: groupDiffers)
+                    if item != code(".", "L") {
+                        itemize(item, relative, linkTarget: target)
+                        if !options.dryRun {
+                            try pipeline.setMetadata(path, owner: newOwner, group: newGroup, mtime: Int64(mtime),
+                                                     then: answered)
+                        }
                     }
                     return
                 }
-                itemize("cL.st......", relative, linkTarget: target)
+                itemize(code("c", "L", size: true, time: true), relative, linkTarget: target)
                 if !options.dryRun { try pipeline.remove(path, then: answered) }
             } else {
-                itemize("cL+++++++++", relative, linkTarget: target)
+                itemize(code("c", "L", new: true), relative, linkTarget: target)
             }
             guard !options.dryRun else { return }
             try pipeline.symlink(beneath: root, relative, to: target, then: answered)
-            try pipeline.setMetadata(path, mtime: Int64(mtime), then: answered)
+            try pipeline.setMetadata(path, owner: owner, group: group, mtime: Int64(mtime), then: answered)
         }
     }
+}
+
+/// A uid's user name, or its number when it has none (as Stat reports owners).
+private func ownerName(_ uid: uid_t) -> String {
+    getpwuid(uid).map { String(cString: $0.pointee.pw_name) } ?? String(uid)
+}
+
+/// A gid's group name, or its number when it has none.
+private func groupName(_ gid: gid_t) -> String {
+    getgrgid(gid).map { String(cString: $0.pointee.gr_name) } ?? String(gid)
 }

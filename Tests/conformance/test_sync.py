@@ -197,3 +197,31 @@ def test_as_root_and_unprivileged_an_unreadable_entry_is_named_and_the_rest_sync
         assert snapshot(by_tunnel) == snapshot(by_rsync)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def owners(folder):
+    return {os.path.relpath(os.path.join(base, name), folder): (os.lstat(os.path.join(base, name)).st_uid,
+                                                                 os.lstat(os.path.join(base, name)).st_gid)
+            for base, folders, files in os.walk(folder) for name in folders + files}
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="owners are copied only when the receiver is root")
+def test_as_root_owners_and_groups_are_kept_as_rsync_keeps_them(tmp_path, unprivileged_user):
+    import pwd
+    entry = pwd.getpwnam(unprivileged_user)
+    source = tmp_path / "src"
+    make_source(source)
+    for path in (source / "a", source / "sub", source / "sub" / "link", source / "sub" / "deeper" / "c"):
+        os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+    os.chown(source / "empty", 0, entry.pw_gid)
+    by_rsync, by_tunnel = tmp_path / "by-rsync", tmp_path / "by-tunnel"
+    rsync(f"{source}/", str(by_rsync))
+    result = sync("-i", f"{source}/", f":{by_tunnel}")
+    assert result.returncode == 0, result.stderr
+    assert owners(by_tunnel) == owners(by_rsync)
+    assert snapshot(by_tunnel) == snapshot(by_rsync)
+    # An owner changed on the target is put back, itemized as rsync does (o).
+    os.chown(by_tunnel / "a", 0, 0)
+    again = sync("-i", f"{source}/", f":{by_tunnel}")
+    assert ".f....og... a" in again.stdout.decode().splitlines(), again.stdout
+    assert owners(by_tunnel) == owners(by_rsync)
