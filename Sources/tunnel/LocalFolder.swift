@@ -71,6 +71,37 @@ final class LocalFolder {
         Glibc.timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
     }
 
+    /// The status of `name` in this folder (a symlink's own); nil when there is none.
+    func status(of name: [UInt8]) -> Glibc.stat? {
+        var info = Glibc.stat()
+        return LocalPath(name).withCString { fstatat(fd, $0, &info, AT_SYMLINK_NOFOLLOW) } == 0 ? info : nil
+    }
+
+    /// The target of the symlink `name` in this folder; nil when it is not one.
+    func linkTarget(of name: [UInt8]) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = LocalPath(name).withCString { path in
+            buffer.withUnsafeMutableBytes { readlinkat(fd, path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+        }
+        return length >= 0 ? Array(buffer[0..<length]) : nil
+    }
+
+    /// Removes `name` (a file or symlink, never a folder) from this folder.
+    func remove(_ name: [UInt8]) throws {
+        if LocalPath(name).withCString({ unlinkat(fd, $0, 0) }) != 0 { throw localFailure(path.appending(name).text) }
+    }
+
+    /// The permission bits of the regular file `name` in this folder, through a descriptor
+    /// opened without following a symlink (one swapped in is ELOOP, never followed).
+    func setMode(_ mode: mode_t, of name: [UInt8]) throws {
+        let file = LocalPath(name).withCString { openat(fd, $0, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+        guard file >= 0 else { throw localFailure(path.appending(name).text) }
+        defer { close(file) }
+        var info = Glibc.stat()
+        guard fstat(file, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw localFailure(path.appending(name).text, EINVAL) }
+        if fchmod(file, mode) != 0 { throw localFailure(path.appending(name).text) }
+    }
+
     /// This folder's permission bits.
     func setMode(_ mode: mode_t) throws {
         if fchmod(fd, mode) != 0 { throw localFailure(path.text) }

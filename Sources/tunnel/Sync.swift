@@ -5,7 +5,8 @@ import Glibc
 import TunnelClient
 import TunnelWire
 
-// tunnel sync: rsync -a's model, pushing for now (SRC local, DEST `:PATH` on the target).
+// tunnel sync: rsync -a's model. A push (SRC local, DEST `:PATH` on the target) is below; a
+// pull is download -r's code with rsync's quick check (`pull`).
 // Each remote folder is listed with its entries' status (one ReadBeneath); an entry whose
 // size and mtime match is left alone (rsync's quick check), everything else is sent with the
 // same pipelined, no-follow requests as upload -r (TreePipeline, UploadBeneath,
@@ -14,11 +15,11 @@ import TunnelWire
 struct SyncCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
-        abstract: "Make a remote folder like a local one, as rsync -a does (SRC local, DEST :PATH on the target).",
+        abstract: "Make a folder like another, as rsync -a does: one side is :PATH on the target.",
         discussion: """
             SRC/ copies the folder's content into DEST; SRC without the slash copies the folder
             itself, into DEST/NAME (rsync's trailing-slash rule). DEST is made when missing (not
-            its parents). Only the push direction exists so far: for a pull, use download -r.
+            its parents). A pull (:SRC DEST) has no --delete, -n or --exclude yet.
             Exit status 23 when some entries failed (each is named), the rest done.
             """)
     @OptionGroup var target: TargetOptions
@@ -30,19 +31,25 @@ struct SyncCommand: ParsableCommand {
     var itemizeChanges = false
     @Option(help: "Skip entries whose name matches PATTERN (a glob; with '/', the path below SRC; ending in '/', folders only). Repeatable.")
     var exclude: [String] = []
-    @Argument(help: "The local folder (SRC/ for its content).") var source: String
-    @Argument(help: "The folder on the target, as :PATH.") var destination: String
+    @Argument(help: "What to copy (SRC/ for a folder's content); :PATH on the target for a pull.") var source: String
+    @Argument(help: "Where to; :PATH on the target for a push.") var destination: String
 
     func validate() throws {
         switch (source.hasPrefix(":"), destination.hasPrefix(":")) {
         case (false, true): break
-        case (true, false): throw ValidationError("sync pulls are not there yet: use download -r -p")
+        case (true, false):
+            if delete || dryRun || !exclude.isEmpty {
+                throw ValidationError("--delete, -n and --exclude are not there yet for a pull (:SRC DEST), only for a push")
+            }
+            if source.count < 2 { throw ValidationError("SRC names no path: :PATH") }
+            return
         default: throw ValidationError("exactly one of SRC and DEST is on the target, written :PATH")
         }
         if destination.count < 2 { throw ValidationError("DEST names no path: :PATH") }
     }
 
     func run() throws {
+        if source.hasPrefix(":") { return try pull() }
         let agent = try target.connect(needing: "sync")
         let root = Array(destination.utf8.dropFirst())
         let local = LocalPath(source)
@@ -78,6 +85,39 @@ struct SyncCommand: ParsableCommand {
     }
 }
 
+extension SyncCommand {
+    /// `sync :SRC DEST`: download -r's code (the same checks, pipelining and exit 23), with
+    /// rsync's quick check and mtimes kept. Owners and groups are not copied yet.
+    func pull() throws {
+        let agent = try target.connect(needing: "sync")
+        let remote = Array(source.utf8.dropFirst())
+        let name = lastComponent(remote)
+        let contentOnly = source.hasSuffix("/") || !isSingleName(name)
+        // As rsync, DEST itself is made when missing (not its parents).
+        if !contentOnly, LocalPath(destination).withCString({ mkdir($0, 0o777) }) != 0 && errno != EEXIST {
+            throw localFailure(destination)
+        }
+        let local = contentOnly ? LocalPath(destination) : LocalPath(destination).appending(name)
+        let itemize: ((String, [UInt8], Bool, [UInt8]?) -> Void)? = itemizeChanges ? { code, relative, folder, target in
+            let path = contentOnly ? relative : relative.isEmpty ? name : name + [UInt8(ascii: "/")] + relative
+            printItem(code, path, folder: folder, linkTarget: target)
+        } : nil
+        try downloadTree(remote, to: local, options: DownloadOptions(preserve: true, durable: target.durable,
+                                                                      quiet: target.quiet, quickCheck: true,
+                                                                      itemize: itemize), on: agent)
+        agent.close()
+    }
+}
+
+/// One `-i` line: rsync's 11-character code, the path below DEST (a folder with a trailing
+/// "/"), and for a symlink " -> " and its target.
+private func printItem(_ code: String, _ relative: [UInt8], folder: Bool, linkTarget: [UInt8]?) {
+    var line = code + " " + (relative.isEmpty ? "./" : String(decoding: relative, as: UTF8.self) + (folder ? "/" : ""))
+    if let linkTarget { line += " -> " + String(decoding: linkTarget, as: UTF8.self) }
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { writeFully($0, to: 1) }
+}
+
 /// One push: what it compares, what it sends, what it says.
 private final class TreeSync {
     let root: [UInt8]
@@ -101,10 +141,7 @@ private final class TreeSync {
     /// DEST (a folder with a trailing "/"), and for a symlink its target.
     func itemize(_ code: String, _ relative: [UInt8], folder: Bool = false, linkTarget: [UInt8]? = nil) {
         guard options.itemizeChanges else { return }
-        var line = code + " " + (relative.isEmpty ? "./" : String(decoding: relative, as: UTF8.self) + (folder ? "/" : ""))
-        if let linkTarget { line += " -> " + String(decoding: linkTarget, as: UTF8.self) }
-        var bytes = Array((line + "\n").utf8)
-        _ = bytes.withUnsafeMutableBytes { writeFully(UnsafeRawBufferPointer($0), to: 1) }
+        printItem(code, relative, folder: folder, linkTarget: linkTarget)
     }
 
     /// The remote folder `relative`'s entries (each with its status), handed to `body` once

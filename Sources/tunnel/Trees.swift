@@ -292,6 +292,13 @@ struct DownloadOptions {
     var preserve = false
     var durable = false
     var quiet = false
+    /// `tunnel sync`'s pull: a local file whose size and mtime match is left alone (rsync's
+    /// quick check; its mode is still made the remote one), as is a symlink with the same
+    /// target; a different symlink is replaced.
+    var quickCheck = false
+    /// Told each change, in rsync's itemize form (`sync -i`): code, path below the
+    /// destination, whether a folder, a symlink's target.
+    var itemize: ((String, [UInt8], Bool, [UInt8]?) -> Void)?
 }
 
 /// Copies the tree at `source` on the agent to the local `destination` (made here). The
@@ -421,6 +428,7 @@ private final class TreeDownload {
     func list(_ relative: [UInt8], making make: @escaping () throws -> LocalFolder, mode: UInt64, mtime: UInt64?,
               parent: FillingFolder?, depth: Int) throws {
         try pipeline.read(beneath: root, relative, withStatus: true) { [self] answer in
+            var listed = false
             try outcome.entry {
                 let content = try answer.content()
                 guard case .directory(let entries) = content else { throw changedKind(root, relative, listedAs: .directory) }
@@ -433,10 +441,10 @@ private final class TreeDownload {
                                         into: filling, depth: depth + 1))
                     filling.waitingFor += 1
                 }
-                try filling.entryDone(outcome)
-                return
+                listed = true
+                try filling.entryDone(outcome)   // its parent hears when it is done
             }
-            try parent?.entryDone(outcome)   // the listing failed: done with this folder
+            if !listed { try parent?.entryDone(outcome) }   // the listing failed: done with this folder
         }
     }
 
@@ -451,9 +459,13 @@ private final class TreeDownload {
                 throw TreeCopyEnded(code: ExitCode(ownFailure))
             }
             let into = item.into
-            try list(item.relative, making: { try into.folder.folder(item.name) }, mode: item.status.mode, mtime: mtime,
-                     parent: into, depth: item.depth)
+            let itemize = options.itemize
+            try list(item.relative, making: {
+                if let itemize, into.folder.status(of: item.name) == nil { itemize("cd+++++++++", item.relative, true, nil) }
+                return try into.folder.folder(item.name)
+            }, mode: item.status.mode, mtime: mtime, parent: into, depth: item.depth)
         case .regular:
+            if options.quickCheck, try unchanged(item) { return try item.into.entryDone(outcome) }
             try pipeline.read(beneath: root, item.relative) { [self] answer in
                 defer { progress.fileDone() }
                 try outcome.entry { try receiveFile(item, answer, modified: mtime) }
@@ -465,6 +477,17 @@ private final class TreeDownload {
                     guard case .symlink(let target) = try answer.content() else {
                         throw changedKind(root, item.relative, listedAs: .symlink)
                     }
+                    if options.quickCheck, let current = item.into.folder.linkTarget(of: item.name) {
+                        guard current != target else {
+                            // The same link: only its own mtime, when that differs.
+                            guard let mtime, let local = item.into.folder.status(of: item.name),
+                                  modificationTime(local) != mtime else { return }
+                            options.itemize?(".L..t......", item.relative, false, target)
+                            return try item.into.folder.setModificationTime(mtime, of: item.name)
+                        }
+                        try item.into.folder.remove(item.name)
+                    }
+                    options.itemize?("cL+++++++++", item.relative, false, target)
                     try item.into.folder.symlink(item.name, to: target)
                     if let mtime { try item.into.folder.setModificationTime(mtime, of: item.name) }
                 }
@@ -475,6 +498,29 @@ private final class TreeDownload {
                        + "not a file, folder or symlink\n")
             try item.into.entryDone(outcome)
         }
+    }
+
+    /// Whether the local file matches `item` by size and mtime (its mode is made the
+    /// remote one then); itemizes the transfer when it does not.
+    private func unchanged(_ item: Item) throws -> Bool {
+        let mode = withoutSetID(item.status.mode)
+        guard let local = item.into.folder.status(of: item.name), local.st_mode & S_IFMT == S_IFREG else {
+            options.itemize?(">f+++++++++", item.relative, false, nil)
+            return false
+        }
+        let size = UInt64(local.st_size) != item.status.size
+        let time = modificationTime(local) != item.status.mtime
+        let perms = local.st_mode & 0o7777 != mode
+        guard size || time else {
+            if perms {
+                options.itemize?(".f...p.....", item.relative, false, nil)
+                try outcome.entry { try item.into.folder.setMode(mode, of: item.name) }
+            }
+            return true
+        }
+        options.itemize?(">f." + (size ? "s" : ".") + (time ? "t" : ".") + (perms ? "p" : ".") + ".....",
+                         item.relative, false, nil)
+        return false
     }
 
     private func receiveFile(_ item: Item, _ answer: BeneathAnswer, modified: UInt64?) throws {

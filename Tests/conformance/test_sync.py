@@ -28,10 +28,14 @@ def make_source(folder):
         (folder / name).write_bytes(os.fsencode(name))
     os.chmod(folder / "a", 0o600)
     os.chmod(folder / "sub" / "deeper", 0o750)
-    # Times from the past: rsync leaves alone a folder whose mtime is in the same second as
-    # the copy's, so a tree made just now would differ by rsync's rounding, not by ours.
+    age(folder)
+
+
+def age(folder, base=1_600_000_000_000_000_000):
+    """Times from the past: rsync leaves alone an mtime in the same second as the copy's, so
+    a tree changed just now would differ by rsync's rounding, not by ours."""
     for index, path in enumerate([*sorted(folder.rglob("*"), reverse=True), folder]):
-        ns = 1_600_000_000_000_000_000 + index * 1_000_000_007
+        ns = base + index * 1_000_000_007
         os.utime(path, ns=(ns, ns), follow_symlinks=False)
 
 
@@ -225,3 +229,37 @@ def test_as_root_owners_and_groups_are_kept_as_rsync_keeps_them(tmp_path, unpriv
     again = sync("-i", f"{source}/", f":{by_tunnel}")
     assert ".f....og... a" in again.stdout.decode().splitlines(), again.stdout
     assert owners(by_tunnel) == owners(by_rsync)
+
+
+@pytest.mark.parametrize("slash", [True, False], ids=["content", "folder"])
+def test_a_pull_gives_the_tree_rsync_gives_and_then_only_the_changes(tmp_path, slash):
+    source = tmp_path / "src"
+    make_source(source)
+    by_rsync, by_tunnel = tmp_path / "by-rsync", tmp_path / "by-tunnel"
+    suffix = "/" if slash else ""
+    rsync(f"{source}{suffix}", str(by_rsync))
+    result = sync(f":{source}{suffix}", str(by_tunnel))
+    assert result.returncode == 0, result.stderr
+    assert snapshot(by_tunnel) == snapshot(by_rsync)
+    again = sync("-i", f":{source}{suffix}", str(by_tunnel))
+    assert again.returncode == 0 and again.stdout == b"", again.stdout
+    (source / "a").write_text("changed")
+    (source / "sub" / "link").unlink()
+    (source / "sub" / "link").symlink_to("deeper")
+    os.chmod(source / "sub" / "deeper" / "c", 0o700)
+    age(source, base=1_700_000_000_000_000_000)
+    prefix = "" if slash else "src/"
+    changed = sync("-i", f":{source}{suffix}", str(by_tunnel))
+    assert changed.returncode == 0, changed.stderr
+    lines = changed.stdout.decode().splitlines()
+    assert any(line.startswith(">f.st") and line.endswith(f" {prefix}a") for line in lines), lines
+    assert any(line.startswith(">f..tp") and line.endswith(f" {prefix}sub/deeper/c") for line in lines), lines
+    assert f"cL+++++++++ {prefix}sub/link -> deeper" in lines, lines
+    rsync(f"{source}{suffix}", str(by_rsync))
+    assert snapshot(by_tunnel) == snapshot(by_rsync)
+
+
+def test_a_pull_refuses_what_it_does_not_do_yet(tmp_path):
+    for option in ("--delete", "-n"):
+        result = sync(option, f":{tmp_path}/", str(tmp_path / "x"))
+        assert result.returncode == 2 and b"not there yet for a pull" in result.stderr, result.stderr

@@ -240,3 +240,24 @@ def test_r_shows_files_and_bytes_done_on_a_terminal_only(tmp_path, direction):
     (tmp_path / "dest2").mkdir()
     quiet = tunnel(*args[:-1], str(tmp_path / "dest2"))
     assert quiet.returncode == 0 and b"files" not in quiet.stderr, "never into a pipe"
+
+
+def test_download_r_p_sets_each_folder_once_its_entries_are_in(tmp_path):
+    """An empty folder beside a read-only one full of files: every folder ends with its
+    source's mode and mtime (a folder finished too early got the time of the copy)."""
+    source = tmp_path / "src"
+    (source / "empty").mkdir(parents=True)
+    (source / "read-only" / "inner").mkdir(parents=True)
+    for index in range(30):
+        (source / "read-only" / f"f{index}").write_text(str(index))
+    (source / "read-only" / "inner" / "g").write_text("g")
+    for index, path in enumerate([*sorted(source.rglob("*"), reverse=True), source]):
+        ns = 1_600_000_000_000_000_000 + index * 1_000_000_007
+        os.utime(path, ns=(ns, ns), follow_symlinks=False)
+    os.chmod(source / "read-only", 0o555)
+    result = tunnel("download", "-r", "-p", str(source), str(tmp_path / "copy"))
+    assert result.returncode == 0, result.stderr
+    for folder in ("", "empty", "read-only", "read-only/inner"):
+        original, copy = os.lstat(source / folder), os.lstat(tmp_path / "copy" / folder)
+        assert (copy.st_mtime_ns, copy.st_mode) == (original.st_mtime_ns, original.st_mode), folder
+    assert len(os.listdir(tmp_path / "copy" / "read-only")) == 31
