@@ -86,6 +86,36 @@ final class LocalFolder {
         return length >= 0 ? Array(buffer[0..<length]) : nil
     }
 
+    /// The names in this folder, without "." and "..", read through its descriptor.
+    func names() throws -> [[UInt8]] {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
+        guard copy >= 0, let directory = fdopendir(copy) else { throw localFailure(path.text) }
+        defer { closedir(directory) }
+        rewinddir(directory)
+        var names: [[UInt8]] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
+            if name != [46] && name != [46, 46] { names.append(name) }
+        }
+        return names
+    }
+
+    /// Removes `name` and, for a folder, everything below it, each entry by name relative to
+    /// an opened folder: a symlink is removed, never followed (`sync --delete` of a pull).
+    func removeTree(_ name: [UInt8], depth: Int = 0) throws {
+        guard let info = status(of: name) else { return }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            guard depth < deepestTree else { throw localFailure(path.appending(name).text, ELOOP) }
+            let inside = try folder(name)
+            for child in try inside.names() { try inside.removeTree(child, depth: depth + 1) }
+            if LocalPath(name).withCString({ unlinkat(fd, $0, AT_REMOVEDIR) }) != 0 {
+                throw localFailure(path.appending(name).text)
+            }
+            return
+        }
+        try remove(name)
+    }
+
     /// Removes `name` (a file or symlink, never a folder) from this folder.
     func remove(_ name: [UInt8]) throws {
         if LocalPath(name).withCString({ unlinkat(fd, $0, 0) }) != 0 { throw localFailure(path.appending(name).text) }

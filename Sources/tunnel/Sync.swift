@@ -19,7 +19,7 @@ struct SyncCommand: ParsableCommand {
         discussion: """
             SRC/ copies the folder's content into DEST; SRC without the slash copies the folder
             itself, into DEST/NAME (rsync's trailing-slash rule). DEST is made when missing (not
-            its parents). A pull (:SRC DEST) has no --delete, -n or --exclude yet.
+            its parents). A pull (:SRC DEST) has no -n yet.
             Exit status 23 when some entries failed (each is named), the rest done.
             """)
     @OptionGroup var target: TargetOptions
@@ -38,9 +38,7 @@ struct SyncCommand: ParsableCommand {
         switch (source.hasPrefix(":"), destination.hasPrefix(":")) {
         case (false, true): break
         case (true, false):
-            if delete || dryRun || !exclude.isEmpty {
-                throw ValidationError("--delete, -n and --exclude are not there yet for a pull (:SRC DEST), only for a push")
-            }
+            if dryRun { throw ValidationError("-n is not there yet for a pull (:SRC DEST), only for a push") }
             if source.count < 2 { throw ValidationError("SRC names no path: :PATH") }
             return
         default: throw ValidationError("exactly one of SRC and DEST is on the target, written :PATH")
@@ -102,10 +100,32 @@ extension SyncCommand {
             let path = contentOnly ? relative : relative.isEmpty ? name : name + [UInt8(ascii: "/")] + relative
             printItem(code, path, folder: folder, linkTarget: target)
         } : nil
+        let patterns = exclude
+        let excluded: (([UInt8], [UInt8], Bool) -> Bool)? = patterns.isEmpty ? nil : { name, relative, isFolder in
+            isExcluded(by: patterns, name, relative, isFolder: isFolder)
+        }
         try downloadTree(remote, to: local, options: DownloadOptions(preserve: true, durable: target.durable,
                                                                       quiet: target.quiet, quickCheck: true,
-                                                                      itemize: itemize), on: agent)
+                                                                      itemize: itemize, deleteExtraneous: delete,
+                                                                      excluded: excluded), on: agent)
         agent.close()
+    }
+}
+
+/// Whether an entry is excluded by one of `patterns`, with rsync's basic glob semantics: a
+/// pattern with "/" matches the path below SRC (a leading "/" anchors it there), one without
+/// matches the name alone, and one ending in "/" only folders.
+func isExcluded(by patterns: [String], _ name: [UInt8], _ relative: [UInt8], isFolder: Bool) -> Bool {
+    patterns.contains { pattern in
+        var glob = pattern
+        if glob.hasSuffix("/") {
+            guard isFolder else { return false }
+            glob.removeLast()
+        }
+        let anchored = glob.contains("/")
+        if glob.hasPrefix("/") { glob.removeFirst() }
+        let subject = anchored ? relative : name
+        return fnmatch(glob, String(decoding: subject, as: UTF8.self), 0) == 0
     }
 }
 
@@ -158,19 +178,8 @@ private final class TreeSync {
         while !done { try pipeline.receiveNext() }
     }
 
-    /// Whether `relative` (below SRC; `name` its last part) is excluded.
     func excluded(_ name: [UInt8], _ relative: [UInt8], isFolder: Bool) -> Bool {
-        options.exclude.contains { pattern in
-            var glob = pattern
-            if glob.hasSuffix("/") {
-                guard isFolder else { return false }
-                glob.removeLast()
-            }
-            let anchored = glob.contains("/")
-            if glob.hasPrefix("/") { glob.removeFirst() }
-            let subject = anchored ? relative : name
-            return fnmatch(glob, String(decoding: subject, as: UTF8.self), 0) == 0
-        }
+        isExcluded(by: options.exclude, name, relative, isFolder: isFolder)
     }
 
     /// The local folder `local` onto the remote `relative`, which exists already (or, with

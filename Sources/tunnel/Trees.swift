@@ -299,6 +299,11 @@ struct DownloadOptions {
     /// Told each change, in rsync's itemize form (`sync -i`): code, path below the
     /// destination, whether a folder, a symlink's target.
     var itemize: ((String, [UInt8], Bool, [UInt8]?) -> Void)?
+    /// `sync --delete` of a pull: local entries the remote folder does not list are removed.
+    var deleteExtraneous = false
+    /// `sync --exclude` of a pull: whether an entry (name, path below the source, whether a
+    /// folder) is left out, on both sides.
+    var excluded: (([UInt8], [UInt8], Bool) -> Bool)?
 }
 
 /// Copies the tree at `source` on the agent to the local `destination` (made here). The
@@ -434,9 +439,11 @@ private final class TreeDownload {
                 guard case .directory(let entries) = content else { throw changedKind(root, relative, listedAs: .directory) }
                 let filling = FillingFolder(try make(), mode: mode, mtime: mtime, parent: parent)
                 filling.waitingFor += 1   // until its entries are pending
+                if options.deleteExtraneous { try deleteExtraneous(in: filling.folder, keeping: entries, relative) }
                 for entry in entries.sorted(by: { $0.name.lexicographicallyPrecedes($1.name) }).reversed() {
                     guard let status = entry.status else { continue }   // vanished meanwhile
                     let child = relative.isEmpty ? entry.name : relative + [UInt8(ascii: "/")] + entry.name
+                    if options.excluded?(entry.name, child, entry.fileType == .directory) == true { continue }
                     pending.append(Item(relative: child, kind: entry.fileType, status: status, name: entry.name,
                                         into: filling, depth: depth + 1))
                     filling.waitingFor += 1
@@ -497,6 +504,18 @@ private final class TreeDownload {
             writeError("tunnel: skipping \(String(decoding: joined(root, item.relative), as: UTF8.self)): "
                        + "not a file, folder or symlink\n")
             try item.into.entryDone(outcome)
+        }
+    }
+
+    /// Removes what `folder` has and the remote listing does not (nor --exclude names).
+    private func deleteExtraneous(in folder: LocalFolder, keeping entries: [DirEntry], _ relative: [UInt8]) throws {
+        let listed = Set(entries.map(\.name))
+        for name in try folder.names().sorted(by: { $0.lexicographicallyPrecedes($1) }) where !listed.contains(name) {
+            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+            let isFolder = folder.status(of: name).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
+            if options.excluded?(name, child, isFolder) == true { continue }
+            options.itemize?("*deleting  ", child, isFolder, nil)
+            try outcome.entry { try folder.removeTree(name) }
         }
     }
 

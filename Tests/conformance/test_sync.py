@@ -260,6 +260,27 @@ def test_a_pull_gives_the_tree_rsync_gives_and_then_only_the_changes(tmp_path, s
 
 
 def test_a_pull_refuses_what_it_does_not_do_yet(tmp_path):
-    for option in ("--delete", "-n"):
-        result = sync(option, f":{tmp_path}/", str(tmp_path / "x"))
-        assert result.returncode == 2 and b"not there yet for a pull" in result.stderr, result.stderr
+    result = sync("-n", f":{tmp_path}/", str(tmp_path / "x"))
+    assert result.returncode == 2 and b"not there yet for a pull" in result.stderr, result.stderr
+
+
+def test_a_pull_with_delete_and_exclude_gives_what_rsync_gives(tmp_path):
+    source = tmp_path / "src"
+    make_source(source)
+    (source / "skip.log").write_text("skipped")
+    by_rsync, by_tunnel = tmp_path / "by-rsync", tmp_path / "by-tunnel"
+    for dest in (by_rsync, by_tunnel):
+        (dest / "extra-folder" / "inside").mkdir(parents=True)
+        (dest / "extra-folder" / "inside" / "f").write_text("f")
+        (dest / "sub").mkdir()
+        (dest / "sub" / "extra").write_text("x")
+        (dest / "sub" / "kept.log").write_text("kept")
+        os.utime(dest / "sub" / "kept.log", ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000))
+        os.symlink("/", dest / "sub" / "extra-link")
+    rsync("--delete", "--exclude", "*.log", f"{source}/", str(by_rsync))
+    result = sync("-i", "--delete", "--exclude", "*.log", f":{source}/", str(by_tunnel))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert "*deleting   extra-folder/" in lines and "*deleting   sub/extra-link" in lines, lines
+    assert (by_tunnel / "sub" / "kept.log").exists() and not (by_tunnel / "skip.log").exists()
+    assert snapshot(by_tunnel) == snapshot(by_rsync)
