@@ -792,6 +792,18 @@ def reaching_a_host_shared():
 TREE_FILES, TREE_FOLDERS, TREE_FILE_SIZE = 1000, 20, 4096
 
 
+def through_sshd():
+    """How the tree and sync cases reach the bench's sshd: the server, "root@127.0.0.1",
+    ssh's -o words, tunnel's argv prefix, its environment, and rsync's -e command."""
+    server = SSH_SERVER[0]
+    ssh_words = [word for option in server.options for word in ("-o", option)]
+    tunnel = [TUNNEL, "--ssh", f"root@127.0.0.1:{server.port}",
+              *[word for option in server.options for word in ("--ssh-option", option)]]
+    environment = dict(os.environ, TUNNEL_AGENT_DIR=os.path.dirname(AGENT))
+    rsh = " ".join(["ssh", "-q", "-p", str(server.port), *ssh_words])
+    return server, "root@127.0.0.1", ssh_words, tunnel, environment, rsh
+
+
 def tree_transfers():
     """`tunnel upload -r` / `download -r` beside rsync -a and scp -r, all through the bench's
     sshd on 127.0.0.1, interleaved, on 1000 files of 4 KiB in 20 folders; each copy goes to a
@@ -799,13 +811,7 @@ def tree_transfers():
     if not os.path.exists(TUNNEL) or not shutil.which("rsync"):
         print("\ntrees: skipped (needs make client and rsync: scripts/setup.sh)")
         return
-    server = SSH_SERVER[0]
-    host = "root@127.0.0.1"
-    ssh_words = [word for option in server.options for word in ("-o", option)]
-    tunnel = [TUNNEL, "--ssh", f"{host}:{server.port}", *[word for option in server.options
-                                                         for word in ("--ssh-option", option)]]
-    environment = dict(os.environ, TUNNEL_AGENT_DIR=os.path.dirname(AGENT))
-    rsh = " ".join(["ssh", "-q", "-p", str(server.port), *ssh_words])
+    server, host, ssh_words, tunnel, environment, rsh = through_sshd()
     scp = ["scp", "-q", "-r", "-P", str(server.port), *ssh_words]
     source = os.path.join(WORK, "tree-src")
     for index in range(TREE_FILES):
@@ -850,25 +856,29 @@ def tree_transfers():
 
 
 def sync_push():
-    """`tunnel sync SRC/ :DEST` beside `rsync -a SRC/ host:DEST/` through the bench's sshd:
+    """`tunnel sync` beside `rsync -a`, pushing then pulling, through the bench's sshd:
     an initial copy, again with nothing changed, and with 10 files changed, on the same tree
     as `tree_transfers`; each tool keeps its own destination between the three steps."""
     if not os.path.exists(TUNNEL) or not shutil.which("rsync"):
         print("\nsync: skipped (needs make client and rsync: scripts/setup.sh)")
         return
-    server = SSH_SERVER[0]
-    host = "root@127.0.0.1"
-    ssh_words = [word for option in server.options for word in ("-o", option)]
-    tunnel = [TUNNEL, "--ssh", f"{host}:{server.port}", *[word for option in server.options
-                                                         for word in ("--ssh-option", option)]]
-    environment = dict(os.environ, TUNNEL_AGENT_DIR=os.path.dirname(AGENT))
-    rsh = " ".join(["ssh", "-q", "-p", str(server.port), *ssh_words])
+    _, host, _, tunnel, environment, rsh = through_sshd()
     source = os.path.join(WORK, "tree-src")
     if not os.path.isdir(source):
         tree_transfers()
     subprocess.run([*tunnel, "ping"], env=environment, check=True, capture_output=True)
-    tools = {"tunnel sync": lambda d: [*tunnel, "sync", source + "/", f":{d}"],
-             "rsync -a": lambda d: ["rsync", "-a", "-e", rsh, source + "/", f"{host}:{d}/"]}
+    for direction in ("push", "pull"):
+        if direction == "push":
+            tools = {"tunnel sync": lambda d: [*tunnel, "sync", source + "/", f":{d}"],
+                     "rsync -a": lambda d: ["rsync", "-a", "-e", rsh, source + "/", f"{host}:{d}/"]}
+        else:
+            tools = {"tunnel sync": lambda d: [*tunnel, "sync", f":{source}/", d],
+                     "rsync -a": lambda d: ["rsync", "-a", "-e", rsh, f"{host}:{source}/", f"{d}/"]}
+        sync_steps(direction, tools, source, environment)
+
+
+def sync_steps(direction, tools, source, environment):
+    """Each tool: an initial copy, again with nothing changed, then with 10 files rewritten."""
     count = 3 if QUICK else 5
     times = {(tool, step): [] for tool in tools for step in ("initial", "unchanged", "10 changed")}
     for round_ in range(count):
@@ -884,7 +894,7 @@ def sync_push():
                 times[(tool, step)].append(timed(lambda: subprocess.run(command(destination), env=environment, check=True,
                                                                         stdout=subprocess.DEVNULL)))
             assert subprocess.run(["diff", "-r", source, destination], capture_output=True).returncode == 0, tool
-    print(f"\nsync push through sshd on 127.0.0.1, the same tree (median of {count}, interleaved)")
+    print(f"\nsync {direction} through sshd on 127.0.0.1, the same tree (median of {count}, interleaved)")
     for step in ("initial", "unchanged", "10 changed"):
         baseline = statistics.median(times[("rsync -a", step)])
         for tool in tools:
