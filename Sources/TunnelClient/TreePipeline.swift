@@ -107,6 +107,27 @@ public final class TreePipeline {
         expectOk(cost(path), then)
     }
 
+    /// `TunnelConnection.status(_:followLinks:sha512:)`, pipelined: `then` hears the status,
+    /// nil when there is no such file, or the refusal.
+    public func status(_ path: [UInt8], sha512: Bool = false,
+                       then: @escaping (Result<StatResult?, TunnelError>) throws -> Void) throws {
+        try makeRoom(cost(path))
+        try connection.sendRequest(StatPath(path: path, followLinks: false, sha512sum: sha512), needing: .statPath)
+        let connection = self.connection
+        enqueue(cost(path)) {
+            let result: Result<StatResult?, TunnelError>
+            do throws(TunnelError) {
+                result = .success(try connection.answer(expecting: StatResult.self))
+            } catch .remoteOSError(let error) where error.errno == 2 {
+                result = .success(nil)
+            } catch {
+                if !connection.isUsable { throw error }
+                result = .failure(error)
+            }
+            try then(result)
+        }
+    }
+
     /// `TunnelConnection.read(beneath:)`, pipelined. When its answer arrives, `then` gets a
     /// `BeneathAnswer` and reads it (a file's content to a sink of its choosing); whatever it
     /// leaves unread is read and dropped afterwards.

@@ -3,6 +3,7 @@ import ArgumentParser
 import Glibc
 #endif
 import TunnelClient
+import TunnelHash
 import TunnelWire
 
 // tunnel sync: rsync -a's model. A push (SRC local, DEST `:PATH` on the target) is below; a
@@ -19,7 +20,7 @@ struct SyncCommand: ParsableCommand {
         discussion: """
             SRC/ copies the folder's content into DEST; SRC without the slash copies the folder
             itself, into DEST/NAME (rsync's trailing-slash rule). DEST is made when missing (not
-            its parents). A pull (:SRC DEST) has no -n yet.
+            its parents). A pull (:SRC DEST) has no -n or --checksum yet.
             Exit status 23 when some entries failed (each is named), the rest done.
             """)
     @OptionGroup var target: TargetOptions
@@ -29,6 +30,8 @@ struct SyncCommand: ParsableCommand {
     var dryRun = false
     @Flag(name: [.customShort("i"), .long], help: "One line per change, in rsync's format (e.g. <f.st...... name).")
     var itemizeChanges = false
+    @Flag(name: [.customShort("c"), .long], help: "Compare files of the same size by SHA-512, not by mtime (a push).")
+    var checksum = false
     @Option(help: "Skip entries whose name matches PATTERN (a glob; with '/', the path below SRC; ending in '/', folders only). Repeatable.")
     var exclude: [String] = []
     @Argument(help: "What to copy (SRC/ for a folder's content); :PATH on the target for a pull.") var source: String
@@ -38,7 +41,9 @@ struct SyncCommand: ParsableCommand {
         switch (source.hasPrefix(":"), destination.hasPrefix(":")) {
         case (false, true): break
         case (true, false):
-            if dryRun { throw ValidationError("-n is not there yet for a pull (:SRC DEST), only for a push") }
+            if dryRun || checksum {
+                throw ValidationError("-n and --checksum are not there yet for a pull (:SRC DEST), only for a push")
+            }
             if source.count < 2 { throw ValidationError("SRC names no path: :PATH") }
             return
         default: throw ValidationError("exactly one of SRC and DEST is on the target, written :PATH")
@@ -218,12 +223,29 @@ private final class TreeSync {
         if let error { try outcome.entry { throw error } }
     }
 
+    /// Whether the remote file at `path` (listed as `status`) holds what the local one does:
+    /// rsync's quick check (size and mtime), or with --checksum the same size and SHA-512
+    /// (the agent's Stat computes it; asked only when the sizes match, as rsync does).
+    func sameContent(_ local: LocalPath, _ info: Glibc.stat, _ path: [UInt8], _ status: StatResult) throws -> Bool {
+        guard status.size == UInt64(info.st_size) else { return false }
+        guard options.checksum else { return status.mtime == modificationTime(info) }
+        var remote: [UInt8]?
+        var answered = false
+        try pipeline.status(path, sha512: true) { result in
+            answered = true
+            remote = try result.get()?.sha512sum
+        }
+        while !answered { try pipeline.receiveNext() }
+        guard let remote else { return false }
+        return try remote == sha512(of: local)
+    }
+
     /// rsync's 11-character itemize code: `update` (< sent, c made, . attributes only),
     /// the kind (f, d, L), then what differs, or "+++++++++" for something new.
-    func code(_ update: Character, _ kind: Character, new: Bool = false, size: Bool = false, time: Bool = false,
-              perms: Bool = false, owner: Bool = false, group: Bool = false) -> String {
+    func code(_ update: Character, _ kind: Character, new: Bool = false, checksum: Bool = false, size: Bool = false,
+              time: Bool = false, perms: Bool = false, owner: Bool = false, group: Bool = false) -> String {
         if new { return "\(update)\(kind)+++++++++" }
-        return "\(update)\(kind)." + (size ? "s" : ".") + (time ? "t" : ".") + (perms ? "p" : ".") + (owner ? "o" : ".")
+        return "\(update)\(kind)" + (checksum ? "c" : ".") + (size ? "s" : ".") + (time ? "t" : ".") + (perms ? "p" : ".") + (owner ? "o" : ".")
             + (group ? "g" : ".") + "..."
     }
 
@@ -278,19 +300,21 @@ private final class TreeSync {
                 }
             }
         case .regular:
-            if let status = existing, status.size == UInt64(info.st_size), status.mtime == mtime {
-                let item = code(".", "f", perms: status.mode != mode, owner: ownerDiffers, group: groupDiffers)
+            if let status = existing, try sameContent(local, info, path, status) {
+                let time = status.mtime != mtime   // only with --checksum
+                let item = code(".", "f", time: time, perms: status.mode != mode, owner: ownerDiffers, group: groupDiffers)
                 if item != code(".", "f") {
                     itemize(item, relative)
                     if !options.dryRun {
                         try pipeline.setMetadata(path, mode: status.mode != mode ? modeText : nil, owner: newOwner,
-                                                 group: newGroup, then: answered)
+                                                 group: newGroup, mtime: time ? Int64(mtime) : nil, then: answered)
                     }
                 }
                 return
             }
             itemize(existing.map { status in
-                code("<", "f", size: status.size != UInt64(info.st_size), time: status.mtime != mtime,
+                code("<", "f", checksum: options.checksum && status.size == UInt64(info.st_size),
+                     size: status.size != UInt64(info.st_size), time: status.mtime != mtime,
                      perms: status.mode != mode, owner: ownerDiffers, group: groupDiffers)
             } ?? code("<", "f", new: true), relative)
             guard !options.dryRun else { return }
@@ -344,6 +368,16 @@ private final class TreeSync {
             try pipeline.setMetadata(path, owner: owner, group: group, mtime: Int64(mtime), then: answered)
         }
     }
+}
+
+/// The SHA-512 of a local file, read in pieces (memory stays bounded).
+private func sha512(of local: LocalPath) throws -> [UInt8] {
+    let fd = local.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+    guard fd >= 0 else { throw localFailure(local.text) }
+    defer { close(fd) }
+    var hash = SHA512()
+    try forEachChunk(of: fd, name: local.text) { piece in hash.update(piece) }
+    return hash.finalize()
 }
 
 /// A uid's user name, or its number when it has none (as Stat reports owners).

@@ -284,3 +284,25 @@ def test_a_pull_with_delete_and_exclude_gives_what_rsync_gives(tmp_path):
     assert "*deleting   extra-folder/" in lines and "*deleting   sub/extra-link" in lines, lines
     assert (by_tunnel / "sub" / "kept.log").exists() and not (by_tunnel / "skip.log").exists()
     assert snapshot(by_tunnel) == snapshot(by_rsync)
+
+
+def test_checksum_finds_a_change_the_quick_check_misses(tmp_path):
+    """Same size, same mtime, other bytes: the quick check leaves it, as rsync's does;
+    --checksum sends it, and a file whose bytes match but mtime differs only gets its time."""
+    source = tmp_path / "src"
+    make_source(source)
+    dest = tmp_path / "dest"
+    assert sync(f"{source}/", f":{dest}").returncode == 0
+    (dest / "sub" / "deeper" / "c").write_text("C")   # same size
+    os.utime(dest / "sub" / "deeper" / "c", ns=(os.lstat(source / "sub" / "deeper" / "c").st_mtime_ns,) * 2)
+    os.utime(dest / "a", ns=(1_000_000_000_000_000_000,) * 2)
+    quick = sync("-i", f"{source}/", f":{dest}")
+    assert (dest / "sub" / "deeper" / "c").read_text() == "C", "the quick check, as rsync's, cannot see it"
+    assert quick.stdout.decode().splitlines() == ["<f..t...... a"], quick.stdout
+    os.utime(dest / "a", ns=(1_000_000_000_000_000_000,) * 2)
+    checked = sync("-i", "--checksum", f"{source}/", f":{dest}")
+    assert checked.returncode == 0, checked.stderr
+    assert sorted(checked.stdout.decode().splitlines()) == [".f..t...... a", "<fc........ sub/deeper/c"]
+    by_rsync = tmp_path / "by-rsync"
+    rsync(f"{source}/", str(by_rsync))
+    assert snapshot(dest) == snapshot(by_rsync)
