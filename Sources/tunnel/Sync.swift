@@ -64,7 +64,8 @@ struct SyncCommand: ParsableCommand {
             let rootStatus = try agent.status(root, followLinks: true)
             if rootStatus == nil {
                 sync.itemize("cd+++++++++", [], folder: true)
-                if !dryRun { try agent.makeDirectory(root, mode: String(top.st_mode & 0o7777, radix: 8)) }
+                // SRC/ gives DEST its own mode (set again at the end); SRC makes DEST a plain folder.
+                if !dryRun { try agent.makeDirectory(root, mode: contentOnly ? String(top.st_mode & 0o7777, radix: 8) : nil) }
             } else if rootStatus?.type != "dir" {
                 writeError("tunnel: \(destination): not a folder\n")
                 throw ExitCode(1)
@@ -72,6 +73,13 @@ struct SyncCommand: ParsableCommand {
             if contentOnly {
                 guard top.st_mode & S_IFMT == S_IFDIR else { throw localFailure(source, ENOTDIR) }
                 try sync.folder(local, relative: [], remoteExists: rootStatus != nil, depth: 0)
+                // As rsync: DEST itself takes SRC's mode and mtime, last (its entries changed it).
+                if !dryRun {
+                    try sync.pipeline.setMetadata(root, mode: String(top.st_mode & 0o7777, radix: 8),
+                                                  mtime: Int64(modificationTime(top))) { error in
+                        if let error { try sync.outcome.entry { throw error } }
+                    }
+                }
             } else {
                 let name = lastComponent(Array(source.utf8))
                 var existing: DirEntry?

@@ -74,6 +74,9 @@ def test_sync_gives_the_tree_rsync_gives(tmp_path, slash):
     result = sync(f"{source}{suffix}", f":{by_tunnel}")
     assert result.returncode == 0, result.stderr
     assert snapshot(by_tunnel) == snapshot(by_rsync)
+    assert os.lstat(by_tunnel).st_mode == os.lstat(by_rsync).st_mode
+    if slash:   # DEST itself is SRC's copy: rsync gives it SRC's mtime
+        assert os.lstat(by_tunnel).st_mtime_ns == os.lstat(by_rsync).st_mtime_ns == os.lstat(source).st_mtime_ns
 
 
 def test_a_second_sync_itemizes_nothing_and_changes_follow_rsyncs_quick_check(tmp_path):
