@@ -177,18 +177,38 @@ private final class TreeSync {
         printItem(code, relative, folder: folder, linkTarget: linkTarget)
     }
 
-    /// The remote folder `relative`'s entries (each with its status), handed to `body` once
-    /// its answer is in: the requests before it are answered first.
-    func listing(_ relative: [UInt8], _ body: @escaping ([DirEntry]) throws -> Void) throws {
-        var done = false
-        try pipeline.read(beneath: root, relative, withStatus: true) { answer in
-            done = true
-            guard case .directory(let entries) = try answer.content() else {
-                throw TunnelError.invalidAnswer(field: "type", reason: "\(show(self.root, relative)) is not a folder")
+    /// Listings asked for ahead of their use, by path below DEST: the answer (or refusal),
+    /// once in. At most `listingsAhead` subfolders per folder on the way are asked ahead, so
+    /// what waits here stays bounded.
+    private var listings: [[UInt8]: Result<[DirEntry], TunnelError>] = [:]
+    private var listingsAsked = Set<[UInt8]>()
+    private let listingsAhead = 16
+
+    /// Asks for the remote folder `relative`'s listing (with each entry's status), once.
+    func askListing(_ relative: [UInt8]) throws {
+        guard listingsAsked.insert(relative).inserted else { return }
+        let connection = pipeline.connection
+        try pipeline.read(beneath: root, relative, withStatus: true) { [self] answer in
+            do throws(TunnelError) {
+                guard case .directory(let entries) = try answer.content() else {
+                    throw .invalidAnswer(field: "type", reason: "\(show(root, relative)) is not a folder")
+                }
+                listings[relative] = .success(entries)
+            } catch {
+                if !connection.isUsable { throw error }
+                listings[relative] = .failure(error)
             }
-            try body(entries)
         }
-        while !done { try pipeline.receiveNext() }
+    }
+
+    /// The remote folder `relative`'s entries, handed to `body`: asked for now unless they
+    /// were asked ahead, and waited for (the answers before them are handled first).
+    func listing(_ relative: [UInt8], _ body: ([DirEntry]) throws -> Void) throws {
+        try askListing(relative)
+        while listings[relative] == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
+        listingsAsked.remove(relative)
+        guard let result = listings.removeValue(forKey: relative) else { return }
+        try body(try result.get())
     }
 
     func excluded(_ name: [UInt8], _ relative: [UInt8], isFolder: Bool) -> Bool {
@@ -206,11 +226,33 @@ private final class TreeSync {
             }
         }
         let names = try local.entries()
+        // The subfolders both sides have: their listings are asked for ahead, a few at a
+        // time, so that a tree with nothing to change costs about one round trip, not one
+        // per folder.
+        let shared = names.compactMap { name -> [UInt8]? in
+            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+            guard remote[name]?.fileType == .directory, !excluded(name, child, isFolder: true),
+                  local.appending(name).status().map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { return nil }
+            return child
+        }
+        var askedAhead = 0
+        func askAhead(through count: Int) throws {
+            while askedAhead < min(count, shared.count) {
+                try askListing(shared[askedAhead])
+                askedAhead += 1
+            }
+        }
+        try askAhead(through: listingsAhead)
+        var reached = 0
         var present = Set<[UInt8]>()
         for name in names {
             let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
             let path = local.appending(name)
             let isFolder = path.status().map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
+            if reached < shared.count && shared[reached] == child {
+                reached += 1
+                try askAhead(through: reached + listingsAhead)
+            }
             if excluded(name, child, isFolder: isFolder) { continue }
             present.insert(name)
             try outcome.entry { try entry(path, name: name, relative: child, remote: remote[name], depth: depth + 1) }

@@ -309,3 +309,20 @@ def test_checksum_finds_a_change_the_quick_check_misses(tmp_path):
     by_rsync = tmp_path / "by-rsync"
     rsync(f"{source}/", str(by_rsync))
     assert snapshot(dest) == snapshot(by_rsync)
+
+
+def test_a_push_asks_for_folder_listings_ahead(tmp_path):
+    """Nothing to change in 20 folders: their listings are asked for before the first is
+    answered (a proxy holds the answers back), not one round trip each."""
+    from test_trees import holding_proxy
+    source = tmp_path / "src"
+    for index in range(20):
+        (source / f"pipelined-mark-{index:03}").mkdir(parents=True)
+        (source / f"pipelined-mark-{index:03}" / "f").write_text(str(index))
+    dest = tmp_path / "dest"
+    assert sync(f"{source}/", f":{dest}").returncode == 0
+    via, record = holding_proxy(tmp_path, 10)
+    result = subprocess.run([str(TUNNEL), "--via", via, "sync", "-i", f"{source}/", f":{dest}"], capture_output=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout == b"", result
+    assert int(record.read_text()) >= 10, "each listing waited for the one before"
