@@ -19,8 +19,9 @@ STATIC_INPUTS := $(wildcard Sources/CPosix/*.c Sources/CPosix/include/*) \
 	scripts/build-static.sh
 
 PREFIX := /usr/local
-CLIENT_INPUTS := Package.swift $(shell find Sources/TunnelWire Sources/TunnelClient Sources/tunnel -name '*.swift') \
-	$(wildcard Sources/CTunnelClient/*.c Sources/CTunnelClient/include/*.h)
+CLIENT_INPUTS := Package.swift $(shell find Sources/TunnelWire Sources/TunnelClient Sources/tunnel Sources/TunnelHash \
+	Sources/TunnelHashAVX2 -name '*.swift') $(wildcard Sources/CTunnelClient/*.c Sources/CTunnelClient/include/*.h \
+	Sources/CPosix/*.c Sources/CPosix/include/*.h)
 WHEEL_INPUTS := scripts/build-wheel.py packaging/fora/fora_tunnel_dispatcher/__init__.py \
 	Sources/TunnelClient/Bootstrap/bootstrap.sh $(DIST)/tunnel-dispatcher $(DIST)/tunnel-dispatcher-aarch64
 WHEEL_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' packaging/fora/fora_tunnel_dispatcher/__init__.py)
