@@ -22,8 +22,9 @@ STATIC_INPUTS := $(wildcard Sources/CPosix/*.c Sources/CPosix/include/*) \
 	scripts/build-static.sh
 
 PREFIX := /usr/local
-CLIENT_INPUTS := Package.swift $(shell find Sources/TunnelWire Sources/TunnelClient Sources/tunnel -name '*.swift') \
-	$(wildcard Sources/CTunnelClient/*.c Sources/CTunnelClient/include/*.h)
+CLIENT_INPUTS := Package.swift $(shell find Sources/TunnelWire Sources/TunnelClient Sources/tunnel Sources/TunnelHash \
+	Sources/TunnelHashAVX2 -name '*.swift') $(wildcard Sources/CTunnelClient/*.c Sources/CTunnelClient/include/*.h \
+	Sources/CPosix/*.c Sources/CPosix/include/*.h)
 # The agents for other machines than x86_64, each tested under qemu-user. i686 builds
 # (make dist/tunnel-dispatcher-i686) but is over the 320 KiB cap since issues 20, 21 and 24 (docs/static-build.md),
 # so it is not among them.

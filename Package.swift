@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "CTunnelClient"),
         .target(name: "TunnelClient", dependencies: ["TunnelWire", "CTunnelClient"], exclude: ["Bootstrap/bootstrap.sh"]),
         .executableTarget(name: "tunnel", dependencies: [
-            "TunnelClient",
+            "TunnelClient", "TunnelHash",   // TunnelHash: sync --checksum's local SHA-512
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TunnelWireTests", dependencies: ["TunnelWire"], exclude: ["golden"]),

@@ -21,11 +21,23 @@ extension TunnelConnection {
     /// sees `.file`. Devices, fifos and sockets are an OSError.
     public func read(beneath root: [UInt8], _ path: [UInt8], withStatus: Bool = false,
                      content consume: ((UnsafeRawBufferPointer) -> Bool)? = nil) throws(TunnelError) -> EntryContent {
+        try sendRead(beneath: root, path, withStatus: withStatus)
+        return try receiveRead(beneath: root, path, content: consume)
+    }
+
+    /// The request half of `read(beneath:)`: encoded, not yet flushed (`TreePipeline`).
+    func sendRead(beneath root: [UInt8], _ path: [UInt8], withStatus: Bool) throws(TunnelError) {
         try require(.readBeneath)
         try checkUsable()
         var output = transport.output
         ReadBeneath(root: root, path: path, withStatus: withStatus).encode(to: &output)
-        try send()
+    }
+
+    /// The answer half of `read(beneath:)`, for the request sent last but not yet answered.
+    func receiveRead(beneath root: [UInt8], _ path: [UInt8],
+                     content consume: ((UnsafeRawBufferPointer) -> Bool)?) throws(TunnelError) -> EntryContent {
+        try checkUsable()
+        try send()   // whatever is still buffered, this request included
         var input = transport.input
         let result: Result<EntryContent, TunnelError>
         var listing: DirEntries?
@@ -86,18 +98,34 @@ extension TunnelConnection {
     /// mode and a new one gets `newFileMode`.
     public func upload(beneath root: [UInt8], _ path: [UInt8], streaming file: FileContent, mode: String? = nil,
                        newFileMode: String? = nil, owner: String? = nil, group: String? = nil) throws(TunnelError) {
+        try sendUpload(beneath: root, path, streaming: file, mode: mode, newFileMode: newFileMode, owner: owner,
+                       group: group)
+        _ = try answer(expecting: Ok.self)
+    }
+
+    /// The request half of `upload(beneath:)`: encoded (the content read from its file
+    /// now), the rest not yet flushed. A file that yields fewer bytes than declared abandons
+    /// the session: the agent sees the upload cut short and keeps the old file.
+    func sendUpload(beneath root: [UInt8], _ path: [UInt8], streaming file: FileContent, mode: String?,
+                    newFileMode: String?, owner: String?, group: String?) throws(TunnelError) {
         try require(.uploadBeneath)
         try checkUsable()
         var output = transport.output
         UploadBeneath(root: root, path: path, content: file, mode: mode, newFileMode: newFileMode, owner: owner,
                       group: group).encode(to: &output)
         if let failure = file.failure {
-            // Abandon the session: the agent sees the upload cut short and keeps the old file.
             closed = true
             _ = transport.finish(flushing: false)
             throw .transport("upload of \(show(root, path)) abandoned: \(failure)")
         }
-        _ = try answer(expecting: Ok.self)
+    }
+
+    /// Encodes `packet`, which needs extension `id`, without flushing it (`TreePipeline`).
+    func sendRequest<Request: Packet>(_ packet: Request, needing id: PacketID) throws(TunnelError) {
+        try require(id)
+        try checkUsable()
+        var output = transport.output
+        packet.encode(to: &output)
     }
 }
 
@@ -128,7 +156,7 @@ public func joined(_ root: [UInt8], _ relative: [UInt8]) -> [UInt8] {
 }
 
 /// For messages: the joined path as text (U+FFFD for bytes that are not UTF-8).
-func show(_ root: [UInt8], _ relative: [UInt8]) -> String { String(decoding: joined(root, relative), as: UTF8.self) }
+public func show(_ root: [UInt8], _ relative: [UInt8]) -> String { String(decoding: joined(root, relative), as: UTF8.self) }
 
 /// A name from the target, quoted for a message, control characters escaped.
 func quoted(_ name: [UInt8]) -> String {
@@ -141,4 +169,10 @@ func quoted(_ name: [UInt8]) -> String {
         }
     }
     return text + "'"
+}
+
+extension TunnelConnection {
+    /// Whether requests can still be sent: false once closed, or once the stream broke (a
+    /// transport that ended, a protocol error), after which every request fails.
+    public var isUsable: Bool { !closed && broken == nil }
 }

@@ -51,6 +51,87 @@ final class LocalFolder {
         if made != 0 { throw localFailure(path.appending(name).text) }
     }
 
+    /// The mtime (ns since the epoch) of `name` in this folder, a symlink's own; nil: this
+    /// folder's. The access time becomes the same (the target's is not listed).
+    func setModificationTime(_ modified: UInt64, of name: [UInt8]? = nil) throws {
+        var times = [Self.timespec(modified), Self.timespec(modified)]
+        let done = name.map { name in LocalPath(name).withCString { utimensat(fd, $0, &times, AT_SYMLINK_NOFOLLOW) } }
+            ?? futimens(fd, &times)
+        if done != 0 { throw localFailure((name.map { path.appending($0) } ?? path).text) }
+    }
+
+    /// Everything written so far, on disk (`--durable`): one sync(2) for a whole tree, as
+    /// dpkg batches per package, instead of an fsync per file. (syncfs, for this folder's
+    /// filesystem only, is a GNU extension that musl's headers do not give Swift.)
+    static func syncAll() {
+        sync()
+    }
+
+    private static func timespec(_ nanoseconds: UInt64) -> Glibc.timespec {
+        Glibc.timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    }
+
+    /// The status of `name` in this folder (a symlink's own); nil when there is none.
+    func status(of name: [UInt8]) -> Glibc.stat? {
+        var info = Glibc.stat()
+        return LocalPath(name).withCString { fstatat(fd, $0, &info, AT_SYMLINK_NOFOLLOW) } == 0 ? info : nil
+    }
+
+    /// The target of the symlink `name` in this folder; nil when it is not one.
+    func linkTarget(of name: [UInt8]) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = LocalPath(name).withCString { path in
+            buffer.withUnsafeMutableBytes { readlinkat(fd, path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+        }
+        return length >= 0 ? Array(buffer[0..<length]) : nil
+    }
+
+    /// The names in this folder, without "." and "..", read through its descriptor.
+    func names() throws -> [[UInt8]] {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
+        guard copy >= 0, let directory = fdopendir(copy) else { throw localFailure(path.text) }
+        defer { closedir(directory) }
+        rewinddir(directory)
+        var names: [[UInt8]] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
+            if name != [46] && name != [46, 46] { names.append(name) }
+        }
+        return names
+    }
+
+    /// Removes `name` and, for a folder, everything below it, each entry by name relative to
+    /// an opened folder: a symlink is removed, never followed (`sync --delete` of a pull).
+    func removeTree(_ name: [UInt8], depth: Int = 0) throws {
+        guard let info = status(of: name) else { return }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            guard depth < deepestTree else { throw localFailure(path.appending(name).text, ELOOP) }
+            let inside = try folder(name)
+            for child in try inside.names() { try inside.removeTree(child, depth: depth + 1) }
+            if LocalPath(name).withCString({ unlinkat(fd, $0, AT_REMOVEDIR) }) != 0 {
+                throw localFailure(path.appending(name).text)
+            }
+            return
+        }
+        try remove(name)
+    }
+
+    /// Removes `name` (a file or symlink, never a folder) from this folder.
+    func remove(_ name: [UInt8]) throws {
+        if LocalPath(name).withCString({ unlinkat(fd, $0, 0) }) != 0 { throw localFailure(path.appending(name).text) }
+    }
+
+    /// The permission bits of the regular file `name` in this folder, through a descriptor
+    /// opened without following a symlink (one swapped in is ELOOP, never followed).
+    func setMode(_ mode: mode_t, of name: [UInt8]) throws {
+        let file = LocalPath(name).withCString { openat(fd, $0, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+        guard file >= 0 else { throw localFailure(path.appending(name).text) }
+        defer { close(file) }
+        var info = Glibc.stat()
+        guard fstat(file, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw localFailure(path.appending(name).text, EINVAL) }
+        if fchmod(file, mode) != 0 { throw localFailure(path.appending(name).text) }
+    }
+
     /// This folder's permission bits.
     func setMode(_ mode: mode_t) throws {
         if fchmod(fd, mode) != 0 { throw localFailure(path.text) }
@@ -58,9 +139,12 @@ final class LocalFolder {
 
     /// A new file `name` with `mode`, its content written by `body` to the descriptor it
     /// gets: first into a temporary of a random name beside it (created with O_EXCL, so
-    /// never a file or link someone prepared), synced, then renamed over `name`. On any
+    /// never a file or link someone prepared), then renamed over `name`. With `syncing`, the
+    /// content is synced before the rename (a single download); a tree syncs once at the
+    /// end instead (`syncAll`). `modified` (ns since the epoch) becomes its mtime. On any
     /// failure, and on SIGINT, SIGTERM and SIGHUP meanwhile, the temporary is removed.
-    func writeFile(_ name: [UInt8], mode: mode_t, _ body: (Int32) throws -> Void) throws {
+    func writeFile(_ name: [UInt8], mode: mode_t, syncing: Bool = true, modified: UInt64? = nil,
+                   _ body: (Int32) throws -> Void) throws {
         let target = path.appending(name)
         let (file, temporary) = try createTemporary(prefix: ".tunnel-", for: target)
         TemporaryCleanup.remember(temporary, in: fd)
@@ -68,7 +152,11 @@ final class LocalFolder {
         var isOpen = true
         do {
             try body(file)
-            guard fsync(file) == 0, fchmod(file, mode) == 0 else { throw localFailure(target.text) }
+            guard !syncing || fsync(file) == 0, fchmod(file, mode) == 0 else { throw localFailure(target.text) }
+            if let modified {
+                var times = [Self.timespec(modified), Self.timespec(modified)]
+                guard futimens(file, &times) == 0 else { throw localFailure(target.text) }
+            }
             isOpen = false
             guard close(file) == 0 else { throw localFailure(target.text) }
             let renamed = LocalPath(temporary).withCString { from in LocalPath(name).withCString { renameat(fd, from, fd, $0) } }

@@ -44,7 +44,7 @@ struct UploadCommand: ParsableCommand {
     @Option(help: "Group (name or gid).") var group: String?
     @Flag(name: .short, help: "A whole folder: into REMOTE when it is a folder, else as REMOTE (as scp -r). Needs the extensions.")
     var recursive = false
-    @Flag(name: .short, help: "With -r: existing files get their source's mode too (new ones always do).")
+    @Flag(name: .short, help: "With -r: existing files get their source's mode too (new ones always do), and every entry its mtime.")
     var preserveModes = false
     @Argument var local: String
     @Argument var remote: String
@@ -57,13 +57,14 @@ struct UploadCommand: ParsableCommand {
             if try report({ () throws(TunnelError) in try agent.status(folder, followLinks: true) })?.type == "dir" {
                 // Into REMOTE under the local name; "." or ".." has none: its content goes into REMOTE.
                 let name = lastComponent(Array(local.utf8))
-                try uploadTree(LocalPath(local), into: folder, as: isSingleName(name) ? name : [], modes: modes, on: agent)
+                try uploadTree(LocalPath(local), into: folder, as: isSingleName(name) ? name : [], modes: modes, on: agent,
+                               quiet: target.quiet)
             } else {
                 guard let (parent, name) = folderAndName(folder) else {
                     writeError("tunnel: cannot upload a tree as \(remote): name a folder to make\n")
                     throw ExitCode(2)
                 }
-                try uploadTree(LocalPath(local), into: parent, as: name, modes: modes, on: agent)
+                try uploadTree(LocalPath(local), into: parent, as: name, modes: modes, on: agent, quiet: target.quiet)
             }
             agent.close()
             return
@@ -104,10 +105,12 @@ struct UploadCommand: ParsableCommand {
 }
 
 struct DownloadCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "download", abstract: "Write a remote file to a local path, or to stdout.")
+    static let configuration = CommandConfiguration(commandName: "download", abstract: "Write a remote file to a local path (into it when a folder), or to stdout.")
     @OptionGroup var target: TargetOptions
     @Flag(name: .short, help: "A whole folder: into LOCAL when it is a folder (default .), else as LOCAL (as scp -r). Needs the extensions.")
     var recursive = false
+    @Flag(name: .short, help: "Keep the remote mtime (with -r: every entry's), and a file's remote mode (as scp -p).")
+    var preserve = false
     @Argument var remote: String
     @Argument var local: String?
 
@@ -120,25 +123,54 @@ struct DownloadCommand: ParsableCommand {
             if let info = destination.status(), info.st_mode & S_IFMT == S_IFDIR, isSingleName(name) {
                 destination = destination.appending(name)
             }
-            try downloadTree(Array(remote.utf8), to: destination, on: agent)
+            try downloadTree(Array(remote.utf8), to: destination,
+                             options: DownloadOptions(preserve: preserve, durable: target.durable, quiet: target.quiet),
+                             on: agent)
             agent.close()
             return
         }
         let agent = try target.connect()
         guard let local, local != "-" else { return try stream(from: agent, to: 1, name: "standard output") }
         var info = Glibc.stat()
-        if stat(local, &info) == 0 && info.st_mode & S_IFMT != S_IFREG {
+        if stat(local, &info) == 0 && info.st_mode & S_IFMT != S_IFREG && info.st_mode & S_IFMT != S_IFDIR {
             // A device or fifo (/dev/full, a pipe): written directly, every error reported.
             let fd = open(local, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw localFailure(local) }
             defer { close(fd) }
             return try stream(from: agent, to: fd, name: local)
         }
+        // For its mode and mtime. Refused (an agent allowing Download only) or missing: the
+        // download itself says what is wrong, or the file gets 0666 masked by the umask.
+        let remoteStatus = try? agent.stat(remote, followLinks: true)
+        let destination = into(local)
+        let (mode, modified) = modeAndTime(for: destination, remote: remoteStatus)
         let progress = Progress(total: nil, quiet: target.quiet)
         defer { progress.finish() }
-        try downloadReplacing(LocalPath(local), from: remote, mode: 0o666 & ~currentUmask(), on: agent,
-                              progress: progress)
+        try downloadReplacing(destination, from: remote, mode: mode, modified: modified, on: agent, progress: progress)
         agent.close()
+    }
+
+    /// As scp: a LOCAL that is a folder (or ends in "/") means inside it, under the remote
+    /// file's name.
+    private func into(_ local: String) -> LocalPath {
+        let path = LocalPath(local)
+        var info = Glibc.stat()
+        let isFolder = local.hasSuffix("/") || path.withCString { stat($0, &info) } == 0 && info.st_mode & S_IFMT == S_IFDIR
+        let name = lastComponent(Array(remote.utf8))
+        return isFolder && isSingleName(name) ? path.appending(name) : path
+    }
+
+    /// The mode and mtime the downloaded file gets, as scp gives them: with -p the remote
+    /// file's mode and mtime; else an existing file keeps its own mode and a new one gets the
+    /// remote mode masked by the umask. Set-id bits are never copied: a target must not be
+    /// able to hand the local user a set-id program.
+    private func modeAndTime(for destination: LocalPath, remote: StatResult?) -> (mode_t, UInt64?) {
+        let remoteMode = remote.map { mode_t($0.mode & 0o1777) } ?? 0o666
+        if preserve { return (remoteMode, remote?.mtime) }
+        if let existing = destination.status(), existing.st_mode & S_IFMT == S_IFREG {
+            return (existing.st_mode & 0o7777, nil)
+        }
+        return (remoteMode & ~currentUmask(), nil)
     }
 
     /// The download, written to `fd` as it arrives (memory stays bounded whatever the size).
@@ -173,10 +205,10 @@ func streamDownload(_ remote: String, to fd: Int32, name: String, on agent: Tunn
 /// `remote` downloaded to a new file at `destination` with `mode`: written to a temporary
 /// beside it, renamed into place only when complete, removed on any failure and when
 /// SIGINT, SIGTERM or SIGHUP ends tunnel meanwhile (`LocalFolder.writeFile`).
-func downloadReplacing(_ destination: LocalPath, from remote: String, mode: mode_t, on agent: TunnelConnection,
-                       progress: Progress? = nil) throws {
+func downloadReplacing(_ destination: LocalPath, from remote: String, mode: mode_t, modified: UInt64? = nil,
+                       on agent: TunnelConnection, progress: Progress? = nil) throws {
     guard let (folder, name) = folderAndName(destination.bytes) else { throw localFailure(destination.text, EISDIR) }
-    try LocalFolder.existing(LocalPath(folder)).writeFile(name, mode: mode) { fd in
+    try LocalFolder.existing(LocalPath(folder)).writeFile(name, mode: mode, modified: modified) { fd in
         try streamDownload(remote, to: fd, name: destination.text, on: agent, progress: progress)
     }
 }

@@ -48,7 +48,7 @@ struct Tunnel: ParsableCommand {
         subcommands: [Ping.self, Run.self, ShellCommand.self, StatCommand.self, UploadCommand.self, DownloadCommand.self,
                       UserCommand.self, GroupCommand.self, GetenvCommand.self, ListCommand.self, MakeDirCommand.self, RemoveCommand.self,
                       MoveCommand.self, ChangeModeCommand.self, ChangeOwnerCommand.self, LinkCommand.self,
-                      InstallerCommand.self])
+                      SyncCommand.self, InstallerCommand.self])
 }
 
 // Usage errors exit 2 (ArgumentParser's default is 64), as the exit-status table says.

@@ -65,10 +65,10 @@ def test_download_r_refuses_a_name_listed_twice(tmp_path):
 def test_download_r_refuses_an_entry_that_changed_kind(tmp_path):
     """Listed as a folder, a symlink when read: the folder it points to is not copied."""
     result = tunnel("--via", fake("swapped-kind"), "download", "-r", "/t", str(tmp_path / "dest"))
-    assert result.returncode == 1 and b"was listed as dir" in result.stderr
+    assert result.returncode == 23 and b"was listed as dir" in result.stderr
     assert not (tmp_path / "dest" / "sub" / "secret.txt").exists()
     folder_to_file = tunnel("--via", fake("folder-becomes-file"), "download", "-r", "/t", str(tmp_path / "dest3"))
-    assert folder_to_file.returncode == 1 and b"/t/d was listed as dir" in folder_to_file.stderr, folder_to_file.stderr
+    assert folder_to_file.returncode == 23 and b"/t/d was listed as dir" in folder_to_file.stderr, folder_to_file.stderr
     assert not (tmp_path / "dest3" / "d").exists()
     file_to_folder = tunnel("--via", fake("file-becomes-folder"), "download", "-r", "/t", str(tmp_path / "dest2"))
     assert file_to_folder.returncode != 0
@@ -122,7 +122,7 @@ def test_download_r_never_follows_a_symlink_swapped_in_after_the_listing(tmp_pat
     proxy.write_text(PROXY.format(agent=str(AGENT), tree=str(tree), secret=str(secret)))
     result = tunnel("--via", f"{sys.executable} {proxy}", "download", "-r", str(tree), str(tmp_path / "dest"))
     assert (tree / "swapme").is_symlink(), "the proxy swapped the folder"
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 23, result.stderr   # that folder failed, the rest was copied
     assert not (tmp_path / "dest" / "swapme" / "secret.txt").exists()
     assert b"secret" not in b"".join(p.read_bytes() for p in (tmp_path / "dest").rglob("*") if p.is_file())
 
@@ -158,7 +158,7 @@ def test_upload_r_never_follows_a_planted_folder_symlink(tmp_path):
     outside.mkdir()
     (remote / "src" / "sub").symlink_to(outside)
     result = tunnel("upload", "-r", str(source), str(remote))
-    assert result.returncode == 1 and b"File exists" in result.stderr, result.stderr
+    assert result.returncode == 23 and b"File exists" in result.stderr, result.stderr
     assert os.listdir(outside) == []
 
 

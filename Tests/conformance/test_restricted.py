@@ -450,7 +450,7 @@ def test_tunnel_under_root_lists_and_stats_the_jail(jail):
 
 @needs_tunnel
 def test_the_allow_list_usage_md_gives_a_backup_key_is_enough_for_download_r(jail, tmp_path):
-    via = f"{AGENT} --allow StatPath,ListDir,ReadLink,ReadBeneath,Download --root {jail}"
+    via = f"{AGENT} --allow StatPath,ReadBeneath,ReadLink --root {jail}"
     result = tunnel(via, "download", "-r", "/", str(tmp_path / "copy"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "copy" / "etc" / "hostname").read_bytes() == b"jailed-hostname\n"
