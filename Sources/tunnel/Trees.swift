@@ -215,13 +215,15 @@ private func download(_ root: [UInt8], _ relative: [UInt8], kind: FileType, mode
         guard case .symlink(let target) = content else { throw changedKind(root, relative, listedAs: .symlink) }
         try folder.symlink(name, to: target)
     default:
-        writeError("tunnel: skipping \(String(decoding: joined(root, relative), as: UTF8.self)): not a file, folder or symlink\n")
+        writeError("tunnel: skipping \(displayedMessage(String(decoding: joined(root, relative), as: UTF8.self))): "
+                   + "not a file, folder or symlink\n")
     }
 }
 
 /// The entry is no longer what its folder's listing said: an error for it (exit 1).
 private func changedKind(_ root: [UInt8], _ relative: [UInt8], listedAs kind: FileType) -> ExitCode {
-    writeError("tunnel: remote: \(String(decoding: joined(root, relative), as: UTF8.self)) was listed as \(kind.rawValue) "
+    writeError("tunnel: remote: \(displayedMessage(String(decoding: joined(root, relative), as: UTF8.self))) "
+               + "was listed as \(kind.rawValue) "
                + "and was something else when read: not copied\n")
     return ExitCode(1)
 }
