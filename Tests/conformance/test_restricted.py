@@ -450,7 +450,7 @@ def test_tunnel_under_root_lists_and_stats_the_jail(jail):
 
 @needs_tunnel
 def test_the_allow_list_usage_md_gives_a_backup_key_is_enough_for_download_r(jail, tmp_path):
-    via = f"{AGENT} --allow StatPath,ListDir,ReadLink,Download --root {jail}"
+    via = f"{AGENT} --allow StatPath,ReadBeneath,ReadLink,Download --root {jail}"
     result = tunnel(via, "download", "-r", "/", str(tmp_path / "copy"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "copy" / "etc" / "hostname").read_bytes() == b"jailed-hostname\n"
@@ -543,3 +543,11 @@ def test_root_set_metadata_of_dot_dot_stays_inside(jail, tmp_path, path):
     assert after.st_mode & 0o7777 == 0o700 and after.st_mtime_ns == before.st_mtime_ns
     assert os.stat(jail).st_mode & 0o7777 == 0o757 and os.stat(jail).st_mtime_ns == 12345
     assert agent.close()[0] == 0
+
+
+def test_a_run_ex_is_logged_with_its_exit_status_when_it_ends():
+    agent = Agent([str(AGENT), "--log", "stderr"])
+    name, fields = agent.ask(x.run_ex([b"sh", b"-c", b"printf abc; exit 3"], stdin=b"12345"))
+    assert name == "RunFinished" and fields["returncode"] == 3
+    status, stderr = agent.close()
+    assert status == 0 and b"RunEx result=exit(3) in=5 out=3" in stderr, stderr

@@ -62,7 +62,10 @@ final class AuditLog {
                 result = "ok"
                 sent = file.byteCount
             case .uploadPending: result = "pending"       // --durable: answered with its group
-            case .run: result = "started"                 // its output is streamed, not counted
+            case .runFinished(let finished):
+                result = "exit(" + String(finished.returncode) + ")"
+                sent = (finished.stdout?.byteCount ?? 0) + (finished.stderr?.byteCount ?? 0)   // streamed: not counted
+            case .run: result = "abandoned"              // ended without an answer (client gone, Exit)
             default: result = "ok"
             }
         }

@@ -125,7 +125,8 @@ public final class Session {
     /// Sends the answer to request `id`, then drops the owner-name cache when the request
     /// may have changed the accounts (an upload or a rename of /etc/passwd, a command).
     private func conclude(_ id: PacketID, _ answer: Answer) throws(WireError) {
-        Restrictions.active?.answered(id, with: answer, input: input)   // --log
+        // --log; a run's line is written when it ends (`supervise`), with its exit status.
+        if case .run = answer {} else { Restrictions.active?.answered(id, with: answer, input: input) }
         defer { if id.mayChangeTheHost { context.accountNames.forget() } }
         try send(answer, to: id)
         if let failure = output.failure { throw failure }
@@ -140,7 +141,7 @@ public final class Session {
             Session.send(pendingUploads.takeAnswers(), to: output)
         case .run(let plan):
             completeUploads()
-            try supervise(plan)
+            try supervise(plan, for: id)
         case .directoryListing(let listing):
             completeUploads()
             var writer = output
@@ -165,7 +166,7 @@ public final class Session {
 
     /// Runs a command (ProcessRun, RunEx) to its end and sends its answer: the one place
     /// where a run's ending becomes packets.
-    private func supervise(_ plan: RunPlan) throws(WireError) {
+    private func supervise(_ plan: RunPlan, for id: PacketID) throws(WireError) {
         // Earlier answers leave before a command that may take long.
         output.flush()
         let output = self.output
@@ -177,30 +178,37 @@ public final class Session {
                                pendingByteCount: { output.pendingByteCount },
                                writeWhatFits: { output.writeWhatFits() },
                                hasFailed: { output.failure != nil })
+        func answer(_ answer: Answer) {
+            Restrictions.active?.answered(id, with: answer, input: self.input)   // --log
+            Session.encode(answer, to: output, extensionRequest: plan.answer != .processCompleted)
+        }
         let supervisor: RunSupervisor
         switch RunSupervisor.start(plan, input: input, outlet: outlet) {
         case .failure(let failure):
-            Session.encode(.refused(.startFailure(failure, of: plan.process)), to: output,
-                           extensionRequest: plan.answer != .processCompleted)
+            answer(.refused(.startFailure(failure, of: plan.process)))
             return
         case .success(let started):
             supervisor = started
         }
         let returncode: Int32
         let timedOut: Bool
+        // --log: a run that ends without an answer.
+        func abandoned() { Restrictions.active?.answered(id, with: .run(plan), input: self.input) }
         switch supervisor.run() {
         case .exited(let status): (returncode, timedOut) = (status, false)
         case .timedOut(let status): (returncode, timedOut) = (status, true)
         case .storeFailed(let error):
-            Session.encode(.refused(.osError(error, path: nil)), to: output,
-                           extensionRequest: plan.answer != .processCompleted)
+            answer(.refused(.osError(error, path: nil)))
             return
         case .clientGone:
+            abandoned()
             throw .abandoned("Cannot write to the data stream: " + Errno.brokenPipe.strerror)
         case .exitRequested:
             // Exit during the run ends the session as an Exit between requests does.
+            abandoned()
             throw .endOfStream
         case .brokenInput(let error):
+            abandoned()
             throw error
         }
         // The run ended within an Input packet: the rest of its payload is not for anyone.
@@ -208,14 +216,14 @@ public final class Session {
         let captured = plan.process.captureOutput
         switch plan.answer {
         case .processCompleted:
-            Session.encode(.processCompleted(ProcessCompleted(stdout: captured ? supervisor.stdout : nil,
-                                                              stderr: captured ? supervisor.stderr : nil,
-                                                              returncode: returncode)), to: output)
+            answer(.processCompleted(ProcessCompleted(stdout: captured ? supervisor.stdout : nil,
+                                                      stderr: captured ? supervisor.stderr : nil,
+                                                      returncode: returncode)))
         case .runFinishedCaptured:
-            Session.encode(.runFinished(RunFinished(returncode: returncode, timedOut: timedOut,
-                                                    stdout: supervisor.stdout, stderr: supervisor.stderr)), to: output)
+            answer(.runFinished(RunFinished(returncode: returncode, timedOut: timedOut,
+                                            stdout: supervisor.stdout, stderr: supervisor.stderr)))
         case .runFinishedStreamed:
-            Session.encode(.runFinished(RunFinished<Spool>(returncode: returncode, timedOut: timedOut)), to: output)
+            answer(.runFinished(RunFinished<Spool>(returncode: returncode, timedOut: timedOut)))
         }
     }
 
