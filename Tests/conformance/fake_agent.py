@@ -182,6 +182,11 @@ def main():
             path = reader.blob()
             node, mode = tree.find(path, "file", follow=True)
             reply = answer(node, mode, path, out)
+        elif packet_id == x.SET_METADATA:
+            # Accepted and ignored: chmod -R and chown -R walk the tree between them.
+            reader.blob(), reader.boolean(), reader.optional(reader.text), reader.optional(reader.text)
+            reader.optional(reader.text), reader.optional(reader.i64)
+            reply = x.packet(x.OK)
         elif packet_id == x.READ_BENEATH:
             root, relative, _ = reader.blob(), reader.blob(), reader.boolean()
             path = root + (b"/" + relative if relative else b"")
