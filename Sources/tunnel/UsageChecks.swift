@@ -28,7 +28,7 @@ func badSshPort(_ arguments: [String]) -> String? {
         // Not digits: Route reports that one.
         guard !port.isEmpty, port.allSatisfy({ $0.isASCII && $0.isNumber }) else { continue }
         if port.count > 5 || !(1...65535).contains(Int(port)!) {
-            return "--ssh: the port in '\(value)' is not between 1 and 65535"
+            return "--ssh: the port in '\(value)' must be a number from 1 to 65535"
         }
     }
     return nil
