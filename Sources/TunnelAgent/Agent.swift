@@ -19,7 +19,8 @@ public enum Agent {
     Restrictions, for forced-command ssh keys (see docs/security.md); a refused request is
     answered with an error that names the option, and the session goes on:
     --read-only    refuse every request that can change the host: Upload, ProcessRun, RunEx,
-                   MakeDir, Remove, Rename, SetMetadata, Symlink
+                   MakeDir, Remove, Rename, SetMetadata, Symlink, UploadBeneath,
+                   CreateBeneath
     --allow NAMES  serve only these requests (comma-separated, docs/protocol.md's names,
                    any case); CheckAlive, Exit and Hello are always served
     --deny NAMES   refuse these requests

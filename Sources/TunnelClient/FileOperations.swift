@@ -18,23 +18,38 @@ extension TunnelConnection {
     /// follows a final symlink.
     public func walk(_ path: [UInt8], withStatus: Bool = false,
                      _ visit: ([UInt8], DirEntry) throws(TunnelError) -> Void) throws(TunnelError) {
-        if serves(.readBeneath) { return try walk(beneath: path, [], withStatus: withStatus, visit) }
+        if serves(.readBeneath) { return try walk(beneath: path, [], withStatus: withStatus, depth: 0, visit) }
+        try walk(listing: path, withStatus: withStatus, depth: 0, visit)
+    }
+
+    /// Folders deeper than this are an error, whatever the target lists: a target listing
+    /// folders without end must not take the walk's recursion (the stack) with it.
+    static let deepestWalk = 2048
+
+    private func walk(listing path: [UInt8], withStatus: Bool, depth: Int,
+                      _ visit: ([UInt8], DirEntry) throws(TunnelError) -> Void) throws(TunnelError) {
+        guard depth < Self.deepestWalk else { throw tooDeep(path) }
         for entry in try listDirectory(path, withStatus: withStatus) {
             let child = path + (path.last == UInt8(ascii: "/") ? [] : [UInt8(ascii: "/")]) + entry.name
             try visit(child, entry)
-            if entry.type == "dir" { try walk(child, withStatus: withStatus, visit) }
+            if entry.type == "dir" { try walk(listing: child, withStatus: withStatus, depth: depth + 1, visit) }
         }
     }
 
-    private func walk(beneath root: [UInt8], _ relative: [UInt8], withStatus: Bool,
+    private func tooDeep(_ path: [UInt8]) -> TunnelError {
+        .invalidAnswer(field: "path", reason: "\(quoted(path)) is deeper than \(Self.deepestWalk) folders")
+    }
+
+    private func walk(beneath root: [UInt8], _ relative: [UInt8], withStatus: Bool, depth: Int,
                       _ visit: ([UInt8], DirEntry) throws(TunnelError) -> Void) throws(TunnelError) {
+        guard depth < Self.deepestWalk else { throw tooDeep(root) }
         guard case .directory(let entries) = try read(beneath: root, relative, withStatus: withStatus) else {
             throw .invalidAnswer(field: "path", reason: "\(show(root, relative)) is no longer a folder")
         }
         for entry in entries {
             let child = relative.isEmpty ? entry.name : relative + [UInt8(ascii: "/")] + entry.name
             try visit(joined(root, child), entry)
-            if entry.type == "dir" { try walk(beneath: root, child, withStatus: withStatus, visit) }
+            if entry.type == "dir" { try walk(beneath: root, child, withStatus: withStatus, depth: depth + 1, visit) }
         }
     }
 

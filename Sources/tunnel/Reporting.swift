@@ -84,7 +84,9 @@ func plainMessage(for error: TunnelError) -> String {
 
 /// A local failure of tunnel itself: the message, then exit 255.
 func localFailure(_ what: String, _ code: Int32 = errno) -> ExitCode {
-    writeError("tunnel: \(what): \(String(cString: strerror(code)))\n")
+    // `what` may name a path made of the target's names (download -r): escaped on a terminal.
+    let reason = String(cString: strerror(code))
+    writeError("tunnel: \(displayedMessage(what)): \(reason)\n")
     return ExitCode(ownFailure)
 }
 

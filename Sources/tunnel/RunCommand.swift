@@ -191,7 +191,7 @@ struct Run: ParsableCommand {
         do {
             return try body()
         } catch let error where error.commandStartStatus != nil {
-            writeError("tunnel: \(error)\n")
+            writeError("tunnel: \(displayedMessage("\(error)"))\n")
             throw ExitCode(error.commandStartStatus!)
         } catch .remoteOSError(let error) where error.msg.hasSuffix(": " + pythonQuoted(argv[0])) {
             writeError("tunnel: remote: \(displayedMessage(error.msg))\n")

@@ -101,7 +101,7 @@ struct TargetOptions: ParsableArguments {
     private func open(negotiating: Bool) throws(ExtensionsOrExit) -> TunnelConnection {
         do throws(TunnelError) {
             return try TunnelConnection(route: route, negotiating: negotiating, durableUploads: durable && negotiating,
-                                        log: { if verbose { writeError("tunnel: \($0)\n") } })
+                                        log: { if verbose { writeError("tunnel: \(displayedMessage($0))\n") } })
         } catch .extensionsUnsupported {
             throw .extensionsUnsupported
         } catch {

@@ -94,7 +94,7 @@ final class TreeOutcome {
             try body()
         } catch let error as TunnelError {
             guard agent.isUsable else { throw report(error) }
-            writeError("tunnel: \(error)\n")
+            writeError("tunnel: \(displayedMessage(error.description))\n")
             failures += 1
         } catch let code as ExitCode where agent.isUsable && code.rawValue != 0 {
             failures += 1   // local: localFailure named it
@@ -461,7 +461,7 @@ private final class TreeDownload {
         case .directory:
             guard item.depth < deepestTree else {
                 try item.into.entryDone(outcome)
-                writeError("tunnel: remote: \(String(decoding: root, as: UTF8.self)) is deeper than \(deepestTree) folders: "
+                writeError("tunnel: remote: \(displayedMessage(String(decoding: root, as: UTF8.self))) is deeper than \(deepestTree) folders: "
                            + "the rest is not copied\n")
                 throw TreeCopyEnded(code: ExitCode(ownFailure))
             }
@@ -501,7 +501,7 @@ private final class TreeDownload {
                 try item.into.entryDone(outcome)
             }
         default:
-            writeError("tunnel: skipping \(String(decoding: joined(root, item.relative), as: UTF8.self)): "
+            writeError("tunnel: skipping \(displayedMessage(String(decoding: joined(root, item.relative), as: UTF8.self))): "
                        + "not a file, folder or symlink\n")
             try item.into.entryDone(outcome)
         }
@@ -564,7 +564,8 @@ private final class TreeDownload {
 
 /// The entry is no longer what its folder's listing said: an error for it.
 private func changedKind(_ root: [UInt8], _ relative: [UInt8], listedAs kind: FileType) -> ExitCode {
-    writeError("tunnel: remote: \(String(decoding: joined(root, relative), as: UTF8.self)) was listed as \(kind.rawValue) "
+    writeError("tunnel: remote: \(displayedMessage(String(decoding: joined(root, relative), as: UTF8.self))) "
+               + "was listed as \(kind.rawValue) "
                + "and was something else when read: not copied\n")
     return ExitCode(1)
 }

@@ -46,6 +46,17 @@ def scenario(name, outside):
         return ("dir", [(b"f", "file", secret, 0o644)])
     if name == "setuid":
         return ("dir", [(b"tool", "file", file(b"#!/bin/sh\n"), 0o6755), (b"shared", "dir", ("dir", []), 0o3777)])
+    if name == "escapes":
+        # Names carrying escape sequences, in a listing whose kinds the client reports on:
+        # a fifo (skipped) and a file that is a folder when read (not copied).
+        return ("dir", [(b"\x1b[2Jfifo", "fifo", file(), 0o644),
+                        (b"\x1b]0;owned\x07file", "file", secret, 0o644)])
+    if name == "long-escape":
+        # A single name, with an escape sequence, too long for the local file system.
+        return ("dir", [(b"\x1b]0;owned\x07" + b"n" * 300, "file", file(), 0o644)])
+    if name == "run-failure":
+        # Its RunEx is refused (step execute, ENOENT) with escape sequences in the message.
+        return ("dir", [])
     if name == "endless":
         return ENDLESS
     if name == "older-agent":
@@ -147,8 +158,13 @@ def main():
             return
         elif packet_id == x.HELLO:
             reader.boolean()
+            structured = sys.argv[1] == "run-failure"
             reply = x.packet(x.HELLO_RESULT, x.text("fake"), x.u64(len(SERVED)), b"".join(x.u32(i) for i in SERVED),
-                             x.boolean(False))
+                             x.u8(x.OPTION_STRUCTURED_FAILURES if structured else 0))
+        elif packet_id == x.RUN_EX and sys.argv[1] == "run-failure":
+            out.write(x.failure(4, 2, b"prog", "[Errno 2] No such file or directory: '\x1b]0;owned\x07'"))
+            out.flush()
+            return   # the request's fields are left unread: the session ends here
         elif packet_id in (x.STAT_PATH, STAT):
             path = reader.blob()
             follow, _ = reader.boolean(), reader.boolean()
@@ -166,6 +182,11 @@ def main():
             path = reader.blob()
             node, mode = tree.find(path, "file", follow=True)
             reply = answer(node, mode, path, out)
+        elif packet_id == x.SET_METADATA:
+            # Accepted and ignored: chmod -R and chown -R walk the tree between them.
+            reader.blob(), reader.boolean(), reader.optional(reader.text), reader.optional(reader.text)
+            reader.optional(reader.text), reader.optional(reader.i64)
+            reply = x.packet(x.OK)
         elif packet_id == x.READ_BENEATH:
             root, relative, _ = reader.blob(), reader.blob(), reader.boolean()
             path = root + (b"/" + relative if relative else b"")

@@ -297,3 +297,46 @@ def test_a_nologin_account_is_named_as_such(sshd):
     assert result.returncode == 255
     assert b"login shell is nologin" in result.stderr, result.stderr
     assert b"startup files print text" not in result.stderr
+
+
+def test_download_r_reports_on_hostile_names_escaped_on_a_terminal(tmp_path):
+    """download -r's own lines about a target's entries (a fifo skipped, an entry whose kind
+    changed) name them: a compromised target's escape sequences must not reach the terminal."""
+    fake_agent = Path(__file__).with_name("fake_agent.py")
+    term = Terminal([str(TUNNEL), "--via", f"{sys.executable} {fake_agent} escapes", "download", "-r", "/t",
+                     str(tmp_path / "dest")])
+    assert term.wait() == 1, term.seen
+    assert b"skipping /t/\\033[2Jfifo" in term.seen, term.seen
+    assert b"/t/\\033]0;owned\\afile was listed as file" in term.seen, term.seen
+    assert b"\x1b" not in term.seen and b"\x07" not in term.seen, term.seen
+
+
+def test_download_r_local_failure_on_a_hostile_name_is_escaped_on_a_terminal(tmp_path):
+    """A name the local file system refuses (too long) is named in tunnel's own error."""
+    fake_agent = Path(__file__).with_name("fake_agent.py")
+    term = Terminal([str(TUNNEL), "--via", f"{sys.executable} {fake_agent} long-escape", "download", "-r", "/t",
+                     str(tmp_path / "dest")])
+    assert term.wait() != 0, term.seen
+    assert b"\\033]0;owned\\annn" in term.seen and b"File name too long" in term.seen, term.seen
+    assert b"\x1b" not in term.seen and b"\x07" not in term.seen, term.seen
+
+
+def test_a_run_the_target_could_not_start_is_reported_escaped_on_a_terminal():
+    """The Failure of a RunEx's execute step: its message is the target's text."""
+    fake_agent = Path(__file__).with_name("fake_agent.py")
+    term = Terminal([str(TUNNEL), "--via", f"{sys.executable} {fake_agent} run-failure", "run", "--", "prog"])
+    assert term.wait() == 127, term.seen
+    assert b"No such file or directory: '\\033]0;owned\\a'" in term.seen, term.seen
+    assert b"\x1b" not in term.seen and b"\x07" not in term.seen, term.seen
+
+
+def test_the_bootstrap_s_notes_shown_by_v_are_escaped_on_a_terminal(tmp_path):
+    """-v shows what the target's bootstrap says (a folder it chose): a hostile target's text."""
+    engine = tmp_path / "engine"
+    engine.write_text("#!/bin/sh\nprintf 'tunnel-bootstrap note \\033]0;owned\\007 chosen\\n'\n"
+                      "printf 'tunnel-bootstrap error stop\\n'\n")
+    engine.chmod(0o755)
+    term = Terminal([str(TUNNEL), "-v", "--docker", "box", "--engine", str(engine), "getenv", "HOME"])
+    assert term.wait() != 0, term.seen
+    assert b"on the target: \\033]0;owned\\a chosen" in term.seen, term.seen
+    assert b"\x1b" not in term.seen and b"\x07" not in term.seen, term.seen

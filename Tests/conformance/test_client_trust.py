@@ -384,3 +384,12 @@ def test_upload_beneath_modes_and_non_utf8_names(raw_agent, tmp_path):
     assert raw_agent.ask(x.upload_beneath(base, b"n\xff", b"forced", mode="604", new_file_mode="644")) == ("Ok", {})
     assert os.stat(path).st_mode & 0o7777 == 0o604
     assert sorted(os.listdir(base)) == [b"n\xff"]
+
+
+@pytest.mark.parametrize("command", [["chown", "-R", "0"], ["chmod", "-R", "755"]])
+def test_chown_and_chmod_r_of_an_endless_tree_end_in_an_error(command):
+    """walk (chmod -R, chown -R) against a target listing folders without end: an error
+    after a bounded depth, never a crash of tunnel (its recursion) or a walk without end."""
+    result = tunnel("--via", fake("endless"), *command, "/t")
+    assert result.returncode == 255, result
+    assert b"deeper than 2048 folders" in result.stderr, result

@@ -528,3 +528,26 @@ def test_foras_tunnel_ssh_connector_skips_the_bootstrap_for_a_forced_command_key
         assert connector.getenv("SSH_CLIENT").startswith("127.0.0.1 ")
     finally:
         connector.close()
+
+
+@pytest.mark.parametrize("path", [b"/..", b"..", b"/sub/../.."])
+def test_root_set_metadata_of_dot_dot_stays_inside(jail, tmp_path, path):
+    """SetMetadata works on its final component through its folder's descriptor; a final
+    '..' of the jail's root must be the root itself (as openat2 resolves it), never the
+    folder that holds the jail: no chmod, chown or mtime reaches outside."""
+    os.chmod(tmp_path, 0o700)
+    before = os.stat(tmp_path)
+    agent = Agent([str(AGENT), "--root", str(jail)])
+    assert agent.ask(x.set_metadata(path, mode="757", mtime=12345)) == ("Ok", {})
+    after = os.stat(tmp_path)
+    assert after.st_mode & 0o7777 == 0o700 and after.st_mtime_ns == before.st_mtime_ns
+    assert os.stat(jail).st_mode & 0o7777 == 0o757 and os.stat(jail).st_mtime_ns == 12345
+    assert agent.close()[0] == 0
+
+
+def test_a_run_ex_is_logged_with_its_exit_status_when_it_ends():
+    agent = Agent([str(AGENT), "--log", "stderr"])
+    name, fields = agent.ask(x.run_ex([b"sh", b"-c", b"printf abc; exit 3"], stdin=b"12345"))
+    assert name == "RunFinished" and fields["returncode"] == 3
+    status, stderr = agent.close()
+    assert status == 0 and b"RunEx result=exit(3) in=5 out=3" in stderr, stderr

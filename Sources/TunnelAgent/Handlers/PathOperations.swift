@@ -32,7 +32,12 @@ enum SetMetadataHandler: RequestHandler {
         }
         let gid = try request.group.map { (group) throws(Refusal) in try resolveGroupField(group, bareIDs: true).gid }
         do throws(Errno) {
-            let (parent, name) = path.split()
+            var (parent, name) = path.split()
+            if name.isDotOrDotDot {
+                // A final ".." taken relative to the folder's descriptor would be the folder
+                // that holds --root's directory: the kernel resolves the whole path instead.
+                (parent, name) = (path, SystemPath.currentDirectory)
+            }
             let directory = try FileDescriptor.openDirectory(parent)
             let target = name.isEmpty ? SystemPath.currentDirectory : name
             let follow = request.followLinks

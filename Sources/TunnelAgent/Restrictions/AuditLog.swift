@@ -66,7 +66,7 @@ final class AuditLog {
                 result = (finished.timedOut ? "timeout(" : "exit(") + String(finished.returncode) + ")"
                 // A streamed run's output went out as Output packets, not counted here.
                 sent = (finished.stdout?.byteCount ?? 0) + (finished.stderr?.byteCount ?? 0)
-            case .run: result = "started"                 // not logged: Session logs its ending
+            case .run: result = "abandoned"              // ended without an answer (client gone, Exit)
             default: result = "ok"
             }
         }

@@ -189,17 +189,22 @@ public final class Session {
         }
         let returncode: Int32
         let timedOut: Bool
+        // --log: a run that ends without an answer.
+        func abandoned() { Restrictions.active?.answered(id, with: .run(plan), input: self.input) }
         switch supervisor.run() {
         case .exited(let status): (returncode, timedOut) = (status, false)
         case .timedOut(let status): (returncode, timedOut) = (status, true)
         case .storeFailed(let error):
             return finish(id, plan, .refused(.osError(error, path: nil)))
         case .clientGone:
+            abandoned()
             throw .abandoned("Cannot write to the data stream: " + Errno.brokenPipe.strerror)
         case .exitRequested:
             // Exit during the run ends the session as an Exit between requests does.
+            abandoned()
             throw .endOfStream
         case .brokenInput(let error):
+            abandoned()
             throw error
         }
         // The run ended within an Input packet: the rest of its payload is not for anyone.
