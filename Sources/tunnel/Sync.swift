@@ -145,12 +145,12 @@ func isExcluded(by patterns: [String], _ name: [UInt8], _ relative: [UInt8], isF
 /// One `-i` line: rsync's 11-character code, the path below DEST (a folder with a trailing
 /// "/"), and for a symlink " -> " and its target.
 private func printItem(_ code: String, _ relative: [UInt8], folder: Bool, linkTarget: [UInt8]?) {
-    // Names as bytes (not UTF-8 decoded), escaped on a terminal: a pull's come from the target.
-    var line = Array((code + " ").utf8) + (relative.isEmpty ? Array("./".utf8) : displayed(relative, on: 1))
-    if folder && !relative.isEmpty { line += Array("/".utf8) }
-    if let linkTarget { line += Array(" -> ".utf8) + displayed(linkTarget, on: 1) }
-    line += [UInt8(ascii: "\n")]
-    _ = line.withUnsafeBytes { writeFully($0, to: 1) }
+    // Escaped on a terminal: a pull's names and link targets come from the target.
+    var line = code + " " + (relative.isEmpty ? "./" : displayed(String(decoding: relative, as: UTF8.self), on: 1)
+                             + (folder ? "/" : ""))
+    if let linkTarget { line += " -> " + displayed(String(decoding: linkTarget, as: UTF8.self), on: 1) }
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { writeFully($0, to: 1) }
 }
 
 /// One push: what it compares, what it sends, what it says.

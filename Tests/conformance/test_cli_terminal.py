@@ -305,7 +305,7 @@ def test_download_r_reports_on_hostile_names_escaped_on_a_terminal(tmp_path):
     fake_agent = Path(__file__).with_name("fake_agent.py")
     term = Terminal([str(TUNNEL), "--via", f"{sys.executable} {fake_agent} escapes", "download", "-r", "/t",
                      str(tmp_path / "dest")])
-    assert term.wait() == 1, term.seen
+    assert term.wait() == 23, term.seen   # -r copied what it could, and named the rest
     assert b"skipping /t/\\033[2Jfifo" in term.seen, term.seen
     assert b"/t/\\033]0;owned\\afile was listed as file" in term.seen, term.seen
     assert b"\x1b" not in term.seen and b"\x07" not in term.seen, term.seen
