@@ -111,20 +111,29 @@ def test_download_r_never_follows_a_symlink_swapped_in_after_the_listing(tmp_pat
     """A proxy between tunnel and a real agent swaps the folder `swapme` for a symlink to a
     folder outside the tree just before the request that reads it goes through: the
     secret it points to is never copied."""
+    tree, secret, via = swapping_proxy(tmp_path, b"swapme")
+    (secret / "secret.txt").write_text("secret")
+    result = tunnel("--via", via, "download", "-r", str(tree), str(tmp_path / "dest"))
+    assert (tree / "swapme").is_symlink(), "the proxy swapped the folder"
+    assert result.returncode == 23, result.stderr   # that folder failed, the rest was copied
+    assert not (tmp_path / "dest" / "swapme" / "secret.txt").exists()
+    assert b"secret" not in b"".join(p.read_bytes() for p in (tmp_path / "dest").rglob("*") if p.is_file())
+
+
+def swapping_proxy(tmp_path, trigger):
+    """A tree holding the folder `swapme` (with a file `harmless`), a folder `secret` outside
+    it (with its own `harmless`), and a --via command: a proxy between tunnel and a real
+    agent that swaps `swapme` for a symlink to `secret` just before the first request whose
+    bytes hold `trigger` reaches the agent."""
     tree = tmp_path / "tree"
     (tree / "swapme").mkdir(parents=True)
     (tree / "swapme" / "harmless").write_text("harmless")
     secret = tmp_path / "secret"
     secret.mkdir()
     (secret / "harmless").write_text("secret")
-    (secret / "secret.txt").write_text("secret")
     proxy = tmp_path / "proxy.py"
-    proxy.write_text(PROXY.format(agent=str(AGENT), tree=str(tree), secret=str(secret)))
-    result = tunnel("--via", f"{sys.executable} {proxy}", "download", "-r", str(tree), str(tmp_path / "dest"))
-    assert (tree / "swapme").is_symlink(), "the proxy swapped the folder"
-    assert result.returncode == 23, result.stderr   # that folder failed, the rest was copied
-    assert not (tmp_path / "dest" / "swapme" / "secret.txt").exists()
-    assert b"secret" not in b"".join(p.read_bytes() for p in (tmp_path / "dest").rglob("*") if p.is_file())
+    proxy.write_text(PROXY.format(agent=str(AGENT), tree=str(tree), secret=str(secret), trigger=trigger))
+    return tree, secret, f"{sys.executable} {proxy}"
 
 
 PROXY = '''
@@ -138,7 +147,7 @@ while True:
     chunk = os.read(0, 65536)
     if not chunk:
         break
-    if not swapped and b"swapme" in chunk:
+    if not swapped and {trigger!r} in chunk:
         swap()
         swapped = True
     agent.stdin.write(chunk)
@@ -435,17 +444,10 @@ def test_chmod_and_chown_r_never_follow_a_folder_swapped_in_after_the_listing(tm
     folder outside the tree just before the change of `swapme/harmless` goes through (its
     request is the first to carry `swapme/`): the file of the same name outside is never
     changed, and the change fails."""
-    tree = tmp_path / "tree"
-    (tree / "swapme").mkdir(parents=True)
-    (tree / "swapme" / "harmless").write_text("harmless")
-    secret = tmp_path / "secret"
-    secret.mkdir()
-    (secret / "harmless").write_text("secret")
+    tree, secret, via = swapping_proxy(tmp_path, b"swapme/")
     os.chmod(secret / "harmless", 0o600)
     before = os.stat(secret / "harmless")
-    proxy = tmp_path / "proxy.py"
-    proxy.write_text(PROXY.format(agent=str(AGENT), tree=str(tree), secret=str(secret)).replace('b"swapme"', 'b"swapme/"'))
-    result = tunnel("--via", f"{sys.executable} {proxy}", *command, str(tree))
+    result = tunnel("--via", via, *command, str(tree))
     assert (tree / "swapme").is_symlink(), "the proxy swapped the folder"
     after = os.stat(secret / "harmless")
     assert (after.st_mode, after.st_uid, after.st_gid) == (before.st_mode, before.st_uid, before.st_gid)
