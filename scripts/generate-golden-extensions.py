@@ -59,6 +59,8 @@ SAMPLES = [
     ("readBeneath", x.read_beneath(b"/srv", b"a/\xfe", with_status=True)),
     ("createBeneath", x.create_beneath(b"/srv", b"a/b", mode="750")),
     ("createBeneathLink", x.create_beneath(b"/srv", b"a/l\xff", link_target=b"../t")),
+    ("setMetadataBeneath", x.set_metadata_beneath(b"/srv", b"a/b\xff", mode="750", owner="root", group=None,
+                                                  mtime=-1)),
     ("windowSize", x.window_size(24, 80)),
     ("runTerminal", x.run_terminal(50, 132, ["/bin/bash", "-l"], environment=x.LOGIN_ENV, set_environment=["TERM=xterm"],
                                    user="alice", stdin=b"")),

@@ -18,8 +18,21 @@ extension TunnelConnection {
     /// follows a final symlink.
     public func walk(_ path: [UInt8], withStatus: Bool = false,
                      _ visit: ([UInt8], DirEntry) throws(TunnelError) -> Void) throws(TunnelError) {
-        if serves(.readBeneath) { return try walk(beneath: path, [], withStatus: withStatus, depth: 0, visit) }
+        if serves(.readBeneath) {
+            return try walk(beneath: path, [], withStatus: withStatus, depth: 0) { (child, entry) throws(TunnelError) in
+                try visit(joined(path, child), entry)
+            }
+        }
         try walk(listing: path, withStatus: withStatus, depth: 0, visit)
+    }
+
+    /// As `walk`, with ReadBeneath only, and `visit` gets each entry's path relative to
+    /// `root`: what `setMetadata(beneath:_:…)` takes, to change a listed tree without
+    /// following a symlink swapped in for one of its folders.
+    public func walk(beneath root: [UInt8], withStatus: Bool = false,
+                     _ visit: (_ relative: [UInt8], DirEntry) throws(TunnelError) -> Void) throws(TunnelError) {
+        try require(.readBeneath)
+        try walk(beneath: root, [], withStatus: withStatus, depth: 0, visit)
     }
 
     /// Folders deeper than this are an error, whatever the target lists: a target listing
@@ -48,7 +61,7 @@ extension TunnelConnection {
         }
         for entry in entries {
             let child = relative.isEmpty ? entry.name : relative + [UInt8(ascii: "/")] + entry.name
-            try visit(joined(root, child), entry)
+            try visit(child, entry)
             if entry.type == "dir" { try walk(beneath: root, child, withStatus: withStatus, depth: depth + 1, visit) }
         }
     }
@@ -90,6 +103,15 @@ extension TunnelConnection {
         try require(.setMetadata)
         _ = try request(SetMetadata(path: path, followLinks: followLinks, mode: mode, owner: owner, group: group,
                                     mtime: mtime), expecting: Ok.self)
+    }
+
+    /// SetMetadata's change on the entry at `relative` below `root`, never following a
+    /// symlink there nor in the folders between (SetMetadataBeneath).
+    public func setMetadata(beneath root: [UInt8], _ relative: [UInt8], mode: String? = nil, owner: String? = nil,
+                            group: String? = nil, mtime: Int64? = nil) throws(TunnelError) {
+        try require(.setMetadataBeneath)
+        _ = try request(SetMetadataBeneath(root: root, path: relative, mode: mode, owner: owner, group: group,
+                                           mtime: mtime), expecting: Ok.self)
     }
 
     /// Makes `path` a symlink to `target`.

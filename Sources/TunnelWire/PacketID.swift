@@ -16,6 +16,8 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
     case failure = 41
     // Tree transfers that never follow a symlink below their root (BeneathPackets.swift).
     case uploadBeneath = 42, readBeneath, createBeneath
+    // chmod -R / chown -R below a root, never through a symlink (BeneathPackets.swift).
+    case setMetadataBeneath = 45
     // A run on a pseudo-terminal, and its window size (TerminalPackets.swift).
     case windowSize = 48, runTerminal
 
@@ -80,6 +82,7 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
         case .uploadBeneath: return ("UploadBeneath", .request)
         case .readBeneath: return ("ReadBeneath", .request)
         case .createBeneath: return ("CreateBeneath", .request)
+        case .setMetadataBeneath: return ("SetMetadataBeneath", .request)
         case .windowSize: return ("WindowSize", .requestWithoutAnswer)
         case .runTerminal: return ("RunTerminal", .request)
         }

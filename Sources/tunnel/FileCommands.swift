@@ -213,10 +213,14 @@ struct ChangeModeCommand: ParsableCommand {
         let agent = try target.connect(needing: "chmod")
         try forEachPath(paths) { (path) throws(TunnelError) in
             let top = Array(path.utf8)
+            if recursive { try requireChangesBeneath(agent) }
             try apply(change, to: top, status: nil, on: agent)
             guard recursive, try agent.status(top, followLinks: true)?.type == "dir" else { return }
-            try agent.walk(top, withStatus: change.octal == nil) { (child, entry) throws(TunnelError) in
-                if entry.type != "link" { try apply(change, to: child, status: entry.status, on: agent) }
+            try agent.walk(beneath: top, withStatus: change.octal == nil) { (child, entry) throws(TunnelError) in
+                guard entry.type != "link" else { return }
+                let mode = change.octal ?? entry.status.map { String(change.applied(to: $0), radix: 8) }
+                guard let mode else { throw .invalidAnswer(field: "status", reason: "missing from a listing with status") }
+                try agent.setMetadata(beneath: top, child, mode: mode)
             }
         }
         agent.close()
@@ -226,15 +230,12 @@ struct ChangeModeCommand: ParsableCommand {
     private func apply(_ change: ModeChange, to path: [UInt8], status known: StatResult?,
                        on agent: TunnelConnection) throws(TunnelError) {
         if let octal = change.octal { return try agent.setMetadata(path, mode: octal) }
-        var current = known
-        if current == nil { current = try agent.status(path, followLinks: true) }
-        guard let status = current else {
+        guard let status = try agent.status(path, followLinks: true) else {
             throw .remoteOSError(TunnelWire.OSError(errno: Int64(ENOENT), strerror: "No such file or directory",
                                                     msg: "[Errno 2] No such file or directory: "
                                                         + pythonQuoted(String(decoding: path, as: UTF8.self))))
         }
-        let mode = change.applied(to: UInt32(status.mode), isDirectory: status.type == "dir")
-        try agent.setMetadata(path, mode: String(mode, radix: 8))
+        try agent.setMetadata(path, mode: String(change.applied(to: status), radix: 8))
     }
 }
 
@@ -259,13 +260,29 @@ struct ChangeOwnerCommand: ParsableCommand {
         let agent = try target.connect(needing: "chown")
         try forEachPath(paths) { (path) throws(TunnelError) in
             let top = Array(path.utf8)
+            if recursive { try requireChangesBeneath(agent) }
             try agent.setMetadata(top, followLinks: !noDereference, owner: user, group: group)
             guard recursive, try agent.status(top, followLinks: !noDereference)?.type == "dir" else { return }
-            try agent.walk(top) { (child, entry) throws(TunnelError) in
-                try agent.setMetadata(child, followLinks: false, owner: user, group: group)
+            try agent.walk(beneath: top) { (child, _) throws(TunnelError) in
+                try agent.setMetadata(beneath: top, child, owner: user, group: group)
             }
         }
         agent.close()
+    }
+}
+
+/// chmod -R and chown -R change each listed entry relative to the tree's root, never through
+/// a symlink someone swaps in for one of its folders meanwhile (SetMetadataBeneath). An
+/// agent without it is refused before anything changes: changing by full path could be led
+/// outside the tree (docs/security.md).
+private func requireChangesBeneath(_ agent: TunnelConnection) throws(TunnelError) {
+    for id in [PacketID.readBeneath, .setMetadataBeneath] where !agent.serves(id) { throw .extensionMissing(id) }
+}
+
+extension ModeChange {
+    /// The mode this change makes of a file with this status.
+    fileprivate func applied(to status: StatResult) -> UInt32 {
+        applied(to: UInt32(status.mode), isDirectory: status.type == "dir")
     }
 }
 

@@ -64,6 +64,7 @@ private func decode(_ id: PacketID, from reader: inout ByteReader) -> Bool {
         case .uploadBeneath: _ = try UploadBeneath<[UInt8]>.decodeFields(from: &reader)
         case .readBeneath: _ = try ReadBeneath.decodeFields(from: &reader)
         case .createBeneath: _ = try CreateBeneath.decodeFields(from: &reader)
+        case .setMetadataBeneath: _ = try SetMetadataBeneath.decodeFields(from: &reader)
         }
         return true
     } catch {

@@ -10,7 +10,7 @@ FAILURE = 41
 STEP_FIELD, STEP_SYSTEM, STEP_FILE, STEP_CHANGE_DIRECTORY, STEP_EXECUTE, STEP_PREPARE_CHILD, STEP_POLICY = range(7)
 # Hello's and HelloResult's options byte.
 OPTION_DURABLE_UPLOADS, OPTION_STRUCTURED_FAILURES = 1, 2
-UPLOAD_BENEATH, READ_BENEATH, CREATE_BENEATH = range(42, 45)
+UPLOAD_BENEATH, READ_BENEATH, CREATE_BENEATH, SET_METADATA_BENEATH = range(42, 46)
 WINDOW_SIZE, RUN_TERMINAL = 48, 49
 DOWNLOAD_RESULT = 15
 OK, OS_ERROR, INVALID_FIELD, PROCESS_ERROR, STAT_RESULT = 0, 4, 5, 7, 9
@@ -68,6 +68,11 @@ def stat_path(path, follow=False, sha512=False): return packet(STAT_PATH, blob(p
 def read_beneath(root, path, with_status=False): return packet(READ_BENEATH, blob(root), blob(path), boolean(with_status))
 def create_beneath(root, path, mode=None, link_target=None):
     return packet(CREATE_BENEATH, blob(root), blob(path), optional(mode, text), optional(link_target, blob))
+
+
+def set_metadata_beneath(root, path, mode=None, owner=None, group=None, mtime=None):
+    return packet(SET_METADATA_BENEATH, blob(root), blob(path), optional(mode, text), optional(owner, text),
+                  optional(group, text), optional(mtime, i64))
 
 
 def upload_beneath(root, path, content, mode=None, new_file_mode=None, owner=None, group=None):

@@ -18,7 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import extensions as x  # noqa: E402
 
 CHECK_ALIVE, EXIT, STAT, DOWNLOAD, ACK, STAT_RESULT, LINK_TARGET = 2, 3, 10, 16, 1, 9, 39
-SERVED = [23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40, x.UPLOAD_BENEATH, x.READ_BENEATH, x.CREATE_BENEATH]
+SERVED = [23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40, x.UPLOAD_BENEATH, x.READ_BENEATH, x.CREATE_BENEATH,
+          x.SET_METADATA_BENEATH]
 
 
 def file(content=b"data"): return ("file", content)
@@ -62,6 +63,10 @@ def scenario(name, outside):
     if name == "older-agent":
         # An agent from before ids 42-44: HelloResult does not list them.
         SERVED[:] = [i for i in SERVED if i < 41]
+        return ("dir", [(b"f", "file", file(b"f"), 0o644)])
+    if name == "before-45":
+        # An agent from before SetMetadataBeneath, which must not be asked SetMetadata.
+        SERVED[:] = [i for i in SERVED if i not in (x.SET_METADATA_BENEATH, x.SET_METADATA)]
         return ("dir", [(b"f", "file", file(b"f"), 0o644)])
     if name == "stall":
         return ("dir", [(b"big", "file", ("stall",), 0o644)])
@@ -185,6 +190,10 @@ def main():
         elif packet_id == x.SET_METADATA:
             # Accepted and ignored: chmod -R and chown -R walk the tree between them.
             reader.blob(), reader.boolean(), reader.optional(reader.text), reader.optional(reader.text)
+            reader.optional(reader.text), reader.optional(reader.i64)
+            reply = x.packet(x.OK)
+        elif packet_id == x.SET_METADATA_BENEATH:
+            reader.blob(), reader.blob(), reader.optional(reader.text), reader.optional(reader.text)
             reader.optional(reader.text), reader.optional(reader.i64)
             reply = x.packet(x.OK)
         elif packet_id == x.READ_BENEATH:

@@ -111,20 +111,29 @@ def test_download_r_never_follows_a_symlink_swapped_in_after_the_listing(tmp_pat
     """A proxy between tunnel and a real agent swaps the folder `swapme` for a symlink to a
     folder outside the tree just before the request that reads it goes through: the
     secret it points to is never copied."""
+    tree, secret, via = swapping_proxy(tmp_path, b"swapme")
+    (secret / "secret.txt").write_text("secret")
+    result = tunnel("--via", via, "download", "-r", str(tree), str(tmp_path / "dest"))
+    assert (tree / "swapme").is_symlink(), "the proxy swapped the folder"
+    assert result.returncode == 23, result.stderr   # that folder failed, the rest was copied
+    assert not (tmp_path / "dest" / "swapme" / "secret.txt").exists()
+    assert b"secret" not in b"".join(p.read_bytes() for p in (tmp_path / "dest").rglob("*") if p.is_file())
+
+
+def swapping_proxy(tmp_path, trigger):
+    """A tree holding the folder `swapme` (with a file `harmless`), a folder `secret` outside
+    it (with its own `harmless`), and a --via command: a proxy between tunnel and a real
+    agent that swaps `swapme` for a symlink to `secret` just before the first request whose
+    bytes hold `trigger` reaches the agent."""
     tree = tmp_path / "tree"
     (tree / "swapme").mkdir(parents=True)
     (tree / "swapme" / "harmless").write_text("harmless")
     secret = tmp_path / "secret"
     secret.mkdir()
     (secret / "harmless").write_text("secret")
-    (secret / "secret.txt").write_text("secret")
     proxy = tmp_path / "proxy.py"
-    proxy.write_text(PROXY.format(agent=str(AGENT), tree=str(tree), secret=str(secret)))
-    result = tunnel("--via", f"{sys.executable} {proxy}", "download", "-r", str(tree), str(tmp_path / "dest"))
-    assert (tree / "swapme").is_symlink(), "the proxy swapped the folder"
-    assert result.returncode == 23, result.stderr   # that folder failed, the rest was copied
-    assert not (tmp_path / "dest" / "swapme" / "secret.txt").exists()
-    assert b"secret" not in b"".join(p.read_bytes() for p in (tmp_path / "dest").rglob("*") if p.is_file())
+    proxy.write_text(PROXY.format(agent=str(AGENT), tree=str(tree), secret=str(secret), trigger=trigger))
+    return tree, secret, f"{sys.executable} {proxy}"
 
 
 PROXY = '''
@@ -138,7 +147,7 @@ while True:
     chunk = os.read(0, 65536)
     if not chunk:
         break
-    if not swapped and b"swapme" in chunk:
+    if not swapped and {trigger!r} in chunk:
         swap()
         swapped = True
     agent.stdin.write(chunk)
@@ -386,6 +395,32 @@ def test_upload_beneath_modes_and_non_utf8_names(raw_agent, tmp_path):
     assert sorted(os.listdir(base)) == [b"n\xff"]
 
 
+def test_set_metadata_beneath_changes_the_entry_itself_and_follows_no_symlink(raw_agent, tmp_path):
+    import extensions as x
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "file").write_text("outside")
+    os.chmod(outside / "file", 0o600)
+    root = tmp_path / "root"
+    (root / "d").mkdir(parents=True)
+    (root / "link").symlink_to(outside)
+    base = str(root).encode()
+    with open(os.path.join(base, b"d/f\xff"), "wb") as file:
+        file.write(b"f")
+    assert raw_agent.ask(x.set_metadata_beneath(base, b"d/f\xff", mode="640", mtime=1_000_000_000_000_000_007)) == ("Ok", {})
+    status = os.stat(os.path.join(base, b"d/f\xff"))
+    assert status.st_mode & 0o7777 == 0o640 and status.st_mtime_ns == 1_000_000_000_000_000_007
+    name, fields = raw_agent.ask(x.set_metadata_beneath(base, b"link/file", mode="777"))
+    assert name == "OSError" and fields["errno"] == 20   # ENOTDIR: the link is not entered
+    name, fields = raw_agent.ask(x.set_metadata_beneath(base, b"link", mode="777"))
+    assert name == "OSError" and fields["errno"] == 95   # EOPNOTSUPP: a symlink's own mode, never its target's
+    assert os.stat(outside / "file").st_mode & 0o7777 == 0o600 and os.stat(outside).st_mode & 0o7777 != 0o777
+    for path in [b"", b"../root/d", b"d//f", b"/d"]:
+        assert raw_agent.ask(x.set_metadata_beneath(base, path, mode="700"))[0] == "InvalidField", path
+    assert raw_agent.ask(x.set_metadata_beneath(base, b"d", mode="9"))[0] == "InvalidField"
+    assert os.stat(root / "d").st_mode & 0o7777 != 0o700
+
+
 @pytest.mark.parametrize("command", [["chown", "-R", "0"], ["chmod", "-R", "755"]])
 def test_chown_and_chmod_r_of_an_endless_tree_end_in_an_error(command):
     """walk (chmod -R, chown -R) against a target listing folders without end: an error
@@ -393,3 +428,35 @@ def test_chown_and_chmod_r_of_an_endless_tree_end_in_an_error(command):
     result = tunnel("--via", fake("endless"), *command, "/t")
     assert result.returncode == 255, result
     assert b"deeper than 2048 folders" in result.stderr, result
+
+
+# chmod -R and chown -R change each listed entry with SetMetadataBeneath (45), relative to
+# the tree's root: never through a folder swapped for a symlink after the listing.
+
+CHANGES_R = [pytest.param(["chmod", "-R", "777"], id="chmod"),
+             pytest.param(["chown", "-R", "12345:12345"], id="chown",
+                          marks=pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root"))]
+
+
+@pytest.mark.parametrize("command", CHANGES_R)
+def test_chmod_and_chown_r_never_follow_a_folder_swapped_in_after_the_listing(tmp_path, command):
+    """A proxy between tunnel and a real agent swaps the folder `swapme` for a symlink to a
+    folder outside the tree just before the change of `swapme/harmless` goes through (its
+    request is the first to carry `swapme/`): the file of the same name outside is never
+    changed, and the change fails."""
+    tree, secret, via = swapping_proxy(tmp_path, b"swapme/")
+    os.chmod(secret / "harmless", 0o600)
+    before = os.stat(secret / "harmless")
+    result = tunnel("--via", via, *command, str(tree))
+    assert (tree / "swapme").is_symlink(), "the proxy swapped the folder"
+    after = os.stat(secret / "harmless")
+    assert (after.st_mode, after.st_uid, after.st_gid) == (before.st_mode, before.st_uid, before.st_gid)
+    assert result.returncode != 0 and b"Not a directory" in result.stderr, result
+
+
+@pytest.mark.parametrize("command", [["chmod", "-R", "755"], ["chown", "-R", "0"]])
+def test_chmod_and_chown_r_refuse_an_agent_without_set_metadata_beneath(command):
+    """Never the unsafe fallback (a change by full path): a clear refusal before any change
+    (the fake agent ends the session on a SetMetadata it does not expect)."""
+    result = tunnel("--via", fake("before-45"), *command, "/t")
+    assert result.returncode == 255 and b"does not serve SetMetadataBeneath" in result.stderr, result

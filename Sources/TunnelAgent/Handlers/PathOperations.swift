@@ -24,13 +24,8 @@ enum RenameHandler: RequestHandler {
 enum SetMetadataHandler: RequestHandler {
     static func answer(_ request: SetMetadata, in context: SessionContext) throws(Refusal) -> Answer {
         let path = try systemPath(bytes: request.path, field: "path")
-        // Parsed and resolved as Upload's, all before anything changes.
-        let mode = try request.mode.map(modeField)
-        // An extension: plain numeric ids need no entry (as chown(1) takes them).
-        let uid = try request.owner.map { (owner) throws(Refusal) in
-            try resolveUserField(owner, field: "owner", bareIDs: true).uid
-        }
-        let gid = try request.group.map { (group) throws(Refusal) in try resolveGroupField(group, bareIDs: true).gid }
+        let change = try MetadataChange(mode: request.mode, owner: request.owner, group: request.group,
+                                        mtime: request.mtime)
         do throws(Errno) {
             var (parent, name) = path.split()
             if name.isDotOrDotDot {
@@ -39,16 +34,37 @@ enum SetMetadataHandler: RequestHandler {
                 (parent, name) = (path, SystemPath.currentDirectory)
             }
             let directory = try FileDescriptor.openDirectory(parent)
-            let target = name.isEmpty ? SystemPath.currentDirectory : name
-            let follow = request.followLinks
-            // Owner first: chown clears the set-id bits that the mode may set.
-            if uid != nil || gid != nil { try directory.setOwner(of: target, uid: uid, gid: gid, followingLinks: follow) }
-            if let mode { try directory.setPermissions(of: target, mode, followingLinks: follow) }
-            if let mtime = request.mtime { try directory.setModificationTime(of: target, mtime, followingLinks: follow) }
+            try change.apply(to: name.isEmpty ? SystemPath.currentDirectory : name, in: directory,
+                             followingLinks: request.followLinks)
         } catch {
             throw .osError(error, path: path.text)
         }
         return .ok
+    }
+}
+
+/// What SetMetadata and SetMetadataBeneath change, parsed and resolved (as Upload's fields)
+/// before anything changes, so that a bad field changes nothing.
+struct MetadataChange {
+    let mode: UInt32?
+    let uid: UInt32?
+    let gid: UInt32?
+    let mtime: Int64?
+
+    init(mode: String?, owner: String?, group: String?, mtime: Int64?) throws(Refusal) {
+        self.mode = try mode.map(modeField)
+        // An extension: plain numeric ids need no entry (as chown(1) takes them).
+        uid = try owner.map { (owner) throws(Refusal) in try resolveUserField(owner, field: "owner", bareIDs: true).uid }
+        gid = try group.map { (group) throws(Refusal) in try resolveGroupField(group, bareIDs: true).gid }
+        self.mtime = mtime
+    }
+
+    /// Applies the change to `name` in `directory`.
+    func apply(to name: SystemPath, in directory: borrowing FileDescriptor, followingLinks follow: Bool) throws(Errno) {
+        // Owner first: chown clears the set-id bits that the mode may set.
+        if uid != nil || gid != nil { try directory.setOwner(of: name, uid: uid, gid: gid, followingLinks: follow) }
+        if let mode { try directory.setPermissions(of: name, mode, followingLinks: follow) }
+        if let mtime { try directory.setModificationTime(of: name, mtime, followingLinks: follow) }
     }
 }
 

@@ -7,7 +7,7 @@ import TunnelWire
 /// Download's content and ListDir's listing; what they add is the resolution of the path.
 
 /// The request's path, or the InvalidField of a component that is not a single name.
-private func beneathPath(root: [UInt8], path: [UInt8], allowingEmpty: Bool) throws(Refusal) -> BeneathPath {
+func beneathPath(root: [UInt8], path: [UInt8], allowingEmpty: Bool) throws(Refusal) -> BeneathPath {
     let rootPath = try systemPath(bytes: root, field: "root")
     guard let resolved = BeneathPath(root: rootPath, relative: path), allowingEmpty || !resolved.components.isEmpty else {
         throw .invalidField("path", "must be names separated by '/', none empty, '.' or '..'")

@@ -61,6 +61,10 @@ enum RefusedRequest {
             let request = try CreateBeneath.decodeFields(from: &reader)
             note("root", request.root)
             note("path", request.path)
+        case .setMetadataBeneath:
+            let request = try SetMetadataBeneath.decodeFields(from: &reader)
+            note("root", request.root)
+            note("path", request.path)
         case .checkAlive, .exit, .hello, .input, .closeInput, .signal, .windowSize:
             break   // never refused (RequestPolicy.isAlwaysServed)
         case .ok, .ack, .osError, .invalidField, .processCompleted, .processError, .statResult,

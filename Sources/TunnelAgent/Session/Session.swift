@@ -86,6 +86,7 @@ public final class Session {
         case .uploadBeneath: try serve(UploadBeneathHandler.self, id)
         case .readBeneath: try serve(ReadBeneathHandler.self, id)
         case .createBeneath: try serve(CreateBeneathHandler.self, id)
+        case .setMetadataBeneath: try serve(SetMetadataBeneathHandler.self, id)
         // A streamed run's controls that arrive after it ended: read, and not answered.
         case .input: _ = try Input.decodeFields(from: &input)
         case .closeInput: break

@@ -141,6 +141,53 @@ extension UploadBeneath: DecodablePacket where Content == [UInt8] {
 
 extension UploadBeneath: Equatable where Content: Equatable {}
 
+/// Request: SetMetadata's change (mode, owner, group, mtime; each absent: unchanged) of
+/// the entry at `path` below `root`, itself: a final symlink is never followed (Linux
+/// cannot change a symlink's mode: EOPNOTSUPP). What `tunnel chmod -R` and `chown -R`
+/// change a listed tree with, so that a folder swapped for a symlink after the listing
+/// cannot lead the change outside the tree. Answered by `Ok`.
+public struct SetMetadataBeneath: DecodablePacket, Equatable {
+    public static let id = PacketID.setMetadataBeneath
+    /// The folder below which `path` is resolved; may be reached through symlinks.
+    public var root: [UInt8]
+    /// Relative, as `CreateBeneath.path`, naming the entry (not empty).
+    public var path: [UInt8]
+    /// New permission bits as an octal string; absent: unchanged.
+    public var mode: String?
+    /// New owner, a user name or number; absent: unchanged.
+    public var owner: String?
+    /// New group, a group name or number; absent: unchanged.
+    public var group: String?
+    /// New modification time in nanoseconds since the epoch; absent: unchanged.
+    public var mtime: Int64?
+    /// A SetMetadataBeneath request with these fields.
+    public init(root: [UInt8], path: [UInt8], mode: String? = nil, owner: String? = nil, group: String? = nil,
+                mtime: Int64? = nil) {
+        self.root = root
+        self.path = path
+        self.mode = mode
+        self.owner = owner
+        self.group = group
+        self.mtime = mtime
+    }
+    public func encodeFields<W: WireWriter>(to writer: inout W) {
+        writer.writeBytes(root)
+        writer.writeBytes(path)
+        writer.writeOptionalString(mode)
+        writer.writeOptionalString(owner)
+        writer.writeOptionalString(group)
+        writer.writeBool(mtime != nil)
+        if let mtime { writer.writeI64(mtime) }
+    }
+    public static func decodeFields<R: WireReader>(from reader: inout R) throws(WireError) -> SetMetadataBeneath {
+        SetMetadataBeneath(root: try reader.readBytes(field: "root"), path: try reader.readBytes(field: "path"),
+                           mode: try reader.readOptionalString(field: "mode"),
+                           owner: try reader.readOptionalString(field: "owner"),
+                           group: try reader.readOptionalString(field: "group"),
+                           mtime: try reader.readBool() ? try reader.readI64() : nil)
+    }
+}
+
 /// The components of a `*Beneath` path, each a single name; nil when one is empty, "." or
 /// "..", or holds a NUL (the agent refuses such a path as an invalid field).
 public func beneathComponents(_ path: [UInt8]) -> [[UInt8]]? {
