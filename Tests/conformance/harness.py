@@ -5,6 +5,7 @@ encodes requests and decodes answers, so the comparison uses its encoder, not ou
 """
 import os
 import pwd
+import select
 import subprocess
 import sys
 import time
@@ -136,3 +137,18 @@ def open_files_below(pid, directory):
         if target.startswith(str(directory)):
             found.append(target)
     return found
+
+
+def read_what_is_left(master):
+    """What a pseudo-terminal's master still holds once its program ended, without waiting
+    (EIO or end of file: nothing more will come)."""
+    left = b""
+    while select.select([master], [], [], 0)[0]:
+        try:
+            piece = os.read(master, 4096)
+        except OSError:
+            break
+        if not piece:
+            break
+        left += piece
+    return left

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import processes_with
+from harness import processes_with, read_what_is_left
 from test_launch import DIST, TUNNEL, ensure_account, podman, sshd, ssh_args  # noqa: F401 (fixtures)
 
 # An account of these tests' own: test_launch.py's is changed (its shell, its home) by tests
@@ -85,14 +85,7 @@ class Terminal:
                     self.seen += os.read(self.master, 4096)
                 except OSError:
                     pass
-        while select.select([self.master], [], [], 0)[0]:
-            try:
-                piece = os.read(self.master, 4096)
-            except OSError:
-                break
-            if not piece:
-                break
-            self.seen += piece
+        self.seen += read_what_is_left(self.master)
         os.close(self.master)
         return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 

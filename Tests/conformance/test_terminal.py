@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import extensions as x
-from harness import AGENT, ROOT
+from harness import AGENT, ROOT, read_what_is_left
 
 TUNNEL = Path(os.environ.get("TUNNEL_CLI", ROOT / "dist" / "tunnel"))
 pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
@@ -70,14 +70,7 @@ class Terminal:
     def finish(self):
         """Waits for tunnel's end, reading what is left; returns its exit status."""
         status = self.process.wait(timeout=PATIENCE)
-        while select.select([self.master], [], [], 0)[0]:
-            try:
-                piece = os.read(self.master, 4096)
-            except OSError:
-                break
-            if not piece:
-                break
-            self.output += piece
+        self.output += read_what_is_left(self.master)
         return status
 
     def close(self):
