@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CTunnelClient
 
 /// Keeps the terminal's signals away from the transport (docs/usage.md, "Ctrl-C").
 ///
@@ -90,12 +91,14 @@ public final class TerminalLoan {
 /// them on instead). So when such a signal would end this process (its disposition is the
 /// default), the handler first sends SIGTERM to the transport's group, as the shared group
 /// used to, then dies of the signal as before. A host program that handles these signals
-/// itself keeps its handlers: nothing is installed then.
+/// itself keeps its handlers: nothing is installed then. The group is the transport started
+/// last (one is enough for tunnel, which opens one connection at a time), kept in an atomic
+/// of the C shim: a handler may read it, and threads may start transports at once.
 enum TransportReaper {
     private static let endingSignals = [SIGINT, SIGTERM, SIGHUP]
 
     static func watch(_ child: pid_t) {
-        watchedTransportGroup = child
+        tc_watch_transport_group(child)
         #if os(Linux)
         for number in endingSignals {
             var current = sigaction()
@@ -103,7 +106,8 @@ enum TransportReaper {
             guard current.__sigaction_handler.sa_handler == nil else { continue }   // not SIG_DFL: theirs
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { number in
-                if watchedTransportGroup > 0 { _ = kill(-watchedTransportGroup, SIGTERM) }
+                let group = tc_watched_transport_group()
+                if group > 0 { _ = kill(-group, SIGTERM) }
                 signal(number, SIG_DFL)
                 raise(number)
             }
@@ -115,7 +119,7 @@ enum TransportReaper {
     }
 
     static func forget(_ child: pid_t) {
-        if watchedTransportGroup == child { watchedTransportGroup = 0 }
+        tc_forget_transport_group(child)
     }
 }
 
@@ -123,10 +127,7 @@ enum TransportReaper {
 /// about to die without closing its connection (tunnel, whose reader went away: EPIPE).
 /// The agent then ends with its transport, quietly, and takes a running command with it.
 public func endTransportAtOnce() {
-    if watchedTransportGroup > 0 { _ = kill(-watchedTransportGroup, SIGTERM) }
+    let group = tc_watched_transport_group()
+    if group > 0 { _ = kill(-group, SIGTERM) }
 }
 
-/// Read by the signal handler (a C-compatible global, as a handler must use): the process
-/// group of the transport started last, 0 for none. One is enough for tunnel, which opens
-/// one connection at a time.
-nonisolated(unsafe) private var watchedTransportGroup: pid_t = 0

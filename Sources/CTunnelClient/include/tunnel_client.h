@@ -13,4 +13,12 @@ int tc_pipe_cloexec(int fds[2]);
 /// blocked until then can only arrive while it waits, never just before.
 int tc_ppoll(struct pollfd *fds, unsigned long count, const sigset_t *mask);
 
+/// The process group of the transport started last (0: none), for the signal handler that
+/// ends it with tunnel: an atomic, as several threads may start transports at once.
+void tc_watch_transport_group(int group);
+/// Forgets `group` if it is still the one watched.
+void tc_forget_transport_group(int group);
+/// The group watched, or 0.
+int tc_watched_transport_group(void);
+
 #endif
