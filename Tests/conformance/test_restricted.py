@@ -552,3 +552,14 @@ def test_a_run_ex_is_logged_with_its_exit_status_when_it_ends():
     assert name == "RunFinished" and fields["returncode"] == 3
     status, stderr = agent.close()
     assert status == 0 and b"RunEx result=exit(3) in=5 out=3" in stderr, stderr
+
+
+def test_root_read_beneath_of_the_root_itself_stays_inside(jail, tmp_path):
+    """ReadBeneath's `root` is a request path too: with an empty `path` it is read itself,
+    and under --root that must be beneath the jail as every other path, never the host's."""
+    agent = Agent([str(AGENT), "--root", str(jail)])
+    name, fields = agent.ask(x.read_beneath(str(tmp_path / "secret").encode(), b""))
+    assert name == "OSError" and fields["errno"] == 2, (name, fields)
+    name, listing = agent.ask(x.read_beneath(b"/..", b""))
+    assert name == "DirEntries" and b"jail" not in {entry[0] for entry in listing["entries"]}
+    assert agent.close()[0] == 0
