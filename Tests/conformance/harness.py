@@ -152,3 +152,17 @@ def read_what_is_left(master):
             break
         left += piece
     return left
+
+
+def read_until_closed(master):
+    """Everything a pseudo-terminal's master shows until every process has closed its end
+    (EIO or end of file)."""
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            return shown
+        if not chunk:
+            return shown
+        shown += chunk

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import AGENT, ROOT
+from harness import AGENT, ROOT, read_until_closed
 
 TUNNEL = Path(os.environ.get("TUNNEL_CLI", ROOT / "dist" / "tunnel"))
 pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
@@ -107,15 +107,7 @@ def test_progress_only_on_a_terminal(tmp_path):
         if not terminal:
             output = process.stderr.read()
         else:
-            output = b""
-            while True:
-                try:
-                    chunk = os.read(controller, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                output += chunk
+            output = read_until_closed(controller)
         assert process.wait(timeout=60) == 0
         os.close(controller)
         return output

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from harness import AGENT
+from harness import AGENT, read_until_closed
 from test_cli import TUNNEL, tunnel
 
 pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
@@ -225,15 +225,7 @@ def test_r_shows_files_and_bytes_done_on_a_terminal_only(tmp_path, direction):
     controller, terminal = pty.openpty()
     process = subprocess.Popen([str(TUNNEL), *args], stderr=terminal, env=dict(os.environ, TUNNEL_VIA=str(AGENT)))
     os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
+    shown = read_until_closed(controller)
     assert process.wait(timeout=30) == 0
     os.close(controller)
     assert b"3 files, 0.3 MB" in shown, shown
