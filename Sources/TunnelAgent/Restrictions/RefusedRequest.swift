@@ -11,6 +11,11 @@ enum RefusedRequest {
     static func discard(_ id: PacketID, from input: InputStream, notingPathsIn log: AuditLog?) throws(WireError) {
         var reader = input
         func note(_ field: String, _ path: [UInt8]) { log?.note(field: field, path: path) }
+        // The *Beneath requests name a folder and a path below it.
+        func noteBeneath(_ root: [UInt8], _ path: [UInt8]) {
+            note("root", root)
+            note("path", path)
+        }
         switch id {
         case .processRun:
             let request = try ProcessRun<Spool>.decodeFields(from: &reader, stdin: discardedPayload)
@@ -51,20 +56,16 @@ enum RefusedRequest {
             let request = try UploadBeneath<Void>.decodeFields(from: &reader) { (reader, _, _, length) throws(WireError) in
                 try reader.streamPayload(length: length) { _ in }
             }
-            note("root", request.root)
-            note("path", request.path)
+            noteBeneath(request.root, request.path)
         case .readBeneath:
             let request = try ReadBeneath.decodeFields(from: &reader)
-            note("root", request.root)
-            note("path", request.path)
+            noteBeneath(request.root, request.path)
         case .createBeneath:
             let request = try CreateBeneath.decodeFields(from: &reader)
-            note("root", request.root)
-            note("path", request.path)
+            noteBeneath(request.root, request.path)
         case .setMetadataBeneath:
             let request = try SetMetadataBeneath.decodeFields(from: &reader)
-            note("root", request.root)
-            note("path", request.path)
+            noteBeneath(request.root, request.path)
         case .checkAlive, .exit, .hello, .input, .closeInput, .signal, .windowSize:
             break   // never refused (RequestPolicy.isAlwaysServed)
         case .ok, .ack, .osError, .invalidField, .processCompleted, .processError, .statResult,
