@@ -89,17 +89,19 @@ enum RemoveHandler: RequestHandler {
     static func answer(_ request: Remove, in context: SessionContext) throws(Refusal) -> Answer {
         let path = try systemPath(bytes: request.path, field: "path")
         let (parent, name) = path.split()
+        // The entry an error is about: below the path when removeTree gets that far.
+        var failing = path
         do throws(Errno) {
             // "/", "dir/", "." and "..": no name of their own to remove (rm refuses them too).
             guard !name.isEmpty, !name.isDotOrDotDot else { throw Errno.invalidArgument }
             let directory = try FileDescriptor.openDirectory(parent)
             if request.recursive {
-                try removeTree(name, in: directory)
+                try removeTree(name, in: directory, failing: &failing)
             } else {
                 try removeEntry(name, in: directory)
             }
         } catch {
-            throw .osError(error, path: path.text)
+            throw .osError(error, path: failing.text)
         }
         return .ok
     }

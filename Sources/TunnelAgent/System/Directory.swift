@@ -47,7 +47,10 @@ final class DirectoryStream {
 /// directory that was entered from (checked by device and inode), so a folder moved out of
 /// the tree while it is being emptied (to /tmp, say) never lets the loop continue there. That
 /// check costs 16 bytes per level, on the heap.
-func removeTree(_ name: SystemPath, in parent: borrowing FileDescriptor) throws(Errno) {
+///
+/// `failing` enters as the tree's path and, on a throw, names the entry the error is about
+/// (`tree/sub/file`, not `tree`), as GNU rm names it; the loop keeps it in step with where it is.
+func removeTree(_ name: SystemPath, in parent: borrowing FileDescriptor, failing: inout SystemPath) throws(Errno) {
     var current: FileDescriptor
     do throws(Errno) {
         current = try parent.open(name, directoryToEmpty)
@@ -57,7 +60,7 @@ func removeTree(_ name: SystemPath, in parent: borrowing FileDescriptor) throws(
     // The identity of each of `current`'s ancestors within the tree, the top one first.
     var ancestors: [FileIdentity] = []
     while true {
-        if let child = try openFirstSubdirectory(removingOtherEntriesOf: current) {
+        if let child = try openFirstSubdirectory(removingOtherEntriesOf: current, failing: &failing) {
             ancestors.append(FileIdentity(try current.status()))
             current = child
             continue
@@ -68,6 +71,7 @@ func removeTree(_ name: SystemPath, in parent: borrowing FileDescriptor) throws(
         // Moved elsewhere meanwhile: stop rather than empty whatever holds it now.
         guard FileIdentity(try up.status()) == expectedParent else { throw Errno(EAGAIN) }
         try removeSubdirectory(emptied, in: up)
+        failing = failing.split().directory
         current = up
     }
     try parent.removeDirectory(name)
@@ -89,9 +93,14 @@ private struct FileIdentity: Equatable {
 
 /// Removes every entry of `directory` that is not a directory, until the first directory,
 /// which it opens (no-follow) and returns; nil once nothing but removed entries were found.
-private func openFirstSubdirectory(removingOtherEntriesOf directory: borrowing FileDescriptor) throws(Errno) -> FileDescriptor? {
+/// `failing` is `directory`'s path; it names the entry being worked on while it is, and the
+/// returned directory after.
+private func openFirstSubdirectory(removingOtherEntriesOf directory: borrowing FileDescriptor,
+                                   failing: inout SystemPath) throws(Errno) -> FileDescriptor? {
     let entries = try DirectoryStream(directory)
+    let directoryPath = failing
     while let entry = try entries.next() {
+        failing = directoryPath.appending(entry.name)
         // d_type unknown (some file systems): opening tells, without following a link.
         if entry.kind == .directory || entry.kind == nil {
             do throws(Errno) {
@@ -101,6 +110,7 @@ private func openFirstSubdirectory(removingOtherEntriesOf directory: borrowing F
             }
         }
         try directory.removeFile(entry.name)
+        failing = directoryPath
     }
     return nil
 }

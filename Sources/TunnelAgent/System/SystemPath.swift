@@ -38,6 +38,11 @@ struct SystemPath: Equatable {
         return (end == 0 ? .root : SystemPath(validBytes: bytes[0..<end]), name)
     }
 
+    /// `self/name` (for messages that name an entry below a path).
+    func appending(_ name: SystemPath) -> SystemPath {
+        SystemPath(validBytes: bytes + [UInt8(ascii: "/")] + name.bytes)
+    }
+
     /// "." and "..": names that never denote a file of their own.
     var isDotOrDotDot: Bool {
         bytes == [UInt8(ascii: ".")] || bytes == [UInt8(ascii: "."), UInt8(ascii: ".")]

@@ -1,0 +1,87 @@
+"""ssh and coreutils habits (issue 23), the items left after test_cli_habits.py: rm -r and
+upload messages that name the failing path, uploads from a pipe with a shell redirect's mode,
+`upload DIR` without -r, `ls -l` link counts and device numbers, a tcsh login, `run -tt`.
+
+The agent is started locally (`--via`), as in test_cli_habits.py."""
+import os
+import pwd
+import re
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from harness import AGENT, ROOT, TEST_USER, as_user
+
+TUNNEL = ROOT / "dist" / "tunnel"
+pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
+
+
+def tunnel(*args, stdin=b"", umask=None, via=None):
+    """tunnel with `args`, its agent started by `via` (default: the agent, as we are)."""
+    env = dict(os.environ, TUNNEL_VIA=" ".join(via or [str(AGENT)]))
+    if umask is None:
+        return subprocess.run([str(TUNNEL), *args], input=stdin, capture_output=True, env=env, timeout=60)
+    return subprocess.run(["sh", "-c", f'umask {umask}; exec "$0" "$@"', str(TUNNEL), *args], input=stdin,
+                          capture_output=True, env=env, timeout=60)
+
+
+@pytest.fixture
+def as_test_user():
+    """(the --via command, a folder it owns) for the agent as TEST_USER: permissions apply."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to start the agent as another user")
+    entry = pwd.getpwnam(TEST_USER)
+    folder = Path(tempfile.mkdtemp(prefix="tunnel-habits-"))
+    os.chown(folder, entry.pw_uid, entry.pw_gid)
+    yield as_user([str(AGENT)], TEST_USER), folder
+    subprocess.run(["chmod", "-R", "u+rwx", str(folder)])
+    subprocess.run(["rm", "-rf", str(folder)])
+
+
+@pytest.fixture
+def full_disk():
+    """A 64 KiB tmpfs: every write of more fails with ENOSPC."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    folder = Path(tempfile.mkdtemp(prefix="tunnel-full-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], check=True)
+    yield folder
+    subprocess.run(["umount", str(folder)])
+    folder.rmdir()
+
+
+# ---------------------------------------------------------------------------------------
+# rm -r names the entry that failed, as GNU rm does
+
+
+def test_rm_r_names_the_entry_that_could_not_be_removed(as_test_user):
+    via, folder = as_test_user
+    locked = folder / "tree" / "sub" / "locked"
+    locked.mkdir(parents=True)
+    (locked / "file").write_bytes(b"x")
+    subprocess.run(["chown", "-R", TEST_USER, str(folder / "tree")], check=True)
+    locked.chmod(0o555)   # its entries cannot be removed
+    result = tunnel("rm", "-r", str(folder / "tree"), via=via)
+    assert result.returncode == 1, result
+    assert f"'{locked / 'file'}'".encode() in result.stderr and b"Permission denied" in result.stderr, result.stderr
+    assert (locked / "file").exists()
+    # One that cannot be read at all is named itself.
+    unreadable = folder / "other" / "closed"
+    unreadable.mkdir(parents=True)
+    (unreadable / "inside").mkdir()
+    subprocess.run(["chown", "-R", TEST_USER, str(folder / "other")], check=True)
+    unreadable.chmod(0)
+    result = tunnel("rm", "-r", str(folder / "other"), via=via)
+    assert result.returncode == 1 and f"'{unreadable}'".encode() in result.stderr, result.stderr
+
+
+def test_rm_r_of_a_removable_tree_still_removes_it(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "a" / "b" / "f").write_bytes(b"x")
+    (tree / "g").symlink_to("/etc")
+    assert tunnel("rm", "-r", str(tree)).returncode == 0
+    assert not tree.exists() and Path("/etc/passwd").exists()
