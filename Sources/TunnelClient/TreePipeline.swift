@@ -70,7 +70,8 @@ public final class TreePipeline {
         try makeRoom(cost(root, path))
         try connection.sendUpload(beneath: root, path, streaming: file, mode: mode, newFileMode: newFileMode,
                                   owner: owner, group: group)
-        expectOk(cost(root, path), then)
+        let named = root + [UInt8(ascii: "/")] + path
+        expectOk(cost(root, path)) { error in try then(error?.naming(named)) }
     }
 
     /// `TunnelConnection.makeDirectory(beneath:)`, pipelined.

@@ -77,3 +77,18 @@ extension TunnelError {
         return error.errno == noSuchFileErrno ? 127 : 126
     }
 }
+
+extension TunnelError {
+    /// The same error naming `path` when the agent named no file: fora's Upload reports a
+    /// failed write (ENOSPC, EDQUOT, EIO) as Python's `write` does, "[Errno 28] No space left
+    /// on device", and the agent keeps that byte for byte; a user needs to know which file.
+    public func naming(_ path: [UInt8]) -> TunnelError {
+        guard case .remoteOSError(let error) = self, error.msg == "[Errno \(error.errno)] \(error.strerror)" else {
+            return self
+        }
+        let name = String(decoding: path, as: UTF8.self)
+        // Quoted as Python quotes the file name of the other OSErrors.
+        let quoted = name.contains("'") ? "\"\(name)\"" : "'\(name)'"
+        return .remoteOSError(TunnelWire.OSError(errno: error.errno, strerror: error.strerror, msg: error.msg + ": " + quoted))
+    }
+}

@@ -21,6 +21,12 @@ func uploadSource(_ local: String) throws -> (fd: Int32, size: UInt64) {
     guard fd >= 0 else { throw localFailure(local) }
     var info = Glibc.stat()
     guard fstat(fd, &info) == 0 else { throw localFailure(local) }
+    if info.st_mode & S_IFMT == S_IFDIR {
+        // As scp, a folder needs -r; a usage mistake (exit 2), with the way out.
+        close(fd)
+        writeError("tunnel: \(displayedMessage(local)): is a directory (use -r)\n")
+        throw ExitCode(2)
+    }
     if info.st_mode & S_IFMT == S_IFREG && local != "-" && !sizeMayLie(fd, info) { return (fd, UInt64(info.st_size)) }
     defer { close(fd) }
     let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
@@ -76,10 +82,17 @@ struct UploadCommand: ParsableCommand {
         let file = FileContent(fd: source.fd, byteCount: source.size)
         let progress = Progress(total: source.size, quiet: target.quiet)
         file.progress = progress.update
-        // As scp: a new file gets the local file's mode, an existing one keeps its own.
+        // As scp: a new file gets the local file's mode (from a pipe, a shell redirect's),
+        // an existing one keeps its own.
         let mode = self.mode ?? (exists ? nil : localMode())
         defer { progress.finish() }
-        try report { () throws(TunnelError) in try agent.upload(path, streaming: file, mode: mode, owner: owner, group: group) }
+        try report { () throws(TunnelError) in
+            do throws(TunnelError) {
+                try agent.upload(path, streaming: file, mode: mode, owner: owner, group: group)
+            } catch {
+                throw error.naming(Array(path.utf8))   // a full disk names the file, as cp does
+            }
+        }
         agent.close()
     }
 
@@ -94,12 +107,14 @@ struct UploadCommand: ParsableCommand {
         return (target, try agent.stat(target, followLinks: true) != nil)
     }
 
-    /// The local file's permission bits, as scp keeps them; nil (the agent's default) for
-    /// stdin and pipes.
+    /// The local file's permission bits, as scp keeps them. stdin, a pipe or /proc has none
+    /// to keep: 0666 masked by the umask, as `cat > file` would create it (the agent's
+    /// default, 600, would keep a web server from reading what was piped in).
     private func localMode() -> String? {
-        guard local != "-" else { return nil }
         var info = Glibc.stat()
-        guard stat(local, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        guard local != "-", stat(local, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            return String(0o666 & ~currentUmask(), radix: 8)
+        }
         return String(info.st_mode & 0o7777, radix: 8)
     }
 }

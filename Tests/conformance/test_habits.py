@@ -85,3 +85,55 @@ def test_rm_r_of_a_removable_tree_still_removes_it(tmp_path):
     (tree / "g").symlink_to("/etc")
     assert tunnel("rm", "-r", str(tree)).returncode == 0
     assert not tree.exists() and Path("/etc/passwd").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# A full disk names the file, in uploads as in downloads
+
+
+def test_a_full_disk_names_the_uploaded_file(full_disk, tmp_path):
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(200_000))
+    for words in (["upload", str(big)], ["--durable", "upload", str(big)], ["upload", "-"]):
+        result = tunnel(*words, str(full_disk / "up"), stdin=big.read_bytes())
+        assert result.returncode == 1, result
+        assert f"No space left on device: '{full_disk / 'up'}'".encode() in result.stderr, (words, result.stderr)
+    tree = tmp_path / "tree"
+    (tree / "a").mkdir(parents=True)
+    (tree / "a" / "f").write_bytes(big.read_bytes())
+    result = tunnel("upload", "-r", str(tree), str(full_disk / "t"))
+    assert result.returncode == 23, result
+    assert f"No space left on device: '{full_disk / 't' / 'a' / 'f'}'".encode() in result.stderr, result.stderr
+    assert sorted(p.name for p in full_disk.rglob("*") if p.is_file()) == []   # no half-written file
+
+
+def test_a_full_disk_names_the_downloaded_file(full_disk, tmp_path):
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(200_000))
+    result = tunnel("download", str(big), str(full_disk / "down"))
+    assert result.returncode == 255 and f"writing {full_disk / 'down'}: No space left".encode() in result.stderr
+    assert list(full_disk.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------
+# Uploads from a pipe get a shell redirect's mode; a folder needs -r
+
+
+@pytest.mark.parametrize("mask, mode", [("022", 0o644), ("027", 0o640), ("077", 0o600)])
+def test_an_upload_from_a_pipe_gets_0666_masked_by_the_umask(tmp_path, mask, mode):
+    result = tunnel("upload", "-", str(tmp_path / "new"), stdin=b"piped\n", umask=mask)
+    assert result.returncode == 0, result
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == mode
+    # An existing file keeps its own mode, as with a shell redirect.
+    (tmp_path / "old").write_bytes(b"")
+    (tmp_path / "old").chmod(0o604)
+    assert tunnel("upload", "-", str(tmp_path / "old"), stdin=b"again\n", umask=mask).returncode == 0
+    assert stat.S_IMODE((tmp_path / "old").stat().st_mode) == 0o604 and (tmp_path / "old").read_bytes() == b"again\n"
+
+
+def test_upload_of_a_folder_without_r_says_use_r(tmp_path):
+    (tmp_path / "folder").mkdir()
+    result = tunnel("upload", str(tmp_path / "folder"), str(tmp_path / "copy"))
+    assert result.returncode == 2, result
+    assert result.stderr == f"tunnel: {tmp_path / 'folder'}: is a directory (use -r)\n".encode()
+    assert not (tmp_path / "copy").exists()
