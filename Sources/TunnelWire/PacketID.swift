@@ -18,8 +18,12 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
     case uploadBeneath = 42, readBeneath, createBeneath
     // chmod -R / chown -R below a root, never through a symlink (BeneathPackets.swift).
     case setMetadataBeneath = 45
+    // ls -l's link counts and device numbers, which StatResult lacks (StatNumbersPackets.swift).
+    case statNumbers = 47
     // A run on a pseudo-terminal, and its window size (TerminalPackets.swift).
     case windowSize = 48, runTerminal
+    // StatNumbers' answer.
+    case statNumbersResult = 52
 
     /// Who sends a packet.
     public enum Direction: Sendable {
@@ -85,6 +89,8 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
         case .setMetadataBeneath: return ("SetMetadataBeneath", .request)
         case .windowSize: return ("WindowSize", .requestWithoutAnswer)
         case .runTerminal: return ("RunTerminal", .request)
+        case .statNumbers: return ("StatNumbers", .request)
+        case .statNumbersResult: return ("StatNumbersResult", .answer)
         }
     }
 

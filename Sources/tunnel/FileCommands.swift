@@ -25,7 +25,8 @@ func forEachPath(_ paths: [String], _ body: (String) throws(TunnelError) -> Void
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ls", abstract: "List a remote folder (names as bytes, one per line).")
     @OptionGroup var target: TargetOptions
-    @Flag(name: .short, help: "Long format: type and mode, owner, group, size, modification time (UTC), name.") var long = false
+    @Flag(name: .short, help: "Long format: type and mode, links, owner, group, size (or device numbers), modification time (UTC), name.")
+    var long = false
     @Flag(name: .short, help: "Include names that start with a dot.") var all = false
     @Argument var paths: [String] = ["."]
 
@@ -33,24 +34,32 @@ struct ListCommand: ParsableCommand {
         let agent = try target.connect(needing: "ls")
         try forEachPath(paths) { (path) throws(TunnelError) in
             var entries: [DirEntry]
+            var listsItself = false
             do throws(TunnelError) {
                 entries = try agent.listDirectory(Array(path.utf8), withStatus: long)
             } catch .remoteOSError(let error) where error.errno == Int64(ENOTDIR) {
                 // A file lists as itself.
                 let status = try agent.status(Array(path.utf8))
                 entries = [DirEntry(name: Array(path.utf8), type: status?.type ?? "file", status: status)]
+                listsItself = true
             }
             if paths.count > 1 { emit(Array("\(path == paths[0] ? "" : "\n")\(displayed(path, on: 1)):\n".utf8)) }
             let shown = entries.sorted(by: { $0.name.lexicographicallyPrecedes($1.name) })
                 .filter { all || $0.name.first != UInt8(ascii: ".") }
-            let columns = LongColumns(shown.compactMap(\.status))
-            for entry in shown {
+            func child(_ name: [UInt8]) -> [UInt8] { listsItself ? name : Array(path.utf8) + [UInt8(ascii: "/")] + name }
+            // Link counts and device numbers: one more request for the whole listing. An agent
+            // that does not serve it (older, or --deny StatNumbers): "?" for the count, as ls
+            // shows what it cannot read, and a device's size.
+            let numbers = long && agent.serves(.statNumbers) ? try? agent.fileNumbers(shown.map { child($0.name) }) : nil
+            let columns = LongColumns(shown.enumerated().compactMap { index, entry in
+                entry.status.map { ($0, numbers?[index]) }
+            })
+            for (index, entry) in shown.enumerated() {
                 var line: [UInt8] = []
-                if long, let status = entry.status { line += Array(columns.fields(status).utf8) }
+                if long, let status = entry.status { line += Array(columns.fields(status, numbers?[index]).utf8) }
                 line += displayed(entry.name, on: 1)
                 if long && entry.type == "link" {
-                    let child = Array(path.utf8) + [UInt8(ascii: "/")] + entry.name
-                    if let target = try? agent.readLink(child) { line += Array(" -> ".utf8) + displayed(target, on: 1) }
+                    if let target = try? agent.readLink(child(entry.name)) { line += Array(" -> ".utf8) + displayed(target, on: 1) }
                 }
                 line.append(UInt8(ascii: "\n"))
                 emit(line)
@@ -60,29 +69,53 @@ struct ListCommand: ParsableCommand {
     }
 }
 
-/// `ls -l`'s columns before the name, aligned over one listing as ls aligns them: owner and
-/// group padded on the right, size on the left.
+/// `ls -l`'s columns before the name, aligned over one listing as GNU ls aligns them: the
+/// link count and size on the left, owner and group padded on the right; a device shows
+/// `major, minor` where a file shows its size, each number aligned in its own column.
 private struct LongColumns {
-    private var ownerWidth = 0, groupWidth = 0, sizeWidth = 0
+    private var linksWidth = 0, ownerWidth = 0, groupWidth = 0, sizeWidth = 0, majorWidth = 0, minorWidth = 0
 
-    init(_ statuses: [StatResult]) {
-        for status in statuses {
+    init(_ entries: [(StatResult, FileNumbers?)]) {
+        for (status, numbers) in entries {
+            linksWidth = max(linksWidth, LongColumns.links(numbers).count)
             ownerWidth = max(ownerWidth, displayed(status.owner, on: 1).count)
             groupWidth = max(groupWidth, displayed(status.group, on: 1).count)
-            sizeWidth = max(sizeWidth, "\(status.size)".count)
+            if let numbers, LongColumns.isDevice(status) {
+                majorWidth = max(majorWidth, "\(numbers.deviceMajor)".count)
+                minorWidth = max(minorWidth, "\(numbers.deviceMinor)".count)
+            } else {
+                sizeWidth = max(sizeWidth, "\(status.size)".count)
+            }
         }
+        if majorWidth > 0 { sizeWidth = max(sizeWidth, majorWidth + 2 + minorWidth) }
     }
 
-    func fields(_ status: StatResult) -> String {
+    func fields(_ status: StatResult, _ numbers: FileNumbers?) -> String {
         let kinds = ["dir": "d", "link": "l", "chr": "c", "blk": "b", "fifo": "p", "sock": "s"]
         let mode = (kinds[status.type] ?? "-") + permissionString(UInt32(status.mode))
-        let owner = displayed(status.owner, on: 1), group = displayed(status.group, on: 1), size = "\(status.size)"
-        return "\(mode) \(padded(owner, ownerWidth)) \(padded(group, groupWidth)) "
-            + "\(String(repeating: " ", count: sizeWidth - size.count))\(size) \(utcTime(status.mtime)) "
+        let owner = displayed(status.owner, on: 1), group = displayed(status.group, on: 1)
+        var size = "\(status.size)"
+        if let numbers, LongColumns.isDevice(status) {
+            size = right("\(numbers.deviceMajor)", majorWidth) + ", " + right("\(numbers.deviceMinor)", minorWidth)
+        }
+        return "\(mode) \(right(LongColumns.links(numbers), linksWidth)) \(padded(owner, ownerWidth)) "
+            + "\(padded(group, groupWidth)) \(right(size, sizeWidth)) \(utcTime(status.mtime)) "
+    }
+
+    private static func isDevice(_ status: StatResult) -> Bool { status.type == "chr" || status.type == "blk" }
+
+    /// The link count; "?" when the agent could not say (an older agent, a name gone since).
+    private static func links(_ numbers: FileNumbers?) -> String {
+        guard let numbers, numbers.linkCount > 0 else { return "?" }
+        return "\(numbers.linkCount)"
     }
 
     private func padded(_ text: String, _ width: Int) -> String {
         text + String(repeating: " ", count: max(0, width - text.count))
+    }
+
+    private func right(_ text: String, _ width: Int) -> String {
+        String(repeating: " ", count: max(0, width - text.count)) + text
     }
 }
 

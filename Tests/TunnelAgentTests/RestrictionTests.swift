@@ -36,6 +36,9 @@ final class RestrictionTests: XCTestCase {
         XCTAssertEqual(RequestPolicy.request(named: "STATPATH"), .statPath)
         XCTAssertNil(RequestPolicy.request(named: "PacketUpload"))
         XCTAssertNil(RequestPolicy.request(named: "StatResult"), "an answer is no request")
+        XCTAssertEqual(RequestPolicy.request(named: "statnumbers"), .statNumbers)
+        XCTAssertNil(RequestPolicy.request(named: "StatNumbersResult"), "an answer is no request")
+        XCTAssertNil(RequestPolicy(readOnly: true).refusal(of: .statNumbers), "it only reads")
         XCTAssertEqual(PacketID.processRun.requestName, "ProcessRun")
         XCTAssertEqual(PacketID.listDir.requestName, "ListDir")
     }

@@ -12,6 +12,7 @@ STEP_FIELD, STEP_SYSTEM, STEP_FILE, STEP_CHANGE_DIRECTORY, STEP_EXECUTE, STEP_PR
 OPTION_DURABLE_UPLOADS, OPTION_STRUCTURED_FAILURES = 1, 2
 UPLOAD_BENEATH, READ_BENEATH, CREATE_BENEATH, SET_METADATA_BENEATH = range(42, 46)
 WINDOW_SIZE, RUN_TERMINAL = 48, 49
+STAT_NUMBERS, STAT_NUMBERS_RESULT = 47, 52
 DOWNLOAD_RESULT = 15
 OK, OS_ERROR, INVALID_FIELD, PROCESS_ERROR, STAT_RESULT = 0, 4, 5, 7, 9
 AGENT_ENV, EMPTY_ENV, LOGIN_ENV = 0, 1, 2
@@ -73,6 +74,14 @@ def create_beneath(root, path, mode=None, link_target=None):
 def set_metadata_beneath(root, path, mode=None, owner=None, group=None, mtime=None):
     return packet(SET_METADATA_BENEATH, blob(root), blob(path), optional(mode, text), optional(owner, text),
                   optional(group, text), optional(mtime, i64))
+
+
+def stat_numbers(paths): return packet(STAT_NUMBERS, blob_list(paths))
+
+
+def stat_numbers_result(entries):
+    """`entries`: (link count, major, minor) per path."""
+    return packet(STAT_NUMBERS_RESULT, u64(len(entries)), *(u64(n) + u64(major) + u64(minor) for n, major, minor in entries))
 
 
 def upload_beneath(root, path, content, mode=None, new_file_mode=None, owner=None, group=None):

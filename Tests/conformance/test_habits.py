@@ -137,3 +137,47 @@ def test_upload_of_a_folder_without_r_says_use_r(tmp_path):
     assert result.returncode == 2, result
     assert result.stderr == f"tunnel: {tmp_path / 'folder'}: is a directory (use -r)\n".encode()
     assert not (tmp_path / "copy").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# ls -l: link counts and device numbers, as GNU ls shows them
+
+
+def gnu_ls_l(folder):
+    """GNU ls -l of `folder`, in tunnel's time format and byte order, without its total line."""
+    result = subprocess.run(["ls", "-l", "--time-style=+%Y-%m-%d %H:%M", str(folder)], capture_output=True,
+                            env=dict(os.environ, TZ="UTC", LC_ALL="C"), check=True)
+    return [line for line in result.stdout.decode().splitlines() if not line.startswith("total ")]
+
+
+def test_ls_l_shows_link_counts_and_device_numbers_as_gnu_ls(tmp_path):
+    if os.getuid() != 0:
+        pytest.skip("needs root to make device nodes")
+    folder = tmp_path / "listed"
+    (folder / "sub" / "inner").mkdir(parents=True)   # sub: 3 links
+    (folder / "file").write_bytes(b"x" * 12345)
+    os.link(folder / "file", folder / "hardlink")      # file and hardlink: 2 each
+    os.mknod(folder / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.chmod(folder / "null", 0o666)   # whatever the umask
+    os.mknod(folder / "loop", 0o660 | stat.S_IFBLK, os.makedev(7, 12))
+    os.mknod(folder / "wide", 0o600 | stat.S_IFCHR, os.makedev(259, 131072))   # numbers beyond 8 bits
+    (folder / "link").symlink_to("file")
+    lines = tunnel("ls", "-l", str(folder)).stdout.decode().splitlines()
+    assert lines == gnu_ls_l(folder)
+    assert any(line.startswith("crw-rw-rw- 1 root root   1,      3 ") for line in lines), lines
+    # A file listed by itself.
+    alone = tunnel("ls", "-l", str(folder / "null")).stdout.decode()
+    assert alone.startswith("crw-rw-rw- 1 root root 1, 3 "), alone
+
+
+def test_ls_l_of_dev_shows_null_as_gnu_ls_does():
+    ours = {line.rsplit(" ", 1)[-1]: line for line in tunnel("ls", "-l", "/dev").stdout.decode().splitlines()}
+    assert re.match(r"crw-rw-rw- +1 root +root +1, +3 ", ours["null"]), ours["null"]
+
+
+def test_ls_l_without_the_numbers_shows_a_question_mark(tmp_path):
+    """An agent that does not serve StatNumbers (refused here by --deny): `?` for the count."""
+    (tmp_path / "file").write_bytes(b"abc")
+    result = tunnel("ls", "-l", str(tmp_path), via=[str(AGENT), "--deny", "StatNumbers"])
+    assert result.returncode == 0, result
+    assert result.stdout.decode().startswith("-rw-r--r-- ? root root 3 "), result.stdout

@@ -546,7 +546,7 @@ def test_a_container_holding_only_the_agent_is_managed_through_the_extensions(po
     assert tunnel(*via, "chmod", "700", "/tree/z/b").returncode == 0
     listing = tunnel(*via, "ls", "-l", "/tree/z").stdout.decode()
     # No passwd in the image: owners are numbers.
-    assert listing.startswith("drwx------ 0 0 ") and listing.endswith(" b\n")
+    assert listing.startswith("drwx------ 2 0 0 ") and listing.endswith(" b\n")   # 2 links: b and b/.
     assert tunnel(*via, "download", "/tree/z/b/file").stdout == b"content"
     # The one program there is the agent itself: its output streams back.
     version = tunnel(*via, "run", "--", "/tunnel-dispatcher", "--version")

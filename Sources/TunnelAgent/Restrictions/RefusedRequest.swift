@@ -52,6 +52,8 @@ enum RefusedRequest {
             note("path", request.path)
         case .readLink: note("path", try ReadLink.decodeFields(from: &reader).path)
         case .statPath: note("path", try StatPath.decodeFields(from: &reader).path)
+        case .statNumbers:
+            for path in try StatNumbers.decodeFields(from: &reader).paths { note("paths", path) }
         case .uploadBeneath:
             let request = try UploadBeneath<Void>.decodeFields(from: &reader) { (reader, _, _, length) throws(WireError) in
                 try reader.streamPayload(length: length) { _ in }
@@ -70,7 +72,7 @@ enum RefusedRequest {
             break   // never refused (RequestPolicy.isAlwaysServed)
         case .ok, .ack, .osError, .invalidField, .processCompleted, .processError, .statResult,
              .resolveResult, .downloadResult, .userEntry, .groupEntry, .environVar, .helloResult,
-             .output, .runFinished, .dirEntries, .linkTarget, .failure:
+             .output, .runFinished, .dirEntries, .linkTarget, .failure, .statNumbersResult:
             break   // answers: the session ends before asking
         }
         // A bad field in a refused request changes nothing: the refusal is the answer.

@@ -53,11 +53,12 @@ struct RequestPolicy {
              .uploadBeneath, .createBeneath, .setMetadataBeneath:
             return true
         case .checkAlive, .exit, .stat, .download, .resolveUser, .resolveGroup, .queryUser, .queryGroup,
-             .getenv, .hello, .input, .closeInput, .signal, .windowSize, .listDir, .readLink, .statPath, .readBeneath:
+             .getenv, .hello, .input, .closeInput, .signal, .windowSize, .listDir, .readLink, .statPath, .readBeneath,
+             .statNumbers:
             return false
         case .ok, .ack, .osError, .invalidField, .processCompleted, .processError, .statResult,
              .resolveResult, .downloadResult, .userEntry, .groupEntry, .environVar, .helloResult,
-             .output, .runFinished, .dirEntries, .linkTarget, .failure:
+             .output, .runFinished, .dirEntries, .linkTarget, .failure, .statNumbersResult:
             return false   // answers, never requests
         }
     }

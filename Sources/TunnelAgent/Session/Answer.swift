@@ -28,6 +28,7 @@ indirect enum Answer {
     /// DirEntries pages, sent as the directory is read.
     case directoryListing(DirectoryListing)
     case linkTarget(LinkTarget)
+    case statNumbers(StatNumbersResult)
     /// Durable mode: answered, in order, when its group completes (PendingUploads.answers).
     case uploadPending
 
@@ -97,6 +98,8 @@ func modeField(_ text: String) throws(Refusal) -> UInt32 {
 }
 
 /// An extension's `bytes` path as the kernel takes it, or the InvalidField a NUL byte earns.
+/// Not inlined: a dozen handlers share one copy.
+@inline(never)
 func systemPath(bytes: [UInt8], field: String) throws(Refusal) -> SystemPath {
     Restrictions.active?.notePath(bytes, field: field)   // --log
     guard let path = SystemPath(bytes: bytes) else { throw .invalidField(field, nulByteMessage) }

@@ -87,6 +87,7 @@ public final class Session {
         case .readBeneath: try serve(ReadBeneathHandler.self, id)
         case .createBeneath: try serve(CreateBeneathHandler.self, id)
         case .setMetadataBeneath: try serve(SetMetadataBeneathHandler.self, id)
+        case .statNumbers: try serve(StatNumbersHandler.self, id)
         // A streamed run's controls that arrive after it ended: read, and not answered.
         case .input: _ = try Input.decodeFields(from: &input)
         case .closeInput: break
@@ -270,6 +271,7 @@ public final class Session {
             result.encode(to: &output)
         case .runFinished(let finished): finished.encode(to: &output)
         case .linkTarget(let target): target.encode(to: &output)
+        case .statNumbers(let numbers): numbers.encode(to: &output)
         case .uploadPending, .run, .directoryListing:
             break   // sequences: `send` sends them
         }
@@ -299,7 +301,7 @@ extension PacketID {
     fileprivate var mayChangeTheHost: Bool {
         switch self {
         case .checkAlive, .stat, .download, .resolveUser, .resolveGroup, .queryUser, .queryGroup, .getenv,
-             .hello, .listDir, .readLink, .statPath, .input, .closeInput, .signal, .windowSize:
+             .hello, .listDir, .readLink, .statPath, .statNumbers, .input, .closeInput, .signal, .windowSize:
             return false
         default:
             return true

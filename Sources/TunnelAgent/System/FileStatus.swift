@@ -13,6 +13,9 @@ struct FileStatus {
     let changeTime: UInt64
     let device: UInt64
     let inode: UInt64
+    let linkCount: UInt64
+    /// `st_rdev`: which device a character or block special file is.
+    let deviceNumber: UInt64
 
     init(_ info: stat) {
         kind = FileKind(mode: info.st_mode)
@@ -24,6 +27,8 @@ struct FileStatus {
         changeTime = FileStatus.nanoseconds(info.st_ctim)
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
+        linkCount = UInt64(info.st_nlink)
+        deviceNumber = UInt64(info.st_rdev)
     }
 
     /// The same inode on the same device: the file a name or descriptor referred to before.
@@ -72,7 +77,8 @@ enum FileKind: Equatable {
 
 extension SystemPath {
     /// A request's path: `stat(2)`, or `lstat(2)` when not following a final symlink;
-    /// beneath `--root` when there is one (PathJail).
+    /// beneath `--root` when there is one (PathJail). Not inlined: its callers share one copy.
+    @inline(never)
     func status(followingLinks: Bool) throws(Errno) -> FileStatus {
         try PathJail.status(of: self, followingLinks: followingLinks)
     }
