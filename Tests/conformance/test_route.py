@@ -79,5 +79,6 @@ def test_the_destination_comes_after_ssh_s_double_dash(fake_ssh, destination, ho
     [argv] = calls
     expected = (["-p", port] if port else []) + ["-o", "BatchMode=yes", "--", host]
     assert argv[:-1] == expected
-    assert argv[-1].startswith("'sh' '-c' ")
+    csh_line, snippet = argv[-1].split("\n", 1)   # CshLogin's line, then the snippet
+    assert csh_line.startswith('test "$?shell" = 1 && exec /bin/sh -c ') and snippet.startswith("'sh' '-c' ")
     assert all(word in ("-p", "-o") for word in options_part(argv) if word.startswith("-"))

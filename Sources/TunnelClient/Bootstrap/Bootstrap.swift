@@ -48,6 +48,11 @@ enum Bootstrap {
                 transport.output.flush()
                 sent = content.count
                 // A failed write shows as the snippet's end (or its error line), read next.
+            case ("script", 3) where words[2] == String(bootstrapScript.utf8.count):
+                // A csh login shell re-executed /bin/sh, which reads the snippet from stdin (CshLogin).
+                log("the login shell is csh: the snippet goes to /bin/sh on stdin")
+                Array(bootstrapScript.utf8).withUnsafeBytes { transport.output.write($0) }
+                transport.output.flush()
             case ("note", _):
                 // What the target chose and why (a fresh folder): shown with -v.
                 log("on the target: " + words.dropFirst(2).joined(separator: " "))
@@ -92,7 +97,7 @@ enum Bootstrap {
             return .transport("ssh could not reach \(destination) (status 255; ssh's own message is above)")
         case .ssh:
             return .transport("ssh \(how) before the bootstrap started: the account's login shell must be "
-                              + "a POSIX shell (sh, bash, dash, busybox ash); csh and tcsh cannot run it")
+                              + "a POSIX shell (sh, bash, dash, busybox ash) or csh/tcsh")
         case .container(_, let name, _) where status == 127:
             // docker and podman: 127 is "the command was not found" in the container.
             return .transport("'\(name)' has no sh to run the bootstrap: copy the agent in and use --via "

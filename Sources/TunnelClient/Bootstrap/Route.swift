@@ -35,7 +35,8 @@ public enum Route: Sendable, Equatable {
             // never as an option (ssh parses options again after the host unless `--` came).
             // ssh hands one string to the login shell, which splits it again: every word is
             // quoted once (the snippet holds no single quote, the arguments are hex and digits).
-            command += ["--", host, snippet.map { "'" + $0 + "'" }.joined(separator: " ")]
+            // The first line is for a csh login shell, which cannot run the snippet (CshLogin).
+            command += ["--", host, CshLogin.preamble(for: snippet) + "\n" + snippet.map { "'" + $0 + "'" }.joined(separator: " ")]
             return command
         case .container(let engine, let name, let sudo):
             return [engine, "exec", "-i"] + (sudo ? ["--user", "0"] : []) + [name] + snippet
