@@ -39,8 +39,8 @@ struct Run: ParsableCommand {
     @Flag(help: "Collect the output and show it at the end, as fora's ProcessRun does.") var noStream = false
     @Flag(help: "Let the command's output go to the agent's stderr instead of capturing it (ProcessRun).") var noCapture = false
     @Flag(name: [.customShort("t"), .customLong("tty")],
-          help: "On a pseudo-terminal, as ssh -t: keys, Ctrl-C, window size pass.")
-    var tty = false
+          help: "On a pseudo-terminal, as ssh -t: keys, Ctrl-C, window size pass. Twice (-tt): even when stdin is not a terminal.")
+    var tty: Int
     /// The remote command: everything after `--` or from the first word that is not an
     /// option of tunnel's. (Captured as the parser finds it; `validate` rejects a leading
     /// option tunnel does not know, which would otherwise reach the remote host.)
@@ -58,7 +58,7 @@ struct Run: ParsableCommand {
         if stdin && stdinFile != nil { throw ValidationError("--stdin and --stdin-file are alternatives") }
         if noStdin && (stdin || stdinFile != nil) { throw ValidationError("-n and --stdin/--stdin-file are alternatives") }
         if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
-        if tty && (noStream || noCapture || stdinFile != nil) {
+        if tty > 0 && (noStream || noCapture || stdinFile != nil) {
             throw ValidationError("-t/--tty streams the terminal: not with --no-stream, --no-capture or --stdin-file")
         }
     }
@@ -81,11 +81,15 @@ struct Run: ParsableCommand {
         return fd
     }
 
-    /// The terminal `-t` runs on; nil without `-t`, or when stdin is not a terminal.
-    private var terminal: LocalTerminal? { tty ? LocalTerminal.onStandardInput() : nil }
+    /// The terminal `-t` runs on; nil without `-t`, or when stdin is not a terminal unless
+    /// `-tt` forces one, as ssh -tt does (a pty for a program that wants one, fed from a pipe).
+    private var terminal: LocalTerminal? {
+        guard tty > 0 else { return nil }
+        return LocalTerminal.onStandardInput() ?? (tty > 1 ? LocalTerminal() : nil)
+    }
 
     func run() throws {
-        if tty && terminal == nil { writeError(TerminalRun.notATerminal) }
+        if tty > 0 && terminal == nil { writeError(TerminalRun.notATerminal) }
         let processRun = noCapture || (target.compat && !needsExtensions)
         var source = try openStdinSource(capturing: processRun || noStream)
         defer { if let source, source != 0 { close(source) } }

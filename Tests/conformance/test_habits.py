@@ -181,3 +181,16 @@ def test_ls_l_without_the_numbers_shows_a_question_mark(tmp_path):
     result = tunnel("ls", "-l", str(tmp_path), via=[str(AGENT), "--deny", "StatNumbers"])
     assert result.returncode == 0, result
     assert result.stdout.decode().startswith("-rw-r--r-- ? root root 3 "), result.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# run -tt: a pty even when stdin is not a terminal, as ssh -tt
+
+
+def test_run_tt_forces_a_pty_without_a_local_terminal():
+    forced = tunnel("run", "-tt", "--", "tty", stdin=b"")
+    assert forced.returncode == 0 and forced.stdout.startswith(b"/dev/pts/"), forced
+    assert b"will not be allocated" not in forced.stderr
+    # One -t without a terminal runs without a pty, as ssh -t does.
+    single = tunnel("run", "-t", "--", "tty", stdin=b"")
+    assert single.stdout == b"not a tty\n" and b"will not be allocated" in single.stderr, single
