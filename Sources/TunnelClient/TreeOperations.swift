@@ -110,6 +110,7 @@ extension TunnelConnection {
                     newFileMode: String?, owner: String?, group: String?) throws(TunnelError) {
         try require(.uploadBeneath)
         try checkUsable()
+        try finishStart()   // the content streams: it is not held for the bootstrap
         var output = transport.output
         UploadBeneath(root: root, path: path, content: file, mode: mode, newFileMode: newFileMode, owner: owner,
                       group: group).encode(to: &output)

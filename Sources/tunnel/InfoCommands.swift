@@ -12,6 +12,7 @@ struct Ping: ParsableCommand {
 
     func run() throws {
         let agent = try target.connect()
+        try report { () throws(TunnelError) in try agent.waitForAgent() }
         agent.close()
         emitLine("ok")
     }
