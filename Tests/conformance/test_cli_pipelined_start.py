@@ -84,3 +84,14 @@ def test_a_bootstrapped_agent_gets_the_run_with_hello_before_the_start_line(tmp_
 def test_an_agent_tunnel_did_not_start_is_asked_first(tmp_path):
     """`--via` may be fora's dispatcher, which ends on Hello: RunEx waits for its answer."""
     assert recorded_start(tmp_path, "--via", "RECORDER") == ([CHECK_ALIVE, HELLO], [])
+
+
+def test_ping_says_ok_only_once_the_agent_answered(tmp_path):
+    """A target whose snippet says `start` and whose agent then ends without a word: ping
+    fails. Failed before: CheckAlive's answer was left unread, and ping printed ok."""
+    stand_in = tmp_path / "ssh"
+    stand_in.write_text(f"#!{sys.executable}\nimport os\nos.write(1, b'tunnel-bootstrap start x86_64 /x\\n')\n")
+    stand_in.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
+    result = subprocess.run([str(TUNNEL), "--ssh", "h", "ping"], capture_output=True, env=env, timeout=60)
+    assert (result.returncode, result.stdout) == (255, b""), result
