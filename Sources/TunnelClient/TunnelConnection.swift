@@ -348,6 +348,11 @@ public final class TunnelConnection {
     /// What a packet other than the expected answer means: the agent's refusal (read whole,
     /// so the stream stays in step), or an answer to something else.
     static func refusal(_ id: PacketID, from input: inout FDReader) throws(WireError) -> TunnelError {
+        // Under the client's usual caps, whatever a listing's pages are read under
+        // (ListingLimits): a refusal names a path, which may be longer than any name.
+        let caps = input.limits
+        input.limits = .client
+        defer { input.limits = caps }
         switch id {
         case .osError: return .remoteOSError(try TunnelWire.OSError.decodeFields(from: &input))
         case .invalidField: return .invalidField(try InvalidField.decodeFields(from: &input))

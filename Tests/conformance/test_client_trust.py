@@ -265,6 +265,16 @@ def test_a_listing_without_end_ends_in_an_error(tmp_path, command):
     assert b"connection was abandoned" in result.stderr, result
 
 
+@pytest.mark.parametrize("command", [["ls"], ["download", "-r"]], ids=["ListDir", "ReadBeneath"])
+def test_a_listing_refused_with_a_long_path_is_reported_as_it_is(tmp_path, command):
+    """The caps of a listing's pages (names of 1 KiB at most) are not a refusal's: a missing
+    folder whose path is longer is the agent's "No such file or directory", exit status 1."""
+    missing = "/nonexistent" + "/abcdefghij" * 150
+    result = tunnel(*command, missing, *([str(tmp_path / "d")] if command[0] == "download" else []))
+    assert result.returncode == 1, result
+    assert b"No such file or directory" in result.stderr, result
+
+
 def wait_until(condition, timeout=30):
     deadline = time.monotonic() + timeout
     while not condition():
