@@ -6,9 +6,11 @@ import TunnelWire
 extension TunnelConnection {
     /// The names in a folder with their types, and the full status of each when asked.
     public func listDirectory(_ path: [UInt8], withStatus: Bool = false) throws(TunnelError) -> [DirEntry] {
-        try require(.listDir)
-        let first = try request(ListDir(path: path, withStatus: withStatus), expecting: DirEntries.self)
-        return try remainingEntries(after: first)
+        try sendRequest(ListDir(path: path, withStatus: withStatus), needing: .listDir)
+        try send()
+        try readPendingHello()   // before the page caps apply (ListingLimits)
+        let first = try underListingLimits { () throws(TunnelError) in try answer(expecting: DirEntries.self) }
+        return try remainingEntries(after: first, of: String(decoding: path, as: UTF8.self))
     }
 
     /// Visits every entry below `path`, depth first, parents before their contents; `visit`
@@ -64,19 +66,6 @@ extension TunnelConnection {
             try visit(child, entry)
             if entry.type == "dir" { try walk(beneath: root, child, withStatus: withStatus, depth: depth + 1, visit) }
         }
-    }
-
-    /// The rest of a listing whose first chunk has arrived, checked as a listing from a
-    /// target that may lie must be (`checkedEntries`). Every chunk is read first, so the
-    /// stream stays in step whatever the verdict.
-    func remainingEntries(after first: DirEntries) throws(TunnelError) -> [DirEntry] {
-        var chunk = first
-        var entries = chunk.entries
-        while !chunk.last {
-            chunk = try answer(expecting: DirEntries.self)
-            entries += chunk.entries
-        }
-        return try checkedEntries(entries)
     }
 
     /// `mkdir`; `mode` (octal text, default 755) is set exactly; `parents` as `mkdir -p`.

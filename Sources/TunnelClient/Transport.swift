@@ -160,14 +160,26 @@ final class FDWriter: WireWriter {
     /// The first write error; later writes are dropped and `flush` reports it.
     private(set) var failure: Int32?
 
+    /// While set, nothing is written, not even a full buffer: the first packets wait for the
+    /// bootstrap, which decides how they leave (`TunnelConnection.finishStart`).
+    var holding = false
+
     init(fd: Int32) { self.fd = fd }
 
     func write(_ bytes: UnsafeRawBufferPointer) {
         buffer.append(contentsOf: bytes)
-        if buffer.count >= 256 * 1024 { flush() }
+        if buffer.count >= 256 * 1024 && !holding { flush() }
+    }
+
+    /// The bytes held (`holding`), taken out of the buffer; writing goes on as usual.
+    func releaseHeld() -> [UInt8] {
+        holding = false
+        defer { buffer.removeAll(keepingCapacity: true) }
+        return buffer
     }
 
     func flush() {
+        guard !holding else { return }
         guard failure == nil else { buffer.removeAll(); return }
         var done = 0
         buffer.withUnsafeBytes { raw in

@@ -57,7 +57,7 @@ extension TunnelConnection {
             case .linkTarget:
                 result = .success(.symlink(try LinkTarget.decodeFields(from: &input).target))
             case .dirEntries:
-                listing = try DirEntries.decodeFields(from: &input)
+                listing = try underListingLimits { () throws(WireError) in try DirEntries.decodeFields(from: &input) }
                 result = .success(.file)   // replaced below, once every chunk is in
             default:
                 let refusal = try Self.refusal(id, from: &input)
@@ -71,10 +71,10 @@ extension TunnelConnection {
         }
         answered = true
         if let invalid = input.takeInvalidField() {
-            if let listing { _ = try? remainingEntries(after: listing) }   // keep the stream in step
+            if let listing { _ = try? remainingEntries(after: listing, of: show(root, path)) }   // keep the stream in step
             throw .invalidAnswer(field: invalid.field, reason: invalid.reason)
         }
-        if let listing { return .directory(try remainingEntries(after: listing)) }
+        if let listing { return .directory(try remainingEntries(after: listing, of: show(root, path))) }
         return try result.get()
     }
 
@@ -110,6 +110,7 @@ extension TunnelConnection {
                     newFileMode: String?, owner: String?, group: String?) throws(TunnelError) {
         try require(.uploadBeneath)
         try checkUsable()
+        try finishStart()   // the content streams: it is not held for the bootstrap
         var output = transport.output
         UploadBeneath(root: root, path: path, content: file, mode: mode, newFileMode: newFileMode, owner: owner,
                       group: group).encode(to: &output)

@@ -20,8 +20,12 @@ public final class TunnelConnection {
     /// Set once the stream can no longer be trusted (a protocol error, an unexpected answer).
     var broken: TunnelError?
 
-    /// What the bootstrap did (nil for a `.command` route, where the agent was already there).
-    public let bootstrap: BootstrapReport?
+    /// What the bootstrap did (nil for a `.command` route, where the agent was already there;
+    /// nil until the first request's answer when the first packets went ahead, see `init`).
+    public internal(set) var bootstrap: BootstrapReport?
+
+    /// The bootstrap still to be read, while the first packets are held (see `init`).
+    var pendingStart: PendingStart?
 
     /// Starts `command` and checks that an agent answers at its other end.
     public convenience init(command: [String]) throws(TunnelError) {
@@ -54,8 +58,12 @@ public final class TunnelConnection {
     /// CheckAlive and Hello wait for the first request and leave with it (issue 20).
     /// `durableUploads` (with `negotiating`) asks that this session's uploads be answered only
     /// once synced to disk, grouped when pipelined (docs/protocol.md, "Durability").
+    /// In that case the first packets do not wait for the snippet's `start` line either: they
+    /// leave with the first request, right behind the snippet (`Bootstrap.sendAhead`), and
+    /// the bootstrap's lines are read before their answers: a start waits for one round
+    /// trip less. Its failures then come from the first request.
     public init(route: Route, agents: AgentBinaries? = nil, negotiating: Bool = false, durableUploads: Bool = false,
-                log: (String) -> Void = { _ in }) throws(TunnelError) {
+                log: @escaping (String) -> Void = { _ in }) throws(TunnelError) {
         var snippet: [String] = []
         var binaries = agents
         if route.bootstraps {
@@ -63,10 +71,15 @@ public final class TunnelConnection {
             snippet = Bootstrap.snippetCommand(agents: binaries!, sudo: route.runsSudo)
         }
         transport = try Transport(command: try route.transportCommand(snippet: snippet))
+        let sendsAhead = negotiating && agents == nil && binaries != nil
         if let binaries {
-            bootstrap = try Bootstrap.perform(over: transport, agents: binaries, route: route, log: log)
-        } else {
-            bootstrap = nil
+            if sendsAhead {
+                pendingStart = PendingStart(agents: binaries, route: route, log: log)
+                transport.output.holding = true
+            } else {
+                Bootstrap.sendAhead([], over: transport)
+                bootstrap = try Bootstrap.perform(over: transport, agents: binaries, route: route, log: log)
+            }
         }
         // CheckAlive and Hello leave together: a round trip less per start, each one several
         // process wake-ups through ssh (issue 20). The answers are read in order, so an agent
@@ -80,12 +93,11 @@ public final class TunnelConnection {
         // it knows Hello and serves what `PacketID.extensionRequests` lists. Then CheckAlive
         // and Hello wait in the buffer for the first request and leave with it, and their
         // answers are read before its own: one round trip through ssh less per start (issue
-        // 20). The snippet's `start` line says ssh is through (no host-key question left),
-        // so the terminal is this program's again. Agents given by the caller (`agents`) may
-        // be of another build, and a `.command` route (fora's Python dispatcher) may not know
-        // Hello: those are asked first and answered before the init returns.
-        if negotiating && agents == nil && bootstrap != nil {
-            transport.terminalLoan?.end()
+        // 20). They do not wait for the snippet's `start` line either (`finishStart`).
+        // Agents given by the caller (`agents`) may be of another build, and a `.command`
+        // route (fora's Python dispatcher) may not know Hello: those are asked first and
+        // answered before the init returns.
+        if sendsAhead {
             helloPending = true
             return
         }
@@ -113,6 +125,8 @@ public final class TunnelConnection {
     public func close() -> Int32 {
         guard !closed else { return 0 }
         closed = true
+        // Nothing was asked: the snippet sees the end of its input, and nothing starts.
+        if pendingStart != nil { return transport.finish(flushing: false) }
         var output = transport.output
         Exit().encode(to: &output)
         output.flush()
@@ -149,6 +163,7 @@ public final class TunnelConnection {
     public func upload(_ path: String, streaming file: FileContent, mode: String? = nil, owner: String? = nil,
                        group: String? = nil) throws(TunnelError) {
         try checkUsable()
+        try finishStart()   // the content streams: it is not held for the bootstrap
         var output = transport.output
         Upload(file: path, content: file, mode: mode, owner: owner, group: group).encode(to: &output)
         if let failure = file.failure {
@@ -259,6 +274,7 @@ public final class TunnelConnection {
     /// Sends the buffered request. A failed write usually means the transport has ended:
     /// it is explained as a failed read would be.
     func send() throws(TunnelError) {
+        try finishStart()
         transport.output.flush()
         if let failure = transport.output.failure {
             let explained = explain(.io(failure))
@@ -332,6 +348,11 @@ public final class TunnelConnection {
     /// What a packet other than the expected answer means: the agent's refusal (read whole,
     /// so the stream stays in step), or an answer to something else.
     static func refusal(_ id: PacketID, from input: inout FDReader) throws(WireError) -> TunnelError {
+        // Under the client's usual caps, whatever a listing's pages are read under
+        // (ListingLimits): a refusal names a path, which may be longer than any name.
+        let caps = input.limits
+        input.limits = .client
+        defer { input.limits = caps }
         switch id {
         case .osError: return .remoteOSError(try TunnelWire.OSError.decodeFields(from: &input))
         case .invalidField: return .invalidField(try InvalidField.decodeFields(from: &input))

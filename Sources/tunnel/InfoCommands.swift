@@ -6,12 +6,15 @@ import TunnelClient
 import TunnelWire
 
 struct Ping: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check that the agent answers (one CheckAlive round trip): prints ok.",
+    // Named, not derived from the type by reflection: parseFromSubcommand reads the names of
+    // the subcommands before the one given, and this is the first (see Run's).
+    static let configuration = CommandConfiguration(commandName: "ping", abstract: "Check that the agent answers (one CheckAlive round trip): prints ok.",
                                                     usage: "tunnel ping [<options>]")
     @OptionGroup var target: TargetOptions
 
     func run() throws {
         let agent = try target.connect()
+        try report { () throws(TunnelError) in try agent.waitForAgent() }
         agent.close()
         emitLine("ok")
     }

@@ -7,6 +7,14 @@ import TunnelWire
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        // Both spare each start some of ArgumentParser's reflection (issue 20, ~20% of the
+        // client's instructions, docs/performance.md): a name given is not derived from the
+        // type's (String(describing:), whose dynamic casts scan every protocol conformance of
+        // the binary), and a command with a super-command, parsed alone (parseFromSubcommand),
+        // is not first parsed for --generate-completion-script (the root, which answers that
+        // request, still is; help and usage texts are the same).
+        commandName: "run",
+        _superCommandName: "tunnel",
         abstract: "Run a command (argv, never a shell); its output shows as it is written, then its status.",
         discussion: """
         Ctrl-C (in a terminal too) sends SIGINT to the remote command's process group;

@@ -70,10 +70,27 @@ def scenario(name, outside):
         return ("dir", [(b"f", "file", file(b"f"), 0o644)])
     if name == "stall":
         return ("dir", [(b"big", "file", ("stall",), 0o644)])
+    if name == "endless-listing":
+        return ENDLESS_LISTING
     raise SystemExit(f"unknown scenario {name}")
 
 
 ENDLESS = ("dir", [(b"d", "dir", None, 0o755)])   # a folder that holds itself, without end
+ENDLESS_LISTING = ("dir", [])   # a folder whose listing never ends (`endless_listing`)
+
+
+def endless_listing(out):
+    """Pages of a listing, never the last one, each name new and 200 bytes long, until the
+    client goes away."""
+    number = 0
+    try:
+        while True:
+            body = b"".join(x.blob(b"%0200d" % (number + i)) + x.text("file") + x.boolean(True)
+                            + stat_fields("file", 0o644) for i in range(512))
+            number += 512
+            out.write(x.packet(x.DIR_ENTRIES, x.u64(512), body, x.boolean(False)))
+    except BrokenPipeError:
+        sys.exit(0)
 
 
 class Tree:
@@ -140,6 +157,8 @@ def content(out, node):
 def answer(node, mode, path, out, with_status=True):
     if node is None:
         return not_found(path)
+    if node is ENDLESS_LISTING:
+        endless_listing(out)
     if node[0] == "dir":
         return entries(node)
     if node[0] == "link":
@@ -178,7 +197,7 @@ def main():
         elif packet_id == x.LIST_DIR:
             path, _ = reader.blob(), reader.boolean()
             node, _ = tree.find(path, "dir", follow=True)
-            reply = entries(node) if node else not_found(path)
+            reply = answer(node, 0, path, out) if node else not_found(path)
         elif packet_id == x.READ_LINK:
             path = reader.blob()
             node, _ = tree.find(path, "link")

@@ -3,6 +3,8 @@
 before RunEx's: one round trip through ssh less per start (Sources/TunnelClient/
 TunnelConnection.swift). An agent tunnel did not start itself (`--via`, maybe fora's Python
 dispatcher, which ends on Hello) is still asked first, and nothing is sent before its answer.
+Nor do the first packets wait for the bootstrap snippet's `start` line: they follow the
+snippet's command, after a line with their byte count (bootstrap.sh, `ahead`).
 The transport here is a stand-in that records what arrives before it answers anything."""
 import os
 import subprocess
@@ -16,25 +18,33 @@ pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` f
 
 CHECK_ALIVE, HELLO, RUN_EX = 2, 23, 25
 
-# Says what the bootstrap says when it starts a cached agent (for --ssh), then records the
-# bytes that arrive until the client stops sending (it waits for an answer, which never
-# comes: a silence of 3 s), and ends. Nothing is answered, nothing runs.
+# Records the bytes that arrive until the client stops sending (it waits for an answer, which
+# never comes: a silence of 3 s). For --ssh it then says what the bootstrap says when it
+# starts a cached agent, and records again. Nothing is answered, nothing runs.
 RECORDER = r"""#!{python}
 import os, select, sys
 log = {log!r}
+
+def received():
+    data = b""
+    while True:
+        ready, _, _ = select.select([0], [], [], 3)
+        if not ready:
+            return data
+        piece = os.read(0, 65536)
+        if not piece:
+            return data
+        data += piece
+
+before = received()
+after = b""
 if os.path.basename(sys.argv[0]) == "ssh":
     os.write(1, b"tunnel-bootstrap start x86_64 /nonexistent/agent\n")
-received = b""
-while True:
-    ready, _, _ = select.select([0], [], [], 3)
-    if not ready:
-        break
-    piece = os.read(0, 65536)
-    if not piece:
-        break
-    received += piece
+    after = received()
 with open(log, "wb") as out:
-    out.write(received)
+    out.write(before)
+with open(log + ".after", "wb") as out:
+    out.write(after)
 """
 
 
@@ -48,6 +58,7 @@ def packet_ids(data):
 
 
 def recorded_start(tmp_path, *route):
+    """The packet ids the client sent, before the bootstrap's `start` line and after it."""
     log = tmp_path / "received"
     recorder = tmp_path / "ssh"
     recorder.write_text(RECORDER.format(python=sys.executable, log=str(log)))
@@ -56,14 +67,31 @@ def recorded_start(tmp_path, *route):
     route = [arg.replace("RECORDER", str(recorder)) for arg in route]
     result = subprocess.run([str(TUNNEL), *route, "run", "--", "true"], capture_output=True, env=env, timeout=60)
     assert result.returncode == 255, result   # the stand-in ends without answering
-    return packet_ids(log.read_bytes())
+    before, after = log.read_bytes(), (tmp_path / "received.after").read_bytes()
+    if route[0] == "--ssh" and before:
+        count, _, before = before.partition(b"\n")   # what the snippet reads first (bootstrap.sh)
+        assert int(count) == len(before), (count, before)
+    return packet_ids(before), packet_ids(after)
 
 
-def test_a_bootstrapped_agent_gets_the_run_with_hello(tmp_path):
-    """Failed before the change: [2, 23] arrived, and the client waited for their answers."""
-    assert recorded_start(tmp_path, "--ssh", "h") == [CHECK_ALIVE, HELLO, RUN_EX]
+def test_a_bootstrapped_agent_gets_the_run_with_hello_before_the_start_line(tmp_path):
+    """Failed before RunEx went with Hello: [2, 23] arrived, and the client waited for their
+    answers. Failed before the packets went ahead: nothing arrived before `start`, and
+    [2, 23, 25] after it."""
+    assert recorded_start(tmp_path, "--ssh", "h") == ([CHECK_ALIVE, HELLO, RUN_EX], [])
 
 
 def test_an_agent_tunnel_did_not_start_is_asked_first(tmp_path):
     """`--via` may be fora's dispatcher, which ends on Hello: RunEx waits for its answer."""
-    assert recorded_start(tmp_path, "--via", "RECORDER") == [CHECK_ALIVE, HELLO]
+    assert recorded_start(tmp_path, "--via", "RECORDER") == ([CHECK_ALIVE, HELLO], [])
+
+
+def test_ping_says_ok_only_once_the_agent_answered(tmp_path):
+    """A target whose snippet says `start` and whose agent then ends without a word: ping
+    fails. Failed before: CheckAlive's answer was left unread, and ping printed ok."""
+    stand_in = tmp_path / "ssh"
+    stand_in.write_text(f"#!{sys.executable}\nimport os\nos.write(1, b'tunnel-bootstrap start x86_64 /x\\n')\n")
+    stand_in.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
+    result = subprocess.run([str(TUNNEL), "--ssh", "h", "ping"], capture_output=True, env=env, timeout=60)
+    assert (result.returncode, result.stdout) == (255, b""), result

@@ -3,6 +3,7 @@ in its listings, a real agent whose tree changes under it, planted symlinks on b
 interrupted downloads, and the descriptors the transport inherits. Whatever the target
 does, tunnel may fail, never write outside the destination."""
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -246,6 +247,32 @@ def test_download_r_of_an_endless_tree_ends_in_an_error(tmp_path):
     subprocess.run(["rm", "-rf", str(tmp_path / "dest")], check=True)   # too deep for Python 3.11's rmtree
     assert result.returncode == 255, result
     assert b"is deeper than 2048 folders" in result.stderr or b"Too many open files" in result.stderr, result
+
+
+@pytest.mark.parametrize("command", [["ls", "-l", "/t"], ["download", "-r", "/t"]], ids=["ListDir", "ReadBeneath"])
+def test_a_listing_without_end_ends_in_an_error(tmp_path, command):
+    """A target whose listing of a folder never ends (no page marked last): tunnel gives
+    up at its documented cap, with an error, its memory bounded. Under an address-space limit
+    (which a listing held whole without a cap outgrows: the kernel refuses it memory), so the
+    test cannot hang or take the machine's memory."""
+    limit = 768 << 20
+    result = subprocess.run(
+        [str(TUNNEL), "--via", fake("endless-listing"), *command] + ([str(tmp_path / "d")] if command[0] == "download" else []),
+        capture_output=True, timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    assert result.returncode == 255, result
+    assert b"the listing of '/t' holds more than 64 MiB of names" in result.stderr, result
+    assert b"connection was abandoned" in result.stderr, result
+
+
+@pytest.mark.parametrize("command", [["ls"], ["download", "-r"]], ids=["ListDir", "ReadBeneath"])
+def test_a_listing_refused_with_a_long_path_is_reported_as_it_is(tmp_path, command):
+    """The caps of a listing's pages (names of 1 KiB at most) are not a refusal's: a missing
+    folder whose path is longer is the agent's "No such file or directory", exit status 1."""
+    missing = "/nonexistent" + "/abcdefghij" * 150
+    result = tunnel(*command, missing, *([str(tmp_path / "d")] if command[0] == "download" else []))
+    assert result.returncode == 1, result
+    assert b"No such file or directory" in result.stderr, result
 
 
 def wait_until(condition, timeout=30):

@@ -15,15 +15,28 @@ public struct BootstrapReport: Sendable, Equatable {
 enum Bootstrap {
     static let marker = "tunnel-bootstrap "
 
-    /// `sh -c SNIPPET tunnel-bootstrap SUDO HASH SIZE HASH SIZE ...`, a pair per machine in
-    /// the order of `AgentBinaries.architectures` ("- 0": no agent for it).
+    /// `sh -c SNIPPET tunnel-bootstrap SUDO HASH SIZE HASH SIZE ... ahead`, a pair per
+    /// machine in the order of `AgentBinaries.architectures` ("- 0": no agent for it); `ahead`:
+    /// the client writes its first packets without waiting for `start` (`sendAhead`).
     static func snippetCommand(agents: AgentBinaries, sudo: Bool) -> [String] {
         var command = ["sh", "-c", bootstrapScript, "tunnel-bootstrap", sudo ? "1" : "0"]
         for architecture in AgentBinaries.architectures {
             let agent = agents.agents[architecture]
             command += [agent?.sha256 ?? "-", String(agent?.size ?? 0)]
         }
-        return command
+        return command + ["ahead"]
+    }
+
+    /// Writes what follows the snippet's command on its stdin: a line with the count of
+    /// `packets`, then them. They wait in the pipe for the agent, which reads them once it
+    /// starts; where the snippet must receive the agent first, it drops them, and they are
+    /// sent again after `start` (`BootstrapReport.sentBytes` > 0). A failed write shows as
+    /// the snippet's end, read next.
+    static func sendAhead(_ packets: [UInt8], over transport: Transport) {
+        let output = transport.output
+        Array("\(packets.count)\n".utf8).withUnsafeBytes { output.write($0) }
+        packets.withUnsafeBytes { output.write($0) }
+        output.flush()
     }
 
     static func perform(over transport: Transport, agents: AgentBinaries, route: Route,

@@ -14,6 +14,8 @@ fail() {
   exit 1
 }
 sudo=$1
+ahead=${12:-}
+length=0
 made=
 temporary=
 here=$PWD
@@ -102,7 +104,21 @@ intact() {
   fi
 }
 runs() { "$1" --version </dev/null >/dev/null 2>&1; }
+waiting() {
+  [ "$ahead" = ahead ] || return 0
+  ahead=
+  read -r length || length=
+  case $length in ""|*[!0-9]*) fail "the client sent no byte count before its first packets" ;; esac
+}
+receive() {
+  if command -v head >/dev/null 2>&1; then
+    head -c "$1" > "$2" 2>/dev/null
+  else
+    dd bs=1 count="$1" of="$2" 2>/dev/null
+  fi
+}
 start() {
+  waiting
   say "start $arch $1"
   if [ "$sudo" = 1 ]; then exec sudo -n -- "$1"; else exec "$1"; fi
 }
@@ -146,12 +162,11 @@ place() {
   private "$1" || return 1
   if [ -z "$temporary" ]; then
     temporary=$physical/.$hash.$$
+    waiting
+    [ "$length" = 0 ] || receive "$length" /dev/null
+    length=0
     say "send $arch $size"
-    if command -v head >/dev/null 2>&1; then
-      head -c "$size" > "$temporary" 2>/dev/null
-    else
-      dd bs=1 count="$size" of="$temporary" 2>/dev/null
-    fi
+    receive "$size" "$temporary"
     intact "$temporary" || fail "the $arch agent arrived damaged in $physical (a full disk?)"
   else
     mv -f "$temporary" "$physical/.$hash.$$" 2>/dev/null || return 1

@@ -1,9 +1,15 @@
 # tunnel-dispatcher bootstrap: run on the target as
 #   sh -c "$(this file)" tunnel-bootstrap SUDO HASH SIZE HASH SIZE ...
 # with one HASH SIZE pair per machine, in this order: x86_64 aarch64 armv7 i686 riscv64 (a
-# hash of "-", or pairs left out at the end: tunnel has no agent for that machine). It speaks
-# to the client in lines on stdout, then becomes the agent, so that the protocol starts on
-# the same pipe:
+# hash of "-", or pairs left out at the end: tunnel has no agent for that machine), and after
+# the five pairs, optionally, the word `ahead`: then the client does not wait for `start`
+# before it speaks the protocol. Right behind this command it writes a line with a byte
+# count N, then N bytes of protocol (its first packets: CheckAlive, Hello, its first
+# request), which wait in the pipe for the agent: a start costs no round trip for the
+# `start` line. Where the agent must be received first, those N bytes are read and dropped
+# before `send` (nothing follows them until the client reads a line), and the client sends
+# them again after `start`. The snippet speaks to the client in lines on stdout, then becomes
+# the agent, so that the protocol starts on the same pipe:
 #   tunnel-bootstrap send ARCH SIZE    the client sends exactly SIZE bytes: the agent
 #   tunnel-bootstrap note TEXT         for the client to show with -v
 #   tunnel-bootstrap start ARCH PATH   the agent starts now
@@ -34,6 +40,8 @@ fail() {
   exit 1
 }
 sudo=$1
+ahead=${12:-}
+length=0
 made=
 temporary=
 here=$PWD
@@ -148,7 +156,25 @@ intact() {
 }
 # Does it run here (no noexec mount, the right machine)?
 runs() { "$1" --version </dev/null >/dev/null 2>&1; }
+# The count of the bytes the client wrote ahead (`ahead`, at the top), into length: read by
+# the shell, which reads a pipe byte by byte, so nothing after the line is taken from the
+# agent.
+waiting() {
+  [ "$ahead" = ahead ] || return 0
+  ahead=
+  read -r length || length=
+  case $length in ""|*[!0-9]*) fail "the client sent no byte count before its first packets" ;; esac
+}
+# Reads $1 bytes of stdin into the file $2.
+receive() {
+  if command -v head >/dev/null 2>&1; then
+    head -c "$1" > "$2" 2>/dev/null
+  else
+    dd bs=1 count="$1" of="$2" 2>/dev/null
+  fi
+}
 start() {
+  waiting
   say "start $arch $1"
   if [ "$sudo" = 1 ]; then exec sudo -n -- "$1"; else exec "$1"; fi
 }
@@ -198,12 +224,11 @@ place() {
   private "$1" || return 1
   if [ -z "$temporary" ]; then
     temporary=$physical/.$hash.$$
+    waiting
+    [ "$length" = 0 ] || receive "$length" /dev/null
+    length=0
     say "send $arch $size"
-    if command -v head >/dev/null 2>&1; then
-      head -c "$size" > "$temporary" 2>/dev/null
-    else
-      dd bs=1 count="$size" of="$temporary" 2>/dev/null
-    fi
+    receive "$size" "$temporary"
     intact "$temporary" || fail "the $arch agent arrived damaged in $physical (a full disk?)"
   else
     mv -f "$temporary" "$physical/.$hash.$$" 2>/dev/null || return 1
