@@ -8,6 +8,10 @@ public struct BootstrapReport: Sendable, Equatable {
     public let path: String
     /// The agent's size when it was sent; 0 when a cached copy was used.
     public let sentBytes: Int
+    /// Whether the snippet read and dropped the packets written ahead of `start`
+    /// (`Bootstrap.sendAhead`): it received the agent first, or a csh login shell's /bin/sh
+    /// took them off stdin before the snippet (CshLogin). Then they are sent again.
+    let droppedAhead: Bool
 }
 
 /// The client's half of bootstrap.sh: read its lines, send the agent it asks for, and return
@@ -42,6 +46,7 @@ enum Bootstrap {
     static func perform(over transport: Transport, agents: AgentBinaries, route: Route,
                         log: (String) -> Void) throws(TunnelError) -> BootstrapReport {
         var sent = 0
+        var cshLogin = false
         while true {
             let words = try nextLine(from: transport, route: route).split(separator: " ", maxSplits: 3).map(String.init)
             switch (words.count >= 3 ? words[1] : "", words.count) {
@@ -64,6 +69,7 @@ enum Bootstrap {
             case ("script", 3) where words[2] == String(bootstrapScript.utf8.count):
                 // A csh login shell re-executed /bin/sh, which reads the snippet from stdin (CshLogin).
                 log("the login shell is csh: the snippet goes to /bin/sh on stdin")
+                cshLogin = true
                 Array(bootstrapScript.utf8).withUnsafeBytes { transport.output.write($0) }
                 transport.output.flush()
             case ("note", _):
@@ -71,7 +77,8 @@ enum Bootstrap {
                 log("on the target: " + words.dropFirst(2).joined(separator: " "))
             case ("start", 4):
                 log("\(sent == 0 ? "starting the cached" : "started the") \(words[2]) agent: \(words[3])")
-                return BootstrapReport(architecture: words[2], path: words[3], sentBytes: sent)
+                return BootstrapReport(architecture: words[2], path: words[3], sentBytes: sent,
+                                       droppedAhead: sent > 0 || cshLogin)
             case ("error", _):
                 throw fail(transport, "on the target: " + words.dropFirst(2).joined(separator: " "))
             default:

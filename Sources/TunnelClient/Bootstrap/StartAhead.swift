@@ -43,8 +43,9 @@ extension TunnelConnection {
         // The `start` line says ssh is through (no host-key question left): the terminal is
         // this program's again.
         transport.terminalLoan?.end()
-        // Dropped by a snippet that received the agent first, or too large to go ahead.
-        if bootstrap!.sentBytes > 0 || ahead.isEmpty {
+        // Dropped by a snippet that received the agent first or ran under csh, or too large
+        // to go ahead.
+        if bootstrap!.droppedAhead || ahead.isEmpty {
             held.withUnsafeBytes { transport.output.write($0) }
         }
     }
