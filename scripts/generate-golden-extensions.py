@@ -61,6 +61,7 @@ SAMPLES = [
     ("createBeneathLink", x.create_beneath(b"/srv", b"a/l\xff", link_target=b"../t")),
     ("setMetadataBeneath", x.set_metadata_beneath(b"/srv", b"a/b\xff", mode="750", owner="root", group=None,
                                                   mtime=-1)),
+    ("removeBeneath", x.remove_beneath(b"/srv", b"a/b\xff", recursive=True)),
     ("windowSize", x.window_size(24, 80)),
     ("runTerminal", x.run_terminal(50, 132, ["/bin/bash", "-l"], environment=x.LOGIN_ENV, set_environment=["TERM=xterm"],
                                    user="alice", stdin=b"")),

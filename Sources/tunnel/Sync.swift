@@ -75,7 +75,7 @@ struct SyncCommand: ParsableCommand {
                 try sync.folder(local, relative: [], remoteExists: rootStatus != nil, depth: 0)
                 // As rsync: DEST itself takes SRC's mode and mtime, last (its entries changed it).
                 if !dryRun {
-                    try sync.pipeline.setMetadata(root, mode: String(top.st_mode & 0o7777, radix: 8),
+                    try sync.pipeline.setMetadata(beneath: root, [], mode: String(top.st_mode & 0o7777, radix: 8),
                                                   mtime: Int64(modificationTime(top))) { error in
                         if let error { try sync.outcome.entry { throw error } }
                     }
@@ -167,6 +167,12 @@ private final class TreeSync {
         self.root = root
         self.options = options
         receiverIsRoot = try agent.resolveUser(nil) == "root"
+        // Every change and removal is relative to DEST, never by a joined path that a folder
+        // swapped for a symlink could lead elsewhere: an agent without them is refused
+        // before anything changes (docs/security.md, "tunnel sync").
+        if !options.dryRun {
+            for id in [PacketID.setMetadataBeneath, .removeBeneath] where !agent.serves(id) { throw .extensionMissing(id) }
+        }
         pipeline = TreePipeline(agent)
         outcome = TreeOutcome(agent)
         progress = TreeProgress(quiet: options.target.quiet)
@@ -265,7 +271,7 @@ private final class TreeSync {
             if excluded(name, child, isFolder: entry.fileType == .directory) { continue }
             itemize("*deleting  ", child, folder: entry.fileType == .directory)
             if !options.dryRun {
-                try pipeline.remove(joined(root, child), recursive: entry.fileType == .directory, then: answered)
+                try pipeline.remove(beneath: root, child, recursive: entry.fileType == .directory, then: answered)
             }
         }
     }
@@ -318,7 +324,7 @@ private final class TreeSync {
             // Another kind in the way: removed first, as rsync does.
             let isFolder = remote.fileType == .directory
             itemize("*deleting  ", relative, folder: isFolder)
-            if !options.dryRun { try pipeline.remove(joined(root, relative), recursive: isFolder, then: answered) }
+            if !options.dryRun { try pipeline.remove(beneath: root, relative, recursive: isFolder, then: answered) }
             existing = nil
         }
         let path = joined(root, relative)
@@ -338,7 +344,7 @@ private final class TreeSync {
                 if item != code(".", "d") { itemize(item, relative, folder: true) }
                 // Always: a change to its entries just now changed the folder's mtime.
                 if !options.dryRun {
-                    try pipeline.setMetadata(path, mode: status.mode != mode ? modeText : nil, owner: newOwner,
+                    try pipeline.setMetadata(beneath: root, relative, mode: status.mode != mode ? modeText : nil, owner: newOwner,
                                              group: newGroup, mtime: Int64(mtime), then: answered)
                 }
             } else {
@@ -348,7 +354,7 @@ private final class TreeSync {
                 }
                 try folder(local, relative: relative, remoteExists: false, depth: depth)
                 if !options.dryRun {
-                    try pipeline.setMetadata(path, owner: owner, group: group, mtime: Int64(mtime), then: answered)
+                    try pipeline.setMetadata(beneath: root, relative, owner: owner, group: group, mtime: Int64(mtime), then: answered)
                 }
             }
         case .regular:
@@ -358,7 +364,7 @@ private final class TreeSync {
                 if item != code(".", "f") {
                     itemize(item, relative)
                     if !options.dryRun {
-                        try pipeline.setMetadata(path, mode: status.mode != mode ? modeText : nil, owner: newOwner,
+                        try pipeline.setMetadata(beneath: root, relative, mode: status.mode != mode ? modeText : nil, owner: newOwner,
                                                  group: newGroup, mtime: time ? Int64(mtime) : nil, then: answered)
                     }
                 }
@@ -383,7 +389,7 @@ private final class TreeSync {
                 progress.add(bytes: size)
                 progress.fileDone()
             }
-            try pipeline.setMetadata(path, mtime: Int64(modificationTime(opened)), then: answered)
+            try pipeline.setMetadata(beneath: root, relative, mtime: Int64(modificationTime(opened)), then: answered)
         default:   // a symlink
             var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
             let length = local.withCString { path in
@@ -404,20 +410,20 @@ private final class TreeSync {
                     if item != code(".", "L") {
                         itemize(item, relative, linkTarget: target)
                         if !options.dryRun {
-                            try pipeline.setMetadata(path, owner: newOwner, group: newGroup, mtime: Int64(mtime),
+                            try pipeline.setMetadata(beneath: root, relative, owner: newOwner, group: newGroup, mtime: Int64(mtime),
                                                      then: answered)
                         }
                     }
                     return
                 }
                 itemize(code("c", "L", size: true, time: true), relative, linkTarget: target)
-                if !options.dryRun { try pipeline.remove(path, then: answered) }
+                if !options.dryRun { try pipeline.remove(beneath: root, relative, then: answered) }
             } else {
                 itemize(code("c", "L", new: true), relative, linkTarget: target)
             }
             guard !options.dryRun else { return }
             try pipeline.symlink(beneath: root, relative, to: target, then: answered)
-            try pipeline.setMetadata(path, owner: owner, group: group, mtime: Int64(mtime), then: answered)
+            try pipeline.setMetadata(beneath: root, relative, owner: owner, group: group, mtime: Int64(mtime), then: answered)
         }
     }
 }

@@ -192,6 +192,9 @@ private final class RemoteFolder {
 /// the rest copied (exit 23).
 func uploadTree(_ source: LocalPath, into root: [UInt8], as name: [UInt8], modes: UploadModes,
                 on agent: TunnelConnection, quiet: Bool = false) throws {
+    // -p's mtimes are set relative to `root` (SetMetadataBeneath), never by a joined path:
+    // refused before anything is copied when the agent cannot.
+    if modes.preserve && !agent.serves(.setMetadataBeneath) { throw report(.extensionMissing(.setMetadataBeneath)) }
     let copy = TreeUpload(root: root, modes: modes, agent: agent, quiet: quiet)
     defer { copy.progress.finish() }
     do {
@@ -254,7 +257,7 @@ private final class TreeUpload {
             }
             // Last: writing its entries changed the folder's mtime.
             if let mtime, !relative.isEmpty, !inside.isLost {
-                try pipeline.setMetadata(joined(root, relative), mtime: mtime, then: answered(in: folder))
+                try pipeline.setMetadata(beneath: root, relative, mtime: mtime, then: answered(in: folder))
             }
         case _ where relative.isEmpty:
             throw localFailure(source.text, ENOTDIR)   // only a folder's content can go into REMOTE itself
@@ -269,7 +272,7 @@ private final class TreeUpload {
             try pipeline.upload(beneath: root, relative, streaming: file, mode: modes.forced ?? (modes.preserve ? mode : nil),
                                 newFileMode: mode,
                                 then: answered(in: folder) { progress.add(bytes: UInt64(opened.st_size)); progress.fileDone() })
-            if let mtime { try pipeline.setMetadata(joined(root, relative), mtime: mtime, then: answered(in: folder)) }
+            if let mtime { try pipeline.setMetadata(beneath: root, relative, mtime: mtime, then: answered(in: folder)) }
         case S_IFLNK:
             var target = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
             let length = source.withCString { path in
@@ -277,7 +280,7 @@ private final class TreeUpload {
             }
             guard length >= 0 else { throw localFailure(source.text) }
             try pipeline.symlink(beneath: root, relative, to: Array(target[0..<length]), then: answered(in: folder))
-            if let mtime { try pipeline.setMetadata(joined(root, relative), mtime: mtime, then: answered(in: folder)) }
+            if let mtime { try pipeline.setMetadata(beneath: root, relative, mtime: mtime, then: answered(in: folder)) }
         default:
             writeError("tunnel: skipping \(source.text): not a file, folder or symlink\n")
         }

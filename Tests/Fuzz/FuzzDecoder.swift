@@ -65,6 +65,7 @@ private func decode(_ id: PacketID, from reader: inout ByteReader) -> Bool {
         case .readBeneath: _ = try ReadBeneath.decodeFields(from: &reader)
         case .createBeneath: _ = try CreateBeneath.decodeFields(from: &reader)
         case .setMetadataBeneath: _ = try SetMetadataBeneath.decodeFields(from: &reader)
+        case .removeBeneath: _ = try RemoveBeneath.decodeFields(from: &reader)
         case .windowSize: _ = try WindowSize.decodeFields(from: &reader)
         case .runTerminal: _ = try RunTerminal<[UInt8]>.decodeFields(from: &reader)
         }

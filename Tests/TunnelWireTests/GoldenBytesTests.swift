@@ -105,6 +105,7 @@ final class GoldenBytesTests: XCTestCase {
                                                   linkTarget: Array("../t".utf8))),
         sample("setMetadataBeneath", SetMetadataBeneath(root: Array("/srv".utf8), path: Array("a/b".utf8) + [0xff],
                                                         mode: "750", owner: "root", group: nil, mtime: -1)),
+        sample("removeBeneath", RemoveBeneath(root: Array("/srv".utf8), path: Array("a/b".utf8) + [0xff], recursive: true)),
         sample("windowSize", WindowSize(size: TerminalSize(rows: 24, columns: 80))),
         sample("runTerminal", RunTerminal(size: TerminalSize(rows: 50, columns: 132),
                                           run: RunEx(command: [Array("/bin/bash".utf8), Array("-l".utf8)],
@@ -155,6 +156,6 @@ final class GoldenBytesTests: XCTestCase {
 
     func testRequestDirection() {
         let requests = PacketID.allCases.filter(\.isRequest).map(\.rawValue)
-        XCTAssertEqual(requests, [2, 3, 8, 10, 12, 13, 14, 16, 18, 20, 22, 23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40, 42, 43, 44, 45, 48, 49])
+        XCTAssertEqual(requests, [2, 3, 8, 10, 12, 13, 14, 16, 18, 20, 22, 23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40, 42, 43, 44, 45, 46, 48, 49])
     }
 }

@@ -144,18 +144,18 @@ def test_exclude_skips_names_and_paths(tmp_path):
 
 
 def test_a_failed_entry_is_named_and_the_rest_synced_exit_23(tmp_path):
-    """An agent that refuses Remove: the extra entry --delete would remove stays and is
-    named; everything else is synced, and the exit status is 23, as rsync's."""
+    """An agent that refuses RemoveBeneath: the extra entry --delete would remove stays and
+    is named; everything else is synced, and the exit status is 23, as rsync's."""
     source = tmp_path / "src"
     make_source(source)
     dest = tmp_path / "dest"
     dest.mkdir()
     (dest / "extra").write_text("x")
-    env = dict(os.environ, TUNNEL_VIA=f"{AGENT} --deny Remove")
+    env = dict(os.environ, TUNNEL_VIA=f"{AGENT} --deny RemoveBeneath")
     result = subprocess.run([str(TUNNEL), "sync", "--delete", f"{source}/", f":{dest}"], capture_output=True,
                             env=env, timeout=60)
     assert result.returncode == 23, result.stderr
-    assert b"Remove refused" in result.stderr and b"1 entry was not copied" in result.stderr, result.stderr
+    assert b"RemoveBeneath refused" in result.stderr and b"1 entry was not copied" in result.stderr, result.stderr
     (dest / "extra").unlink()
     by_rsync = tmp_path / "by-rsync"
     rsync(f"{source}/", str(by_rsync))
