@@ -416,8 +416,8 @@ private final class TreeSync {
                     }
                     return
                 }
+                // CreateBeneath replaces the old link at once (agents with RemoveBeneath do).
                 itemize(code("c", "L", size: true, time: true), relative, linkTarget: target)
-                if !options.dryRun { try pipeline.remove(beneath: root, relative, then: answered) }
             } else {
                 itemize(code("c", "L", new: true), relative, linkTarget: target)
             }
