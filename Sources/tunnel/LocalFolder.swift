@@ -17,7 +17,7 @@ final class LocalFolder {
         self.path = path
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     /// The folder at `path`, made (0700 until `setMode`) when missing. Its parents are the
     /// user's to name and are followed; the folder itself must not be a symlink.
@@ -34,6 +34,26 @@ final class LocalFolder {
         guard fd >= 0 else { throw localFailure(path.text) }
         return LocalFolder(fd: fd, path: path)
     }
+
+    /// For `sync -n`: the folder at `path` as it is, never made; when missing, one that
+    /// holds nothing (`isMissing`: its lookups find nothing, it lists no names).
+    static func ifPresent(_ path: LocalPath) throws -> LocalFolder {
+        let fd = path.withCString { Glibc.open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard fd >= 0 || errno == ENOENT else { throw localFailure(path.text) }
+        return LocalFolder(fd: fd, path: path)
+    }
+
+    /// As `ifPresent`, for the subfolder `name`.
+    func subfolderIfPresent(_ name: [UInt8]) throws -> LocalFolder {
+        let child = path.appending(name)
+        guard !isMissing else { return LocalFolder(fd: -1, path: child) }
+        let opened = LocalPath(name).withCString { openat(fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard opened >= 0 || errno == ENOENT else { throw localFailure(child.text) }
+        return LocalFolder(fd: opened, path: child)
+    }
+
+    /// A dry run's folder that does not exist (yet).
+    var isMissing: Bool { fd < 0 }
 
     /// The subfolder `name`, made when missing. An existing symlink of that name is ELOOP,
     /// an existing file ENOTDIR: never entered.
@@ -88,6 +108,7 @@ final class LocalFolder {
 
     /// The names in this folder, without "." and "..", read through its descriptor.
     func names() throws -> [[UInt8]] {
+        if isMissing { return [] }
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
         guard copy >= 0, let directory = fdopendir(copy) else { throw localFailure(path.text) }
         defer { closedir(directory) }
@@ -132,6 +153,24 @@ final class LocalFolder {
         if fchmod(file, mode) != 0 { throw localFailure(path.appending(name).text) }
     }
 
+    /// The owner and group of `name` in this folder, a symlink's own (never followed); this
+    /// folder's when nil. A pull as root gives entries the remote owners, as rsync -a does.
+    func setOwner(_ owner: (uid: uid_t, gid: gid_t), of name: [UInt8]? = nil) throws {
+        let done = name.map { name in
+            LocalPath(name).withCString { fchownat(fd, $0, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) }
+        } ?? fchown(fd, owner.uid, owner.gid)
+        if done != 0 { throw localFailure((name.map { path.appending($0) } ?? path).text) }
+    }
+
+    /// The SHA-512 of the regular file `name` in this folder, opened without following a
+    /// symlink (`sync --checksum` of a pull).
+    func fileSHA512(_ name: [UInt8]) throws -> [UInt8] {
+        let file = LocalPath(name).withCString { openat(fd, $0, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+        guard file >= 0 else { throw localFailure(path.appending(name).text) }
+        defer { close(file) }
+        return try sha512(ofOpen: file, name: path.appending(name).text)
+    }
+
     /// This folder's permission bits.
     func setMode(_ mode: mode_t) throws {
         if fchmod(fd, mode) != 0 { throw localFailure(path.text) }
@@ -141,10 +180,10 @@ final class LocalFolder {
     /// gets: first into a temporary of a random name beside it (created with O_EXCL, so
     /// never a file or link someone prepared), then renamed over `name`. With `syncing`, the
     /// content is synced before the rename (a single download); a tree syncs once at the
-    /// end instead (`syncAll`). `modified` (ns since the epoch) becomes its mtime. On any
+    /// end instead (`syncAll`). `modified` (ns since the epoch) becomes its mtime, `owner` its owner. On any
     /// failure, and on SIGINT, SIGTERM and SIGHUP meanwhile, the temporary is removed.
     func writeFile(_ name: [UInt8], mode: mode_t, syncing: Bool = true, modified: UInt64? = nil,
-                   _ body: (Int32) throws -> Void) throws {
+                   owner: (uid: uid_t, gid: gid_t)? = nil, _ body: (Int32) throws -> Void) throws {
         let target = path.appending(name)
         let (file, temporary) = try createTemporary(prefix: ".tunnel-", for: target)
         TemporaryCleanup.remember(temporary, in: fd)
@@ -152,6 +191,8 @@ final class LocalFolder {
         var isOpen = true
         do {
             try body(file)
+            // Owner before mode: chown clears set-id bits (which a download never sets anyway).
+            if let owner, fchown(file, owner.uid, owner.gid) != 0 { throw localFailure(target.text) }
             guard !syncing || fsync(file) == 0, fchmod(file, mode) == 0 else { throw localFailure(target.text) }
             if let modified {
                 var times = [Self.timespec(modified), Self.timespec(modified)]

@@ -20,7 +20,7 @@ struct SyncCommand: ParsableCommand {
         discussion: """
             SRC/ copies the folder's content into DEST; SRC without the slash copies the folder
             itself, into DEST/NAME (rsync's trailing-slash rule). DEST is made when missing (not
-            its parents). A pull (:SRC DEST) has no -n or --checksum yet.
+            its parents). Owners and groups are copied when the receiving side is root.
             Exit status 23 when some entries failed (each is named), the rest done.
             """)
     @OptionGroup var target: TargetOptions
@@ -30,7 +30,7 @@ struct SyncCommand: ParsableCommand {
     var dryRun = false
     @Flag(name: [.customShort("i"), .long], help: "One line per change, in rsync's format (e.g. <f.st...... name).")
     var itemizeChanges = false
-    @Flag(name: [.customShort("c"), .long], help: "Compare files of the same size by SHA-512, not by mtime (a push).")
+    @Flag(name: [.customShort("c"), .long], help: "Compare files of the same size by SHA-512, not by mtime.")
     var checksum = false
     @Option(help: "Skip entries whose name matches PATTERN (a glob; with '/', the path below SRC; ending in '/', folders only). Repeatable.")
     var exclude: [String] = []
@@ -41,9 +41,6 @@ struct SyncCommand: ParsableCommand {
         switch (source.hasPrefix(":"), destination.hasPrefix(":")) {
         case (false, true): break
         case (true, false):
-            if dryRun || checksum {
-                throw ValidationError("-n and --checksum are not there yet for a pull (:SRC DEST), only for a push")
-            }
             if source.count < 2 { throw ValidationError("SRC names no path: :PATH") }
             return
         default: throw ValidationError("exactly one of SRC and DEST is on the target, written :PATH")
@@ -98,14 +95,14 @@ struct SyncCommand: ParsableCommand {
 
 extension SyncCommand {
     /// `sync :SRC DEST`: download -r's code (the same checks, pipelining and exit 23), with
-    /// rsync's quick check and mtimes kept. Owners and groups are not copied yet.
+    /// rsync's quick check (or --checksum), mtimes kept, -n, and as root owners and groups.
     func pull() throws {
         let agent = try target.connect(needing: "sync")
         let remote = Array(source.utf8.dropFirst())
         let name = lastComponent(remote)
         let contentOnly = source.hasSuffix("/") || !isSingleName(name)
         // As rsync, DEST itself is made when missing (not its parents).
-        if !contentOnly, LocalPath(destination).withCString({ mkdir($0, 0o777) }) != 0 && errno != EEXIST {
+        if !contentOnly, !dryRun, LocalPath(destination).withCString({ mkdir($0, 0o777) }) != 0 && errno != EEXIST {
             throw localFailure(destination)
         }
         let local = contentOnly ? LocalPath(destination) : LocalPath(destination).appending(name)
@@ -120,7 +117,9 @@ extension SyncCommand {
         try downloadTree(remote, to: local, options: DownloadOptions(preserve: true, durable: target.durable,
                                                                       quiet: target.quiet, quickCheck: true,
                                                                       itemize: itemize, deleteExtraneous: delete,
-                                                                      excluded: excluded), on: agent)
+                                                                      excluded: excluded, dryRun: dryRun,
+                                                                      checksum: checksum, owners: geteuid() == 0),
+                         on: agent)
         agent.close()
     }
 }
@@ -433,8 +432,13 @@ private func sha512(of local: LocalPath) throws -> [UInt8] {
     let fd = local.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
     guard fd >= 0 else { throw localFailure(local.text) }
     defer { close(fd) }
+    return try sha512(ofOpen: fd, name: local.text)
+}
+
+/// The SHA-512 of what is left to read of `fd`, in pieces; `name` for messages.
+func sha512(ofOpen fd: Int32, name: String) throws -> [UInt8] {
     var hash = SHA512()
-    try forEachChunk(of: fd, name: local.text) { piece in hash.update(piece) }
+    try forEachChunk(of: fd, name: name) { piece in hash.update(piece) }
     return hash.finalize()
 }
 

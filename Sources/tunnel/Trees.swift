@@ -307,6 +307,15 @@ struct DownloadOptions {
     /// `sync --exclude` of a pull: whether an entry (name, path below the source, whether a
     /// folder) is left out, on both sides.
     var excluded: (([UInt8], [UInt8], Bool) -> Bool)?
+    /// `sync -n` of a pull: nothing local is made, changed or removed; with `itemize`, what
+    /// would be is said. Listings and link targets are still read; no file's content is.
+    var dryRun = false
+    /// `sync --checksum` of a pull: a local file of the remote one's size is compared by
+    /// SHA-512 (the agent's Stat computes it) instead of by mtime, as rsync -c does.
+    var checksum = false
+    /// `sync` of a pull as root: entries get the remote owner and group, by name as rsync
+    /// maps them (by number when the name is a number; an unknown name is left as it is).
+    var owners = false
 }
 
 /// Copies the tree at `source` on the agent to the local `destination` (made here). The
@@ -343,8 +352,9 @@ extension TreeDownload {
     fileprivate func start(at destination: LocalPath, status: StatResult) throws {
         let kind = status.fileType
         if kind == .directory {
-            return try list([], making: { try LocalFolder.make(destination) }, mode: status.mode,
-                            mtime: options.preserve ? status.mtime : nil, parent: nil, depth: 0)
+            let dryRun = options.dryRun
+            return try list([], making: { dryRun ? try LocalFolder.ifPresent(destination) : try LocalFolder.make(destination) },
+                            status: status, parent: nil, depth: 0)
         }
         guard let (parent, name) = folderAndName(destination.bytes) else { throw localFailure(destination.text, EISDIR) }
         let top = try LocalFolder.existing(LocalPath(parent))
@@ -367,14 +377,17 @@ private final class FillingFolder {
     let folder: LocalFolder
     let mode: UInt64?
     let mtime: UInt64?
+    let owner: (uid: uid_t, gid: gid_t)?
     let parent: FillingFolder?
     /// Entries listed and not yet done, plus one while they are being queued.
     var waitingFor = 0
 
-    init(_ folder: LocalFolder, mode: UInt64?, mtime: UInt64?, parent: FillingFolder?) {
+    init(_ folder: LocalFolder, mode: UInt64?, mtime: UInt64?, owner: (uid: uid_t, gid: gid_t)? = nil,
+         parent: FillingFolder?) {
         self.folder = folder
         self.mode = mode
         self.mtime = mtime
+        self.owner = owner
         self.parent = parent
     }
 
@@ -383,6 +396,7 @@ private final class FillingFolder {
         waitingFor -= 1
         guard waitingFor == 0 else { return }
         try outcome.entry {
+            if let owner { try folder.setOwner(owner) }   // first: chown clears set-id bits
             if let mode { try folder.setMode(withoutSetID(mode)) }
             if let mtime { try folder.setModificationTime(mtime) }
         }
@@ -399,6 +413,8 @@ private final class TreeDownload {
         var name: [UInt8]
         var into: FillingFolder
         var depth: Int
+        /// --checksum found its content different: download it, no more checks.
+        var differs = false
     }
 
     let root: [UInt8]
@@ -408,6 +424,8 @@ private final class TreeDownload {
     let progress: TreeProgress
     /// Depth first, as a recursion would: at most the listings of the folders on the way.
     var pending: [Item] = []
+    private var userIDs: [String: uid_t] = [:]
+    private var groupIDs: [String: gid_t] = [:]
 
     init(root: [UInt8], options: DownloadOptions, agent: TunnelConnection) {
         self.root = root
@@ -433,14 +451,18 @@ private final class TreeDownload {
     /// The listing of the folder `relative`; once it checks out, the local folder is made
     /// (`make`: never before, so that nothing is made for a folder that is not one) and
     /// its entries are pending, depth first. `parent` hears when it is done.
-    func list(_ relative: [UInt8], making make: @escaping () throws -> LocalFolder, mode: UInt64, mtime: UInt64?,
+    func list(_ relative: [UInt8], making make: @escaping () throws -> LocalFolder, status: StatResult,
               parent: FillingFolder?, depth: Int) throws {
+        // A dry run changes no folder; otherwise each gets its mode, mtime (-p) and owner last.
+        let mode = options.dryRun ? nil : Optional(status.mode)
+        let mtime = options.preserve && !options.dryRun ? Optional(status.mtime) : nil
+        let owner = options.dryRun ? nil : localOwner(of: status)
         try pipeline.read(beneath: root, relative, withStatus: true) { [self] answer in
             var listed = false
             try outcome.entry {
                 let content = try answer.content()
                 guard case .directory(let entries) = content else { throw changedKind(root, relative, listedAs: .directory) }
-                let filling = FillingFolder(try make(), mode: mode, mtime: mtime, parent: parent)
+                let filling = FillingFolder(try make(), mode: mode, mtime: mtime, owner: owner, parent: parent)
                 filling.waitingFor += 1   // until its entries are pending
                 if options.deleteExtraneous { try deleteExtraneous(in: filling.folder, keeping: entries, relative) }
                 for entry in entries.sorted(by: { $0.name.lexicographicallyPrecedes($1.name) }).reversed() {
@@ -470,12 +492,20 @@ private final class TreeDownload {
             }
             let into = item.into
             let itemize = options.itemize
+            let dryRun = options.dryRun
             try list(item.relative, making: {
                 if let itemize, into.folder.status(of: item.name) == nil { itemize("cd+++++++++", item.relative, true, nil) }
-                return try into.folder.folder(item.name)
-            }, mode: item.status.mode, mtime: mtime, parent: into, depth: item.depth)
+                return dryRun ? try into.folder.subfolderIfPresent(item.name) : try into.folder.folder(item.name)
+            }, status: item.status, parent: into, depth: item.depth)
         case .regular:
-            if options.quickCheck, try unchanged(item) { return try item.into.entryDone(outcome) }
+            if options.quickCheck && !item.differs {
+                if options.checksum, let local = item.into.folder.status(of: item.name), local.st_mode & S_IFMT == S_IFREG,
+                   UInt64(local.st_size) == item.status.size {
+                    return try compareChecksums(item)
+                }
+                if try unchanged(item) { return try item.into.entryDone(outcome) }
+            }
+            if options.dryRun { return try item.into.entryDone(outcome) }
             try pipeline.read(beneath: root, item.relative) { [self] answer in
                 defer { progress.fileDone() }
                 try outcome.entry { try receiveFile(item, answer, modified: mtime) }
@@ -487,19 +517,29 @@ private final class TreeDownload {
                     guard case .symlink(let target) = try answer.content() else {
                         throw changedKind(root, item.relative, listedAs: .symlink)
                     }
-                    if options.quickCheck, let current = item.into.folder.linkTarget(of: item.name) {
+                    let folder = item.into.folder
+                    let owner = localOwner(of: item.status)
+                    if options.quickCheck, let current = folder.linkTarget(of: item.name) {
                         guard current != target else {
-                            // The same link: only its own mtime, when that differs.
-                            guard let mtime, let local = item.into.folder.status(of: item.name),
-                                  modificationTime(local) != mtime else { return }
-                            options.itemize?(".L..t......", item.relative, false, target)
-                            return try item.into.folder.setModificationTime(mtime, of: item.name)
+                            // The same link: only its own mtime and owner, when they differ.
+                            guard let local = folder.status(of: item.name) else { return }
+                            let time = mtime.map { modificationTime(local) != $0 } ?? false
+                            let (ownerDiffers, groupDiffers) = differences(owner, local)
+                            guard time || ownerDiffers || groupDiffers else { return }
+                            options.itemize?(".L." + ".\(time ? "t" : ".").\(ownerDiffers ? "o" : ".")\(groupDiffers ? "g" : ".")...",
+                                             item.relative, false, target)
+                            guard !options.dryRun else { return }
+                            if let owner, ownerDiffers || groupDiffers { try folder.setOwner(owner, of: item.name) }
+                            if let mtime, time { try folder.setModificationTime(mtime, of: item.name) }
+                            return
                         }
-                        try item.into.folder.remove(item.name)
+                        if !options.dryRun { try folder.remove(item.name) }
                     }
                     options.itemize?("cL+++++++++", item.relative, false, target)
-                    try item.into.folder.symlink(item.name, to: target)
-                    if let mtime { try item.into.folder.setModificationTime(mtime, of: item.name) }
+                    guard !options.dryRun else { return }
+                    try folder.symlink(item.name, to: target)
+                    if let owner { try folder.setOwner(owner, of: item.name) }
+                    if let mtime { try folder.setModificationTime(mtime, of: item.name) }
                 }
                 try item.into.entryDone(outcome)
             }
@@ -518,36 +558,101 @@ private final class TreeDownload {
             let isFolder = folder.status(of: name).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
             if options.excluded?(name, child, isFolder) == true { continue }
             options.itemize?("*deleting  ", child, isFolder, nil)
-            try outcome.entry { try folder.removeTree(name) }
+            if !options.dryRun { try outcome.entry { try folder.removeTree(name) } }
         }
     }
 
-    /// Whether the local file matches `item` by size and mtime (its mode is made the
-    /// remote one then); itemizes the transfer when it does not.
+    /// Whether the local file matches `item` by size and mtime (its mode, and as root its
+    /// owner, are made the remote ones then); itemizes the transfer when it does not.
     private func unchanged(_ item: Item) throws -> Bool {
-        let mode = withoutSetID(item.status.mode)
         guard let local = item.into.folder.status(of: item.name), local.st_mode & S_IFMT == S_IFREG else {
             options.itemize?(">f+++++++++", item.relative, false, nil)
             return false
         }
         let size = UInt64(local.st_size) != item.status.size
         let time = modificationTime(local) != item.status.mtime
-        let perms = local.st_mode & 0o7777 != mode
         guard size || time else {
-            if perms {
-                options.itemize?(".f...p.....", item.relative, false, nil)
-                try outcome.entry { try item.into.folder.setMode(mode, of: item.name) }
-            }
+            try keep(item, local)
             return true
         }
-        options.itemize?(">f." + (size ? "s" : ".") + (time ? "t" : ".") + (perms ? "p" : ".") + ".....",
-                         item.relative, false, nil)
+        let (perms, owner, group) = attributeDifferences(item, local)
+        options.itemize?(">f." + (size ? "s" : ".") + (time ? "t" : ".") + (perms ? "p" : ".") + (owner ? "o" : ".")
+                         + (group ? "g" : ".") + "...", item.relative, false, nil)
         return false
+    }
+
+    /// A local file that holds the remote one's content: its mode and owner are made the
+    /// remote ones, and with `time` (--checksum) its mtime; itemized when anything differs.
+    private func keep(_ item: Item, _ local: Glibc.stat, time: Bool = false) throws {
+        let (perms, ownerDiffers, groupDiffers) = attributeDifferences(item, local)
+        guard perms || ownerDiffers || groupDiffers || time else { return }
+        options.itemize?(".f.." + (time ? "t" : ".") + (perms ? "p" : ".") + (ownerDiffers ? "o" : ".")
+                         + (groupDiffers ? "g" : ".") + "...", item.relative, false, nil)
+        guard !options.dryRun else { return }
+        let folder = item.into.folder
+        try outcome.entry {
+            if let owner = localOwner(of: item.status), ownerDiffers || groupDiffers { try folder.setOwner(owner, of: item.name) }
+            if perms { try folder.setMode(withoutSetID(item.status.mode), of: item.name) }
+            if time { try folder.setModificationTime(item.status.mtime, of: item.name) }
+        }
+    }
+
+    /// Which of mode, owner and group the local file has otherwise than `item`.
+    private func attributeDifferences(_ item: Item, _ local: Glibc.stat) -> (mode: Bool, owner: Bool, group: Bool) {
+        let (owner, group) = differences(localOwner(of: item.status), local)
+        return (local.st_mode & 0o7777 != withoutSetID(item.status.mode), owner, group)
+    }
+
+    /// --checksum, for a local file of the remote one's size: the agent's SHA-512 of the
+    /// remote file against the local one's. The same: kept (its mtime made the remote one);
+    /// otherwise downloaded, as a pending entry (never a request sent from an answer's
+    /// handler). The Stat names the file by its full path: a read, which a folder swapped
+    /// for a symlink can at worst make look unchanged.
+    private func compareChecksums(_ item: Item) throws {
+        try pipeline.status(joined(root, item.relative), sha512: true) { [self] result in
+            var same = false
+            try outcome.entry {
+                guard let remote = try result.get()?.sha512sum else { return }
+                same = try remote == item.into.folder.fileSHA512(item.name)
+            }
+            guard let local = item.into.folder.status(of: item.name) else { return try item.into.entryDone(outcome) }
+            let time = modificationTime(local) != item.status.mtime
+            if same {
+                try keep(item, local, time: time && options.preserve)
+                return try item.into.entryDone(outcome)
+            }
+            let (perms, owner, group) = attributeDifferences(item, local)
+            options.itemize?(">fc" + "." + (time ? "t" : ".") + (perms ? "p" : ".") + (owner ? "o" : ".")
+                             + (group ? "g" : ".") + "...", item.relative, false, nil)
+            var again = item
+            again.differs = true
+            pending.append(again)
+        }
+    }
+
+    /// The local ids for a remote entry's owner and group names, when owners are kept
+    /// (`uid_t.max`, "unchanged" to fchown, for a name unknown here); cached per name.
+    private func localOwner(of status: StatResult) -> (uid: uid_t, gid: gid_t)? {
+        guard options.owners else { return nil }
+        if userIDs[status.owner] == nil {
+            userIDs[status.owner] = getpwnam(status.owner)?.pointee.pw_uid ?? uid_t(status.owner) ?? uid_t.max
+        }
+        if groupIDs[status.group] == nil {
+            groupIDs[status.group] = getgrnam(status.group)?.pointee.gr_gid ?? gid_t(status.group) ?? gid_t.max
+        }
+        return (userIDs[status.owner]!, groupIDs[status.group]!)
+    }
+
+    /// Whether a local entry's owner and group differ from `owner` (nil: not kept).
+    private func differences(_ owner: (uid: uid_t, gid: gid_t)?, _ local: Glibc.stat) -> (owner: Bool, group: Bool) {
+        guard let owner else { return (false, false) }
+        return (owner.uid != uid_t.max && local.st_uid != owner.uid, owner.gid != gid_t.max && local.st_gid != owner.gid)
     }
 
     private func receiveFile(_ item: Item, _ answer: BeneathAnswer, modified: UInt64?) throws {
         let folder = item.into.folder
-        try folder.writeFile(item.name, mode: withoutSetID(item.status.mode), syncing: false, modified: modified) { fd in
+        try folder.writeFile(item.name, mode: withoutSetID(item.status.mode), syncing: false, modified: modified,
+                             owner: localOwner(of: item.status)) { fd in
             var failedWrite: Int32 = 0
             let content: EntryContent
             do {

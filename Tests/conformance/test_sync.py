@@ -262,9 +262,88 @@ def test_a_pull_gives_the_tree_rsync_gives_and_then_only_the_changes(tmp_path, s
     assert snapshot(by_tunnel) == snapshot(by_rsync)
 
 
-def test_a_pull_refuses_what_it_does_not_do_yet(tmp_path):
-    result = sync("-n", f":{tmp_path}/", str(tmp_path / "x"))
-    assert result.returncode == 2 and b"not there yet for a pull" in result.stderr, result.stderr
+@pytest.mark.parametrize("slash", [True, False], ids=["content", "folder"])
+def test_a_pull_dry_run_changes_nothing_and_says_what_a_real_one_does(tmp_path, slash):
+    source = tmp_path / "src"
+    make_source(source)
+    dest = tmp_path / "dest"
+    suffix = "/" if slash else ""
+    dry = sync("-n", "-i", "--delete", f":{source}{suffix}", str(dest))
+    assert dry.returncode == 0, dry.stderr
+    assert not dest.exists()
+    prefix = "" if slash else "src/"
+    assert f">f+++++++++ {prefix}a" in dry.stdout.decode().splitlines(), dry.stdout
+    # Something to change, to keep and to delete: -n touches none of it.
+    assert sync(f":{source}{suffix}", str(dest)).returncode == 0
+    inside = dest if slash else dest / "src"
+    (inside / "extra-folder" / "inside").mkdir(parents=True)
+    (inside / "extra").write_text("x")
+    os.chmod(inside / "sub" / "deeper" / "c", 0o777)
+    os.utime(inside / "sub" / "link", ns=(1_000_000_000_000_000_000,) * 2, follow_symlinks=False)
+    (source / "a").write_text("changed")
+    (source / "new").write_text("new")
+    (source / "sub" / "link").unlink()
+    (source / "sub" / "link").symlink_to("deeper")
+    age(source, base=1_700_000_000_000_000_000)
+    before = snapshot(dest)
+    dry = sync("-n", "-i", "--delete", f":{source}{suffix}", str(dest))
+    assert dry.returncode == 0, dry.stderr
+    assert snapshot(dest) == before
+    real = sync("-i", "--delete", f":{source}{suffix}", str(dest))
+    assert real.returncode == 0, real.stderr
+    assert sorted(dry.stdout.decode().splitlines()) == sorted(real.stdout.decode().splitlines())
+    assert len(real.stdout.decode().splitlines()) >= 5, real.stdout
+    by_rsync = tmp_path / "by-rsync"
+    rsync("--delete", f"{source}{suffix}", str(by_rsync))
+    assert snapshot(dest) == snapshot(by_rsync)
+
+
+def test_a_pull_with_checksum_finds_a_change_the_quick_check_misses(tmp_path):
+    """As the push's: same size, same mtime, other bytes are found only by --checksum; a
+    file whose bytes match but whose mtime differs only gets its time."""
+    source = tmp_path / "src"
+    make_source(source)
+    dest = tmp_path / "dest"
+    assert sync(f":{source}/", str(dest)).returncode == 0
+    (dest / "sub" / "deeper" / "c").write_text("C")   # same size
+    os.utime(dest / "sub" / "deeper" / "c", ns=(os.lstat(source / "sub" / "deeper" / "c").st_mtime_ns,) * 2)
+    os.utime(dest / "a", ns=(1_000_000_000_000_000_000,) * 2)
+    quick = sync("-i", f":{source}/", str(dest))
+    assert (dest / "sub" / "deeper" / "c").read_text() == "C", "the quick check, as rsync's, cannot see it"
+    assert quick.stdout.decode().splitlines() == [">f..t...... a"], quick.stdout
+    os.utime(dest / "a", ns=(1_000_000_000_000_000_000,) * 2)
+    checked = sync("-i", "--checksum", f":{source}/", str(dest))
+    assert checked.returncode == 0, checked.stderr
+    assert sorted(checked.stdout.decode().splitlines()) == [".f..t...... a", ">fc........ sub/deeper/c"]
+    by_rsync = tmp_path / "by-rsync"
+    rsync(f"{source}/", str(by_rsync))
+    assert snapshot(dest) == snapshot(by_rsync)
+    again = sync("-i", "--checksum", f":{source}/", str(dest))
+    assert again.returncode == 0 and again.stdout == b"", again.stdout
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="owners are copied only when the receiver is root")
+def test_as_root_a_pull_keeps_owners_and_groups_as_rsync_does(tmp_path, unprivileged_user):
+    import pwd
+    entry = pwd.getpwnam(unprivileged_user)
+    source = tmp_path / "src"
+    make_source(source)
+    for path in (source / "a", source / "sub", source / "sub" / "link", source / "sub" / "deeper" / "c"):
+        os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+    os.chown(source / "empty", 0, entry.pw_gid)
+    by_rsync, by_tunnel = tmp_path / "by-rsync", tmp_path / "by-tunnel"
+    rsync(f"{source}/", str(by_rsync))
+    result = sync("-i", f":{source}/", str(by_tunnel))
+    assert result.returncode == 0, result.stderr
+    assert owners(by_tunnel) == owners(by_rsync)
+    assert snapshot(by_tunnel) == snapshot(by_rsync)
+    # An owner changed locally is put back, itemized as rsync does (o, g).
+    os.chown(by_tunnel / "a", 0, 0)
+    os.chown(by_tunnel / "sub" / "link", 0, 0, follow_symlinks=False)
+    again = sync("-i", f":{source}/", str(by_tunnel))
+    lines = again.stdout.decode().splitlines()
+    assert ".f....og... a" in lines and ".L....og... sub/link -> b" in lines, lines
+    assert owners(by_tunnel) == owners(by_rsync)
 
 
 def test_a_pull_with_delete_and_exclude_gives_what_rsync_gives(tmp_path):
