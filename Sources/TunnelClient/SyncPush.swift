@@ -36,8 +36,15 @@ final class TreeSync {
     /// A change, in rsync's `--itemize-changes` form: the 11-character code, the path below
     /// DEST (a folder with a trailing "/"), and for a symlink its target.
     func itemize(_ code: String, _ relative: [UInt8], folder: Bool = false, linkTarget: [UInt8]? = nil) {
+        // Sent (<), made (c) or removed (*): the folder that holds it gets a new mtime.
+        if let update = code.first, update == "<" || update == "c" || update == "*" { entriesChanged += 1 }
         outcome.report.itemize?(SyncChange(code: code, path: relative, isFolder: folder, linkTarget: linkTarget))
     }
+
+    /// How many entries were sent, made or removed so far: a folder none of whose entries
+    /// was needs no SetMetadataBeneath when its attributes match (a sync with nothing to
+    /// change sends none).
+    private var entriesChanged = 0
 
     /// Listings asked for ahead of their use, by path below DEST: the answer (or refusal),
     /// once in. At most `listingsAhead` subfolders per folder on the way are asked ahead, so
@@ -189,12 +196,14 @@ final class TreeSync {
         switch wanted {
         case .directory:
             if let status = existing {
+                let changedBefore = entriesChanged
                 try folder(local, relative: relative, remoteExists: true, depth: depth)
                 let item = code(".", "d", time: status.mtime != mtime, perms: status.mode != mode, owner: ownerDiffers,
                                 group: groupDiffers)
                 if item != code(".", "d") { itemize(item, relative, folder: true) }
-                // Always: a change to its entries just now changed the folder's mtime.
-                if !options.dryRun {
+                // Also when only its entries changed (any below it: counting only its own
+                // would need a counter per level): that changed the folder's mtime just now.
+                if !options.dryRun && (item != code(".", "d") || entriesChanged != changedBefore) {
                     try pipeline.setMetadata(beneath: root, relative, mode: status.mode != mode ? modeText : nil, owner: newOwner,
                                              group: newGroup, mtime: Int64(mtime), then: answered)
                 }
