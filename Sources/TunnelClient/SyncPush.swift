@@ -44,7 +44,7 @@ final class TreeSync {
     /// How many entries were sent, made or removed so far: a folder none of whose entries
     /// was needs no SetMetadataBeneath when its attributes match (a sync with nothing to
     /// change sends none).
-    private var entriesChanged = 0
+    private(set) var entriesChanged = 0
 
     /// Listings asked for ahead of their use, by path below DEST: the answer (or refusal),
     /// once in. At most `listingsAhead` subfolders per folder on the way are asked ahead, so

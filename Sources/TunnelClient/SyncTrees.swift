@@ -80,8 +80,11 @@ extension TunnelConnection {
         if contentOnly {
             guard top.st_mode & S_IFMT == S_IFDIR else { throw TreeError.local(local.text, ENOTDIR) }
             try sync.folder(local, relative: [], remoteExists: rootStatus != nil, depth: 0)
-            // As rsync: DEST itself takes SRC's mode and mtime, last (its entries changed it).
-            if !options.dryRun {
+            // As rsync: DEST itself takes SRC's mode and mtime, last (its entries changed it);
+            // left alone when nothing in it changed and they are SRC's already.
+            let mode = UInt64(top.st_mode & 0o7777)
+            let unchanged = sync.entriesChanged == 0 && rootStatus?.mode == mode && rootStatus?.mtime == modificationTime(top)
+            if !options.dryRun && !unchanged {
                 try sync.pipeline.setMetadata(beneath: root, [], mode: String(top.st_mode & 0o7777, radix: 8),
                                               mtime: Int64(modificationTime(top))) { error in
                     if let error { try sync.outcome.entry { throw error } }

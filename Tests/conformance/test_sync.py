@@ -98,10 +98,9 @@ def test_a_second_sync_itemizes_nothing_and_changes_follow_rsyncs_quick_check(tm
     assert snapshot(dest) == snapshot(by_rsync)
 
 
-def test_a_push_with_nothing_to_change_changes_nothing_but_dests_own_mtime(tmp_path):
-    """The agent's log of a second push: listings, and one SetMetadataBeneath (DEST's own
-    mode and mtime, as rsync sets them); no folder is touched whose entries and attributes
-    match (each got a SetMetadata before)."""
+def test_a_push_with_nothing_to_change_sends_nothing_but_listings(tmp_path):
+    """The agent's log of a second push: listings only. No folder is touched whose entries
+    and attributes match, DEST included (each got a SetMetadata before)."""
     source = tmp_path / "src"
     make_source(source)
     dest = tmp_path / "dest"
@@ -111,8 +110,11 @@ def test_a_push_with_nothing_to_change_changes_nothing_but_dests_own_mtime(tmp_p
     result = subprocess.run([str(TUNNEL), "sync", f"{source}/", f":{dest}"], capture_output=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     requests = [line.split(": ", 1)[1].split(" ")[0] for line in log.read_text().splitlines()]
-    assert [r for r in requests if r not in ("CheckAlive", "Hello", "ResolveUser", "StatPath", "ReadBeneath")] \
-        == ["SetMetadataBeneath"], requests
+    assert [r for r in requests if r not in ("CheckAlive", "Hello", "ResolveUser", "StatPath", "ReadBeneath")] == [], requests
+    # DEST's own mtime changed: set again, as rsync does.
+    os.utime(dest, ns=(1_000_000_000_000_000_000,) * 2)
+    assert sync(f"{source}/", f":{dest}").returncode == 0
+    assert os.stat(dest).st_mtime_ns == os.stat(source).st_mtime_ns
 
 
 def test_delete_leaves_only_what_src_has_except_excluded(tmp_path):
