@@ -260,8 +260,8 @@ private final class TreeDownload {
                             let time = mtime.map { modificationTime(local) != $0 } ?? false
                             let (ownerDiffers, groupDiffers) = differences(owner, local)
                             guard time || ownerDiffers || groupDiffers else { return }
-                            itemize(".L." + ".\(time ? "t" : ".").\(ownerDiffers ? "o" : ".")\(groupDiffers ? "g" : ".")...",
-                                             item.relative, false, target)
+                            itemize(".L..\(time ? "t" : ".").\(ownerDiffers ? "o" : ".")\(groupDiffers ? "g" : ".")...",
+                                    item.relative, false, target)
                             guard !options.dryRun else { return }
                             if let owner, ownerDiffers || groupDiffers { try folder.setOwner(owner, of: item.name) }
                             if let mtime, time { try folder.setModificationTime(mtime, of: item.name) }
@@ -310,7 +310,7 @@ private final class TreeDownload {
         }
         let (perms, owner, group) = attributeDifferences(item, local)
         itemize(">f." + (size ? "s" : ".") + (time ? "t" : ".") + (perms ? "p" : ".") + (owner ? "o" : ".")
-                         + (group ? "g" : ".") + "...", item.relative, false, nil)
+                + (group ? "g" : ".") + "...", item.relative, false, nil)
         return false
     }
 
@@ -320,7 +320,7 @@ private final class TreeDownload {
         let (perms, ownerDiffers, groupDiffers) = attributeDifferences(item, local)
         guard perms || ownerDiffers || groupDiffers || time else { return }
         itemize(".f.." + (time ? "t" : ".") + (perms ? "p" : ".") + (ownerDiffers ? "o" : ".")
-                         + (groupDiffers ? "g" : ".") + "...", item.relative, false, nil)
+                + (groupDiffers ? "g" : ".") + "...", item.relative, false, nil)
         guard !options.dryRun else { return }
         let folder = item.into.folder
         try outcome.entry {
@@ -343,12 +343,13 @@ private final class TreeDownload {
     /// for a symlink can at worst make look unchanged.
     private func compareChecksums(_ item: Item) throws {
         try pipeline.status(joined(root, item.relative), sha512: true) { [self] result in
-            var same = false
+            var same: Bool?   // nil: the comparison failed (reported), and the entry is done
             try outcome.entry {
-                guard let remote = try result.get()?.sha512sum else { return }
+                // Gone on the target meanwhile (no status, no hash): its read will say why.
+                guard let remote = try result.get()?.sha512sum else { same = false; return }
                 same = try remote == item.into.folder.fileSHA512(item.name)
             }
-            guard let local = item.into.folder.status(of: item.name) else { return try item.into.entryDone(outcome) }
+            guard let same, let local = item.into.folder.status(of: item.name) else { return try item.into.entryDone(outcome) }
             let time = modificationTime(local) != item.status.mtime
             if same {
                 try keep(item, local, time: time && options.preserve)
@@ -356,7 +357,7 @@ private final class TreeDownload {
             }
             let (perms, owner, group) = attributeDifferences(item, local)
             itemize(">fc" + "." + (time ? "t" : ".") + (perms ? "p" : ".") + (owner ? "o" : ".")
-                             + (group ? "g" : ".") + "...", item.relative, false, nil)
+                    + (group ? "g" : ".") + "...", item.relative, false, nil)
             var again = item
             again.differs = true
             pending.append(again)
