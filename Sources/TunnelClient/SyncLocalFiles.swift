@@ -143,8 +143,9 @@ public final class LocalFolder {
         return LocalFolder(fd: fd, path: path)
     }
 
-    /// For `sync -n`: the folder at `path` as it is, never made; when missing, one that
-    /// holds nothing (`isMissing`: its lookups find nothing, it lists no names).
+    /// For `sync -n`: the folder at `path` as it is, never made; when missing (or not a
+    /// folder, which sync would replace), one that holds nothing (`isMissing`: its lookups
+    /// find nothing, it lists no names).
     public static func ifPresent(_ path: LocalPath) throws -> LocalFolder {
         let fd = path.withCString { Glibc.open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 || errno == ENOENT else { throw TreeError.local(path.text) }
@@ -156,7 +157,7 @@ public final class LocalFolder {
         let child = path.appending(name)
         guard !isMissing else { return LocalFolder(fd: -1, path: child) }
         let opened = LocalPath(name).withCString { openat(fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-        guard opened >= 0 || errno == ENOENT else { throw TreeError.local(child.text) }
+        guard opened >= 0 || [ENOENT, ENOTDIR, ELOOP].contains(errno) else { throw TreeError.local(child.text) }
         return LocalFolder(fd: opened, path: child)
     }
 

@@ -225,10 +225,16 @@ private final class TreeDownload {
                                 + "the rest is not copied")
             }
             let into = item.into
-            let dryRun = options.dryRun
+            let (dryRun, replacing) = (options.dryRun, options.quickCheck)
             try list(item.relative, making: { [self] in
-                if into.folder.status(of: item.name) == nil { itemize("cd+++++++++", item.relative, true, nil) }
-                return dryRun ? try into.folder.subfolderIfPresent(item.name) : try into.folder.folder(item.name)
+                let existing = into.folder.status(of: item.name)
+                // sync, as rsync: a file or symlink where the source has a folder is removed
+                // (by name, never followed) for it; download -r refuses it (ENOTDIR, ELOOP).
+                let inTheWay = replacing && existing.map { $0.st_mode & S_IFMT != S_IFDIR } == true
+                if existing == nil || inTheWay { itemize("cd+++++++++", item.relative, true, nil) }
+                if dryRun { return try into.folder.subfolderIfPresent(item.name) }
+                if inTheWay { try into.folder.remove(item.name) }
+                return try into.folder.folder(item.name)
             }, status: item.status, parent: into, depth: item.depth)
         case .regular:
             if options.quickCheck && !item.differs {

@@ -317,6 +317,32 @@ def test_a_pull_dry_run_changes_nothing_and_says_what_a_real_one_does(tmp_path, 
     assert snapshot(dest) == snapshot(by_rsync)
 
 
+def test_a_pull_replaces_a_local_file_or_symlink_where_the_source_has_a_folder(tmp_path):
+    """As rsync: the file and the symlink (to a folder outside, never entered) are removed
+    for the source's folders; -n says so and changes nothing."""
+    source = tmp_path / "src"
+    make_source(source)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    by_rsync, by_tunnel = tmp_path / "by-rsync", tmp_path / "by-tunnel"
+    for dest in (by_rsync, by_tunnel):
+        dest.mkdir()
+        (dest / "sub").write_text("a file where the source has a folder")
+        (dest / "empty").symlink_to(outside)
+    before = snapshot(by_tunnel)
+    dry = sync("-n", "-i", f":{source}/", str(by_tunnel))
+    assert dry.returncode == 0, dry.stderr
+    assert snapshot(by_tunnel) == before
+    rsync(f"{source}/", str(by_rsync))
+    result = sync("-i", f":{source}/", str(by_tunnel))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert "cd+++++++++ sub/" in lines and "cd+++++++++ empty/" in lines, lines
+    assert sorted(dry.stdout.decode().splitlines()) == sorted(lines)
+    assert snapshot(by_tunnel) == snapshot(by_rsync)
+    assert os.listdir(outside) == []
+
+
 def test_a_pull_with_checksum_finds_a_change_the_quick_check_misses(tmp_path):
     """As the push's: same size, same mtime, other bytes are found only by --checksum; a
     file whose bytes match but whose mtime differs only gets its time."""
