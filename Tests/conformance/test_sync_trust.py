@@ -157,3 +157,14 @@ def test_remove_beneath_removes_the_entry_itself_and_follows_no_symlink(raw_agen
         assert raw_agent.ask(x.remove_beneath(base, path, recursive=True))[0] == "InvalidField", path
     assert root.is_dir()
 
+
+
+@needs_client
+def test_upload_r_p_refuses_an_agent_without_set_metadata_beneath(tmp_path):
+    """-p's mtimes are never set by full path: refused before anything is sent (the fake
+    agent ends the session on any request that would copy)."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "f").write_text("f")
+    result = tunnel("--via", fake("before-45"), "upload", "-r", "-p", str(source), "/t")
+    assert result.returncode == 255 and b"does not serve SetMetadataBeneath" in result.stderr, result
