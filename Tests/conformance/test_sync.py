@@ -232,7 +232,8 @@ def owners(folder):
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="owners are copied only when the receiver is root")
-def test_as_root_owners_and_groups_are_kept_as_rsync_keeps_them(tmp_path, unprivileged_user):
+@pytest.mark.parametrize("direction", ["push", "pull"])
+def test_as_root_owners_and_groups_are_kept_as_rsync_keeps_them(tmp_path, unprivileged_user, direction):
     import pwd
     entry = pwd.getpwnam(unprivileged_user)
     source = tmp_path / "src"
@@ -242,14 +243,17 @@ def test_as_root_owners_and_groups_are_kept_as_rsync_keeps_them(tmp_path, unpriv
     os.chown(source / "empty", 0, entry.pw_gid)
     by_rsync, by_tunnel = tmp_path / "by-rsync", tmp_path / "by-tunnel"
     rsync(f"{source}/", str(by_rsync))
-    result = sync("-i", f"{source}/", f":{by_tunnel}")
+    sides = (f"{source}/", f":{by_tunnel}") if direction == "push" else (f":{source}/", str(by_tunnel))
+    result = sync("-i", *sides)
     assert result.returncode == 0, result.stderr
     assert owners(by_tunnel) == owners(by_rsync)
     assert snapshot(by_tunnel) == snapshot(by_rsync)
-    # An owner changed on the target is put back, itemized as rsync does (o).
+    # An owner changed on the receiving side is put back, itemized as rsync does (o, g).
     os.chown(by_tunnel / "a", 0, 0)
-    again = sync("-i", f"{source}/", f":{by_tunnel}")
-    assert ".f....og... a" in again.stdout.decode().splitlines(), again.stdout
+    os.chown(by_tunnel / "sub" / "link", 0, 0, follow_symlinks=False)
+    again = sync("-i", *sides)
+    lines = again.stdout.decode().splitlines()
+    assert ".f....og... a" in lines and ".L....og... sub/link -> b" in lines, lines
     assert owners(by_tunnel) == owners(by_rsync)
 
 
@@ -365,30 +369,6 @@ def test_a_pull_with_checksum_finds_a_change_the_quick_check_misses(tmp_path):
     assert snapshot(dest) == snapshot(by_rsync)
     again = sync("-i", "--checksum", f":{source}/", str(dest))
     assert again.returncode == 0 and again.stdout == b"", again.stdout
-
-
-@pytest.mark.skipif(os.getuid() != 0, reason="owners are copied only when the receiver is root")
-def test_as_root_a_pull_keeps_owners_and_groups_as_rsync_does(tmp_path, unprivileged_user):
-    import pwd
-    entry = pwd.getpwnam(unprivileged_user)
-    source = tmp_path / "src"
-    make_source(source)
-    for path in (source / "a", source / "sub", source / "sub" / "link", source / "sub" / "deeper" / "c"):
-        os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
-    os.chown(source / "empty", 0, entry.pw_gid)
-    by_rsync, by_tunnel = tmp_path / "by-rsync", tmp_path / "by-tunnel"
-    rsync(f"{source}/", str(by_rsync))
-    result = sync("-i", f":{source}/", str(by_tunnel))
-    assert result.returncode == 0, result.stderr
-    assert owners(by_tunnel) == owners(by_rsync)
-    assert snapshot(by_tunnel) == snapshot(by_rsync)
-    # An owner changed locally is put back, itemized as rsync does (o, g).
-    os.chown(by_tunnel / "a", 0, 0)
-    os.chown(by_tunnel / "sub" / "link", 0, 0, follow_symlinks=False)
-    again = sync("-i", f":{source}/", str(by_tunnel))
-    lines = again.stdout.decode().splitlines()
-    assert ".f....og... a" in lines and ".L....og... sub/link -> b" in lines, lines
-    assert owners(by_tunnel) == owners(by_rsync)
 
 
 def test_a_pull_with_delete_and_exclude_gives_what_rsync_gives(tmp_path):

@@ -12,12 +12,7 @@ enum RemoveBeneathHandler: RequestHandler {
         let path = try beneathPath(root: request.root, path: request.path, allowingEmpty: false)
         let name = path.components.last!
         do throws(Errno) {
-            let parent = try path.openParent()
-            if request.recursive {
-                try removeTree(name, in: parent)
-            } else {
-                try removeEntry(name, in: parent)
-            }
+            try removeEntry(name, in: try path.openParent(), recursive: request.recursive)
         } catch {
             throw .osError(error, path: path.text)
         }

@@ -120,6 +120,13 @@ private func removeSubdirectory(_ identity: FileIdentity, in directory: borrowin
     throw Errno(EAGAIN)
 }
 
+/// Remove's removal of `name` in `parent`: with `recursive`, a directory with everything
+/// below it (`removeTree`); otherwise a file, a symlink or an empty directory.
+func removeEntry(_ name: SystemPath, in parent: borrowing FileDescriptor, recursive: Bool) throws(Errno) {
+    if recursive { return try removeTree(name, in: parent) }
+    try removeEntry(name, in: parent)
+}
+
 /// A file, a symlink or an empty directory named `name` in `parent`.
 func removeEntry(_ name: SystemPath, in parent: borrowing FileDescriptor) throws(Errno) {
     do throws(Errno) {
