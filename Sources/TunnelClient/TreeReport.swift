@@ -22,7 +22,8 @@ public struct SyncChange: Equatable {
 
 /// Files and bytes done, and to do. A tree is walked as it is copied, never listed whole
 /// first, so what is to do grows as folders are reached: it counts what has been found to
-/// need sending so far (done included).
+/// need sending so far (done included). A file is done once it is copied or has failed
+/// (and was reported).
 public struct SyncProgress: Equatable {
     public var filesDone = 0
     public var bytesDone: UInt64 = 0

@@ -66,9 +66,9 @@ final class SyncTests: XCTestCase {
         let source = try makeSource()
         let agent = try TunnelConnection(route: .command([TunnelConnectionTests.agent]), negotiating: true)
         defer { agent.close() }
-        // A local file where the source has a folder: that folder fails, the rest is copied.
-        try FileManager.default.createDirectory(atPath: path("copy"), withIntermediateDirectories: true)
-        XCTAssertTrue(FileManager.default.createFile(atPath: path("copy/sub"), contents: Data("in the way".utf8)))
+        // A local folder that is not empty where the source has a file: that file fails
+        // (rsync cannot make way for it either), the rest is copied.
+        try FileManager.default.createDirectory(atPath: path("copy/a/kept"), withIntermediateDirectories: true)
         var failed: [Error] = []
         var options = SyncOptions()
         options.entryFailed = { failed.append($0) }
@@ -77,11 +77,14 @@ final class SyncTests: XCTestCase {
                                     options: options) { last = $0 }
         XCTAssertEqual(result.failures, 1)
         XCTAssertEqual(failed.count, 1)
-        XCTAssertEqual((failed.first as? TreeError)?.kind, .local(errno: ENOTDIR))
-        XCTAssertEqual(try String(contentsOfFile: path("copy/a"), encoding: .utf8), "abc")
+        XCTAssertEqual((failed.first as? TreeError)?.kind, .local(errno: EISDIR))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("copy/a/kept")))
+        XCTAssertEqual(FileManager.default.contents(atPath: path("copy/sub/b")), Data(repeating: 7, count: 5000))
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: path("copy/link")), "a")
-        XCTAssertEqual(last.filesDone, 1)
-        XCTAssertEqual(last.bytesDone, 3)
+        // The failed file counts as done: it was handled, and reported.
+        XCTAssertEqual(last.filesDone, 3)
+        XCTAssertEqual(last.filesToDo, 3)
+        XCTAssertEqual(last.bytesToDo, 5003)
     }
 
     func testBothSidesRemoteIsRefusedBeforeAnything() throws {
