@@ -39,9 +39,11 @@ let package = Package(
         .executableTarget(name: "tunnel-dispatcher", dependencies: ["TunnelAgent", "CPosix"]),
         // The client's C shim: the calls Swift's Glibc module leaves out (pipe2, ppoll).
         .target(name: "CTunnelClient"),
-        .target(name: "TunnelClient", dependencies: ["TunnelWire", "CTunnelClient"], exclude: ["Bootstrap/bootstrap.sh"]),
+        // TunnelHash: sync --checksum's local SHA-512 (TunnelClient.sync).
+        .target(name: "TunnelClient", dependencies: ["TunnelWire", "TunnelHash", "CTunnelClient"],
+                exclude: ["Bootstrap/bootstrap.sh"]),
         .executableTarget(name: "tunnel", dependencies: [
-            "TunnelClient", "TunnelHash",   // TunnelHash: sync --checksum's local SHA-512
+            "TunnelClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TunnelWireTests", dependencies: ["TunnelWire"], exclude: ["golden"]),

@@ -86,7 +86,8 @@ extension_sessions = [
     + x.read_beneath(b"/scratch", b"t", with_status=True) + x.read_beneath(b"/scratch", b"t/f\xff")
     + x.read_beneath(b"/scratch", b"t/l") + x.read_beneath(b"/scratch", b"t/l/f\xff")
     + x.set_metadata_beneath(b"/scratch", b"t/f\xff", mode="600", mtime=-5)
-    + x.set_metadata_beneath(b"/scratch", b"t/l/f\xff", owner="0")
+    + x.set_metadata_beneath(b"/scratch", b"t/l/f\xff", owner="0") + x.set_metadata_beneath(b"/scratch", b"", mtime=0)
+    + x.remove_beneath(b"/scratch", b"t/l/f\xff") + x.remove_beneath(b"/scratch", b"t", recursive=True)
     + x.stat_numbers([b"/dev/null", b"/scratch/t", b"/scratch/missing\xff", b""]),
     x.read_beneath(b"/scratch", b"../etc"), x.upload_beneath(b"/scratch", b"", b"x"), x.create_beneath(b"/", b"a//b"),
     # A pty run (where the fuzzer has no /dev/ptmx, its refusal), resized, and a late resize.

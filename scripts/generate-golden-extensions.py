@@ -61,6 +61,7 @@ SAMPLES = [
     ("createBeneathLink", x.create_beneath(b"/srv", b"a/l\xff", link_target=b"../t")),
     ("setMetadataBeneath", x.set_metadata_beneath(b"/srv", b"a/b\xff", mode="750", owner="root", group=None,
                                                   mtime=-1)),
+    ("removeBeneath", x.remove_beneath(b"/srv", b"a/b\xff", recursive=True)),
     ("statNumbers", x.stat_numbers([b"/dev/null", b"/srv/a\xff"])),
     ("statNumbersResult", x.stat_numbers_result([(1, 1, 3), (0, 0, 0)])),
     ("windowSize", x.window_size(24, 80)),

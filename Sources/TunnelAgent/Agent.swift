@@ -20,7 +20,7 @@ public enum Agent {
     answered with an error that names the option, and the session goes on:
     --read-only    refuse every request that can change the host: Upload, ProcessRun, RunEx,
                    MakeDir, Remove, Rename, SetMetadata, Symlink, UploadBeneath,
-                   CreateBeneath, SetMetadataBeneath
+                   CreateBeneath, SetMetadataBeneath, RemoveBeneath
     --allow NAMES  serve only these requests (comma-separated, docs/protocol.md's names,
                    any case); CheckAlive, Exit and Hello are always served
     --deny NAMES   refuse these requests

@@ -90,22 +90,27 @@ public final class TreePipeline {
         expectOk(cost(root, path, target), then)
     }
 
-    /// `TunnelConnection.setMetadata`, pipelined, for what is given of `mode`, `owner`,
-    /// `group` and `mtime` (ns since the epoch): a symlink's own, never its target's.
-    public func setMetadata(_ path: [UInt8], mode: String? = nil, owner: String? = nil, group: String? = nil,
-                            mtime: Int64? = nil, then: @escaping (TunnelError?) throws -> Void) throws {
-        try makeRoom(cost(path))
-        try connection.sendRequest(SetMetadata(path: path, followLinks: false, mode: mode, owner: owner, group: group,
-                                               mtime: mtime), needing: .setMetadata)
-        expectOk(cost(path), then)
+    /// SetMetadataBeneath, pipelined: the change of the entry at `path` below `root` (empty:
+    /// the root itself), never through a symlink there or in the folders between. What a
+    /// tree changes attributes with, so that a folder swapped for a symlink after its
+    /// listing fails the change instead of leading it outside the tree.
+    public func setMetadata(beneath root: [UInt8], _ path: [UInt8], mode: String? = nil, owner: String? = nil,
+                            group: String? = nil, mtime: Int64? = nil,
+                            then: @escaping (TunnelError?) throws -> Void) throws {
+        try makeRoom(cost(root, path))
+        try connection.sendRequest(SetMetadataBeneath(root: root, path: path, mode: mode, owner: owner, group: group,
+                                                      mtime: mtime), needing: .setMetadataBeneath)
+        expectOk(cost(root, path), then)
     }
 
-    /// `TunnelConnection.remove`, pipelined: a symlink itself; with `recursive`, a folder
-    /// and everything below it.
-    public func remove(_ path: [UInt8], recursive: Bool = false, then: @escaping (TunnelError?) throws -> Void) throws {
-        try makeRoom(cost(path))
-        try connection.sendRequest(Remove(path: path, recursive: recursive), needing: .remove)
-        expectOk(cost(path), then)
+    /// RemoveBeneath, pipelined: the entry at `path` below `root` (a symlink itself; with
+    /// `recursive`, a folder and everything below it), never through a symlink in the
+    /// folders between, for the same reason.
+    public func remove(beneath root: [UInt8], _ path: [UInt8], recursive: Bool = false,
+                       then: @escaping (TunnelError?) throws -> Void) throws {
+        try makeRoom(cost(root, path))
+        try connection.sendRequest(RemoveBeneath(root: root, path: path, recursive: recursive), needing: .removeBeneath)
+        expectOk(cost(root, path), then)
     }
 
     /// `TunnelConnection.status(_:followLinks:sha512:)`, pipelined: `then` hears the status,

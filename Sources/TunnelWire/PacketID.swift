@@ -16,8 +16,9 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
     case failure = 41
     // Tree transfers that never follow a symlink below their root (BeneathPackets.swift).
     case uploadBeneath = 42, readBeneath, createBeneath
-    // chmod -R / chown -R below a root, never through a symlink (BeneathPackets.swift).
-    case setMetadataBeneath = 45
+    // chmod -R / chown -R and sync's changes and removals below a root, never through a
+    // symlink (BeneathPackets.swift).
+    case setMetadataBeneath = 45, removeBeneath
     // ls -l's link counts and device numbers, which StatResult lacks (StatNumbersPackets.swift).
     case statNumbers = 47
     // A run on a pseudo-terminal, and its window size (TerminalPackets.swift).
@@ -87,6 +88,7 @@ public enum PacketID: UInt32, CaseIterable, Sendable {
         case .readBeneath: return ("ReadBeneath", .request)
         case .createBeneath: return ("CreateBeneath", .request)
         case .setMetadataBeneath: return ("SetMetadataBeneath", .request)
+        case .removeBeneath: return ("RemoveBeneath", .request)
         case .windowSize: return ("WindowSize", .requestWithoutAnswer)
         case .runTerminal: return ("RunTerminal", .request)
         case .statNumbers: return ("StatNumbers", .request)

@@ -125,17 +125,7 @@ func emitLine(_ text: String) {
     emit(Array((text + "\n").utf8))
 }
 
-/// write(2) until every byte is out: 0, or the errno of the write that failed.
-func writeFully(_ bytes: UnsafeRawBufferPointer, to fd: Int32) -> Int32 {
-    var done = 0
-    while done < bytes.count {
-        let written = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-        if written < 0 && errno == EINTR { continue }
-        if written <= 0 { return written < 0 ? errno : EIO }
-        done += written
-    }
-    return 0
-}
+// writeFully (write(2) until every byte is out) is TunnelClient's (SyncLocalFiles.swift).
 
 /// Reads `fd` to its end, handing each piece to `body`; a read error is a failure of
 /// tunnel, named after `name`.

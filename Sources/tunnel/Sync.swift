@@ -3,15 +3,10 @@ import ArgumentParser
 import Glibc
 #endif
 import TunnelClient
-import TunnelHash
 import TunnelWire
 
-// tunnel sync: rsync -a's model. A push (SRC local, DEST `:PATH` on the target) is below; a
-// pull is download -r's code with rsync's quick check (`pull`).
-// Each remote folder is listed with its entries' status (one ReadBeneath); an entry whose
-// size and mtime match is left alone (rsync's quick check), everything else is sent with the
-// same pipelined, no-follow requests as upload -r (TreePipeline, UploadBeneath,
-// CreateBeneath). Modes and mtimes are made the source's; symlinks stay symlinks.
+// tunnel sync: rsync -a's model. The sync is TunnelClient's (`TunnelConnection.sync`,
+// SyncTrees.swift); this is its command line, its -i lines and its exit status.
 
 struct SyncCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,7 +15,7 @@ struct SyncCommand: ParsableCommand {
         discussion: """
             SRC/ copies the folder's content into DEST; SRC without the slash copies the folder
             itself, into DEST/NAME (rsync's trailing-slash rule). DEST is made when missing (not
-            its parents). A pull (:SRC DEST) has no -n or --checksum yet.
+            its parents). Owners and groups are copied when the receiving side is root.
             Exit status 23 when some entries failed (each is named), the rest done.
             """)
     @OptionGroup var target: TargetOptions
@@ -30,7 +25,7 @@ struct SyncCommand: ParsableCommand {
     var dryRun = false
     @Flag(name: [.customShort("i"), .long], help: "One line per change, in rsync's format (e.g. <f.st...... name).")
     var itemizeChanges = false
-    @Flag(name: [.customShort("c"), .long], help: "Compare files of the same size by SHA-512, not by mtime (a push).")
+    @Flag(name: [.customShort("c"), .long], help: "Compare files of the same size by SHA-512, not by mtime.")
     var checksum = false
     @Option(help: "Skip entries whose name matches PATTERN (a glob; with '/', the path below SRC; ending in '/', folders only). Repeatable.")
     var exclude: [String] = []
@@ -41,9 +36,6 @@ struct SyncCommand: ParsableCommand {
         switch (source.hasPrefix(":"), destination.hasPrefix(":")) {
         case (false, true): break
         case (true, false):
-            if dryRun || checksum {
-                throw ValidationError("-n and --checksum are not there yet for a pull (:SRC DEST), only for a push")
-            }
             if source.count < 2 { throw ValidationError("SRC names no path: :PATH") }
             return
         default: throw ValidationError("exactly one of SRC and DEST is on the target, written :PATH")
@@ -52,392 +44,34 @@ struct SyncCommand: ParsableCommand {
     }
 
     func run() throws {
-        if source.hasPrefix(":") { return try pull() }
         let agent = try target.connect(needing: "sync")
-        let root = Array(destination.utf8.dropFirst())
-        let local = LocalPath(source)
-        guard let top = local.status() else { throw localFailure(source) }
-        let contentOnly = source.hasSuffix("/") || !isSingleName(lastComponent(Array(source.utf8)))
-        let sync = try report { () throws(TunnelError) in try TreeSync(root: root, agent: agent, options: self) }
-        defer { sync.progress.finish() }
-        do {
-            let rootStatus = try agent.status(root, followLinks: true)
-            if rootStatus == nil {
-                sync.itemize("cd+++++++++", [], folder: true)
-                // SRC/ gives DEST its own mode (set again at the end); SRC makes DEST a plain folder.
-                if !dryRun { try agent.makeDirectory(root, mode: contentOnly ? String(top.st_mode & 0o7777, radix: 8) : nil) }
-            } else if rootStatus?.type != "dir" {
-                writeError("tunnel: \(destination): not a folder\n")
-                throw ExitCode(1)
-            }
-            if contentOnly {
-                guard top.st_mode & S_IFMT == S_IFDIR else { throw localFailure(source, ENOTDIR) }
-                try sync.folder(local, relative: [], remoteExists: rootStatus != nil, depth: 0)
-                // As rsync: DEST itself takes SRC's mode and mtime, last (its entries changed it).
-                if !dryRun {
-                    try sync.pipeline.setMetadata(root, mode: String(top.st_mode & 0o7777, radix: 8),
-                                                  mtime: Int64(modificationTime(top))) { error in
-                        if let error { try sync.outcome.entry { throw error } }
-                    }
-                }
-            } else {
-                let name = lastComponent(Array(source.utf8))
-                var existing: DirEntry?
-                if rootStatus != nil {
-                    try sync.listing([]) { entries in existing = entries.first { $0.name == name } }
-                }
-                try sync.entry(local, name: name, relative: name, remote: existing, depth: 0)
-            }
-            try sync.pipeline.finish()
-        } catch let error as TunnelError {
-            throw report(error)
-        }
-        try sync.outcome.finish()
-    }
-}
-
-extension SyncCommand {
-    /// `sync :SRC DEST`: download -r's code (the same checks, pipelining and exit 23), with
-    /// rsync's quick check and mtimes kept. Owners and groups are not copied yet.
-    func pull() throws {
-        let agent = try target.connect(needing: "sync")
-        let remote = Array(source.utf8.dropFirst())
-        let name = lastComponent(remote)
-        let contentOnly = source.hasSuffix("/") || !isSingleName(name)
-        // As rsync, DEST itself is made when missing (not its parents).
-        if !contentOnly, LocalPath(destination).withCString({ mkdir($0, 0o777) }) != 0 && errno != EEXIST {
-            throw localFailure(destination)
-        }
-        let local = contentOnly ? LocalPath(destination) : LocalPath(destination).appending(name)
-        let itemize: ((String, [UInt8], Bool, [UInt8]?) -> Void)? = itemizeChanges ? { code, relative, folder, target in
-            let path = contentOnly ? relative : relative.isEmpty ? name : name + [UInt8(ascii: "/")] + relative
-            printItem(code, path, folder: folder, linkTarget: target)
-        } : nil
-        let patterns = exclude
-        let excluded: (([UInt8], [UInt8], Bool) -> Bool)? = patterns.isEmpty ? nil : { name, relative, isFolder in
-            isExcluded(by: patterns, name, relative, isFolder: isFolder)
-        }
-        try downloadTree(remote, to: local, options: DownloadOptions(preserve: true, durable: target.durable,
-                                                                      quiet: target.quiet, quickCheck: true,
-                                                                      itemize: itemize, deleteExtraneous: delete,
-                                                                      excluded: excluded), on: agent)
+        let progress = TreeProgress(quiet: target.quiet)
+        defer { progress.finish() }
+        let report = treeReport(progress)
+        var options = SyncOptions()
+        options.delete = delete
+        options.dryRun = dryRun
+        options.checksum = checksum
+        options.exclude = exclude
+        options.durable = target.durable
+        if itemizeChanges { options.itemize = printItem }
+        options.entryFailed = report.entryFailed
+        options.skipped = report.skipped
+        let (from, to) = source.hasPrefix(":")
+            ? (SyncLocation.remote(Array(source.utf8.dropFirst())), SyncLocation.local(Array(destination.utf8)))
+            : (SyncLocation.local(Array(source.utf8)), SyncLocation.remote(Array(destination.utf8.dropFirst())))
+        try runTree { try agent.sync(from: from, to: to, options: options, progress: report.progress).failures }
         agent.close()
-    }
-}
-
-/// Whether an entry is excluded by one of `patterns`, with rsync's basic glob semantics: a
-/// pattern with "/" matches the path below SRC (a leading "/" anchors it there), one without
-/// matches the name alone, and one ending in "/" only folders.
-func isExcluded(by patterns: [String], _ name: [UInt8], _ relative: [UInt8], isFolder: Bool) -> Bool {
-    patterns.contains { pattern in
-        var glob = pattern
-        if glob.hasSuffix("/") {
-            guard isFolder else { return false }
-            glob.removeLast()
-        }
-        let anchored = glob.contains("/")
-        if glob.hasPrefix("/") { glob.removeFirst() }
-        let subject = anchored ? relative : name
-        return fnmatch(glob, String(decoding: subject, as: UTF8.self), 0) == 0
     }
 }
 
 /// One `-i` line: rsync's 11-character code, the path below DEST (a folder with a trailing
 /// "/"), and for a symlink " -> " and its target.
-private func printItem(_ code: String, _ relative: [UInt8], folder: Bool, linkTarget: [UInt8]?) {
+private func printItem(_ change: SyncChange) {
     // Escaped on a terminal: a pull's names and link targets come from the target.
-    var line = code + " " + (relative.isEmpty ? "./" : displayed(String(decoding: relative, as: UTF8.self), on: 1)
-                             + (folder ? "/" : ""))
-    if let linkTarget { line += " -> " + displayed(String(decoding: linkTarget, as: UTF8.self), on: 1) }
+    var line = change.code + " " + (change.path.isEmpty ? "./" : displayed(String(decoding: change.path, as: UTF8.self), on: 1)
+                                    + (change.isFolder ? "/" : ""))
+    if let linkTarget = change.linkTarget { line += " -> " + displayed(String(decoding: linkTarget, as: UTF8.self), on: 1) }
     let bytes = Array((line + "\n").utf8)
     _ = bytes.withUnsafeBytes { writeFully($0, to: 1) }
-}
-
-/// One push: what it compares, what it sends, what it says.
-private final class TreeSync {
-    let root: [UInt8]
-    let options: SyncCommand
-    let pipeline: TreePipeline
-    let outcome: TreeOutcome
-    let progress: TreeProgress
-    /// Owners and groups are copied only when the receiving side is root, as rsync -a does.
-    let receiverIsRoot: Bool
-
-    init(root: [UInt8], agent: TunnelConnection, options: SyncCommand) throws(TunnelError) {
-        self.root = root
-        self.options = options
-        receiverIsRoot = try agent.resolveUser(nil) == "root"
-        pipeline = TreePipeline(agent)
-        outcome = TreeOutcome(agent)
-        progress = TreeProgress(quiet: options.target.quiet)
-    }
-
-    /// A change, in rsync's `--itemize-changes` form: the 11-character code, the path below
-    /// DEST (a folder with a trailing "/"), and for a symlink its target.
-    func itemize(_ code: String, _ relative: [UInt8], folder: Bool = false, linkTarget: [UInt8]? = nil) {
-        guard options.itemizeChanges else { return }
-        printItem(code, relative, folder: folder, linkTarget: linkTarget)
-    }
-
-    /// Listings asked for ahead of their use, by path below DEST: the answer (or refusal),
-    /// once in. At most `listingsAhead` subfolders per folder on the way are asked ahead, so
-    /// what waits here stays bounded.
-    private var listings: [[UInt8]: Result<[DirEntry], TunnelError>] = [:]
-    private var listingsAsked = Set<[UInt8]>()
-    private let listingsAhead = 16
-
-    /// Asks for the remote folder `relative`'s listing (with each entry's status), once.
-    func askListing(_ relative: [UInt8]) throws {
-        guard listingsAsked.insert(relative).inserted else { return }
-        let connection = pipeline.connection
-        try pipeline.read(beneath: root, relative, withStatus: true) { [self] answer in
-            do throws(TunnelError) {
-                guard case .directory(let entries) = try answer.content() else {
-                    throw .invalidAnswer(field: "type", reason: "\(show(root, relative)) is not a folder")
-                }
-                listings[relative] = .success(entries)
-            } catch {
-                if !connection.isUsable { throw error }
-                listings[relative] = .failure(error)
-            }
-        }
-    }
-
-    /// The remote folder `relative`'s entries, handed to `body`: asked for now unless they
-    /// were asked ahead, and waited for (the answers before them are handled first).
-    func listing(_ relative: [UInt8], _ body: ([DirEntry]) throws -> Void) throws {
-        try askListing(relative)
-        while listings[relative] == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
-        listingsAsked.remove(relative)
-        guard let result = listings.removeValue(forKey: relative) else { return }
-        try body(try result.get())
-    }
-
-    func excluded(_ name: [UInt8], _ relative: [UInt8], isFolder: Bool) -> Bool {
-        isExcluded(by: options.exclude, name, relative, isFolder: isFolder)
-    }
-
-    /// The local folder `local` onto the remote `relative`, which exists already (or, with
-    /// -n, would have been made: then it is empty).
-    func folder(_ local: LocalPath, relative: [UInt8], remoteExists: Bool, depth: Int) throws {
-        guard depth < deepestTree else { throw localFailure(local.text, ELOOP) }
-        var remote: [[UInt8]: DirEntry] = [:]
-        if remoteExists {
-            try listing(relative) { entries in
-                for entry in entries { remote[entry.name] = entry }
-            }
-        }
-        let names = try local.entries()
-        // The subfolders both sides have: their listings are asked for ahead, a few at a
-        // time, so that a tree with nothing to change costs about one round trip, not one
-        // per folder.
-        let shared = names.compactMap { name -> [UInt8]? in
-            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-            guard remote[name]?.fileType == .directory, !excluded(name, child, isFolder: true),
-                  local.appending(name).status().map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { return nil }
-            return child
-        }
-        var askedAhead = 0
-        func askAhead(through count: Int) throws {
-            while askedAhead < min(count, shared.count) {
-                try askListing(shared[askedAhead])
-                askedAhead += 1
-            }
-        }
-        try askAhead(through: listingsAhead)
-        var reached = 0
-        var present = Set<[UInt8]>()
-        for name in names {
-            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-            let path = local.appending(name)
-            let isFolder = path.status().map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
-            if reached < shared.count && shared[reached] == child {
-                reached += 1
-                try askAhead(through: reached + listingsAhead)
-            }
-            if excluded(name, child, isFolder: isFolder) { continue }
-            present.insert(name)
-            try outcome.entry { try entry(path, name: name, relative: child, remote: remote[name], depth: depth + 1) }
-        }
-        guard options.delete else { return }
-        for (name, entry) in remote.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where !present.contains(name) {
-            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-            if excluded(name, child, isFolder: entry.fileType == .directory) { continue }
-            itemize("*deleting  ", child, folder: entry.fileType == .directory)
-            if !options.dryRun {
-                try pipeline.remove(joined(root, child), recursive: entry.fileType == .directory, then: answered)
-            }
-        }
-    }
-
-    /// A refusal is named and counted; the rest goes on.
-    private lazy var answered: (TunnelError?) throws -> Void = { [outcome] error in
-        if let error { try outcome.entry { throw error } }
-    }
-
-    /// Whether the remote file at `path` (listed as `status`) holds what the local one does:
-    /// rsync's quick check (size and mtime), or with --checksum the same size and SHA-512
-    /// (the agent's Stat computes it; asked only when the sizes match, as rsync does).
-    func sameContent(_ local: LocalPath, _ info: Glibc.stat, _ path: [UInt8], _ status: StatResult) throws -> Bool {
-        guard status.size == UInt64(info.st_size) else { return false }
-        guard options.checksum else { return status.mtime == modificationTime(info) }
-        var remote: [UInt8]?
-        var answered = false
-        try pipeline.status(path, sha512: true) { result in
-            answered = true
-            remote = try result.get()?.sha512sum
-        }
-        while !answered { try pipeline.receiveNext() }
-        guard let remote else { return false }
-        return try remote == sha512(of: local)
-    }
-
-    /// rsync's 11-character itemize code: `update` (< sent, c made, . attributes only),
-    /// the kind (f, d, L), then what differs, or "+++++++++" for something new.
-    func code(_ update: Character, _ kind: Character, new: Bool = false, checksum: Bool = false, size: Bool = false,
-              time: Bool = false, perms: Bool = false, owner: Bool = false, group: Bool = false) -> String {
-        if new { return "\(update)\(kind)+++++++++" }
-        return "\(update)\(kind)" + (checksum ? "c" : ".") + (size ? "s" : ".") + (time ? "t" : ".") + (perms ? "p" : ".") + (owner ? "o" : ".")
-            + (group ? "g" : ".") + "..."
-    }
-
-    /// One local entry onto the remote `relative`, whose listing said `remote` (nil: missing).
-    func entry(_ local: LocalPath, name: [UInt8], relative: [UInt8], remote: DirEntry?, depth: Int) throws {
-        guard let info = local.status() else { throw localFailure(local.text) }
-        let kind = info.st_mode & S_IFMT
-        let mode = UInt64(info.st_mode & 0o7777)
-        let modeText = String(mode, radix: 8)
-        let mtime = modificationTime(info)
-        let wanted: FileType = kind == S_IFDIR ? .directory : kind == S_IFREG ? .regular : kind == S_IFLNK ? .symlink : .other
-        guard wanted != .other else {
-            writeError("tunnel: skipping \(local.text): not a file, folder or symlink\n")
-            return
-        }
-        var existing = remote.flatMap { $0.status }
-        if let remote, existing != nil, remote.fileType != wanted {
-            // Another kind in the way: removed first, as rsync does.
-            let isFolder = remote.fileType == .directory
-            itemize("*deleting  ", relative, folder: isFolder)
-            if !options.dryRun { try pipeline.remove(joined(root, relative), recursive: isFolder, then: answered) }
-            existing = nil
-        }
-        let path = joined(root, relative)
-        // Owner and group, by name as rsync maps them, only when the receiver is root.
-        let owner = receiverIsRoot ? ownerName(info.st_uid) : nil
-        let group = receiverIsRoot ? groupName(info.st_gid) : nil
-        let ownerDiffers = existing.map { owner != nil && $0.owner != owner } ?? false
-        let groupDiffers = existing.map { group != nil && $0.group != group } ?? false
-        let newOwner = ownerDiffers ? owner : nil
-        let newGroup = groupDiffers ? group : nil
-        switch wanted {
-        case .directory:
-            if let status = existing {
-                try folder(local, relative: relative, remoteExists: true, depth: depth)
-                let item = code(".", "d", time: status.mtime != mtime, perms: status.mode != mode, owner: ownerDiffers,
-                                group: groupDiffers)
-                if item != code(".", "d") { itemize(item, relative, folder: true) }
-                // Always: a change to its entries just now changed the folder's mtime.
-                if !options.dryRun {
-                    try pipeline.setMetadata(path, mode: status.mode != mode ? modeText : nil, owner: newOwner,
-                                             group: newGroup, mtime: Int64(mtime), then: answered)
-                }
-            } else {
-                itemize(code("c", "d", new: true), relative, folder: true)
-                if !options.dryRun {
-                    try pipeline.makeDirectory(beneath: root, relative, mode: modeText, then: answered)
-                }
-                try folder(local, relative: relative, remoteExists: false, depth: depth)
-                if !options.dryRun {
-                    try pipeline.setMetadata(path, owner: owner, group: group, mtime: Int64(mtime), then: answered)
-                }
-            }
-        case .regular:
-            if let status = existing, try sameContent(local, info, path, status) {
-                let time = status.mtime != mtime   // only with --checksum
-                let item = code(".", "f", time: time, perms: status.mode != mode, owner: ownerDiffers, group: groupDiffers)
-                if item != code(".", "f") {
-                    itemize(item, relative)
-                    if !options.dryRun {
-                        try pipeline.setMetadata(path, mode: status.mode != mode ? modeText : nil, owner: newOwner,
-                                                 group: newGroup, mtime: time ? Int64(mtime) : nil, then: answered)
-                    }
-                }
-                return
-            }
-            itemize(existing.map { status in
-                code("<", "f", checksum: options.checksum && status.size == UInt64(info.st_size),
-                     size: status.size != UInt64(info.st_size), time: status.mtime != mtime,
-                     perms: status.mode != mode, owner: ownerDiffers, group: groupDiffers)
-            } ?? code("<", "f", new: true), relative)
-            guard !options.dryRun else { return }
-            let fd = local.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
-            guard fd >= 0 else { throw localFailure(local.text) }
-            defer { close(fd) }
-            var opened = Glibc.stat()
-            guard fstat(fd, &opened) == 0 else { throw localFailure(local.text) }
-            let size = UInt64(opened.st_size)
-            let progress = self.progress
-            try pipeline.upload(beneath: root, relative, streaming: FileContent(fd: fd, byteCount: size),
-                                mode: modeText, owner: owner, group: group) { [outcome] error in
-                if let error { return try outcome.entry { throw error } }
-                progress.add(bytes: size)
-                progress.fileDone()
-            }
-            try pipeline.setMetadata(path, mtime: Int64(modificationTime(opened)), then: answered)
-        default:   // a symlink
-            var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
-            let length = local.withCString { path in
-                buffer.withUnsafeMutableBytes { readlink(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
-            }
-            guard length >= 0 else { throw localFailure(local.text) }
-            let target = Array(buffer[0..<length])
-            if let status = existing {
-                var current: [UInt8]?
-                var done = false
-                try pipeline.read(beneath: root, relative) { answer in
-                    done = true
-                    if case .symlink(let link) = try answer.content() { current = link }
-                }
-                while !done { try pipeline.receiveNext() }
-                if current == target {
-                    let item = code(".", "L", time: status.mtime != mtime, owner: ownerDiffers, group: groupDiffers)
-                    if item != code(".", "L") {
-                        itemize(item, relative, linkTarget: target)
-                        if !options.dryRun {
-                            try pipeline.setMetadata(path, owner: newOwner, group: newGroup, mtime: Int64(mtime),
-                                                     then: answered)
-                        }
-                    }
-                    return
-                }
-                itemize(code("c", "L", size: true, time: true), relative, linkTarget: target)
-                if !options.dryRun { try pipeline.remove(path, then: answered) }
-            } else {
-                itemize(code("c", "L", new: true), relative, linkTarget: target)
-            }
-            guard !options.dryRun else { return }
-            try pipeline.symlink(beneath: root, relative, to: target, then: answered)
-            try pipeline.setMetadata(path, owner: owner, group: group, mtime: Int64(mtime), then: answered)
-        }
-    }
-}
-
-/// The SHA-512 of a local file, read in pieces (memory stays bounded).
-private func sha512(of local: LocalPath) throws -> [UInt8] {
-    let fd = local.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
-    guard fd >= 0 else { throw localFailure(local.text) }
-    defer { close(fd) }
-    var hash = SHA512()
-    try forEachChunk(of: fd, name: local.text) { piece in hash.update(piece) }
-    return hash.finalize()
-}
-
-/// A uid's user name, or its number when it has none (as Stat reports owners).
-private func ownerName(_ uid: uid_t) -> String {
-    getpwuid(uid).map { String(cString: $0.pointee.pw_name) } ?? String(uid)
-}
-
-/// A gid's group name, or its number when it has none.
-private func groupName(_ gid: gid_t) -> String {
-    getgrgid(gid).map { String(cString: $0.pointee.gr_name) } ?? String(gid)
 }

@@ -139,7 +139,7 @@ struct DownloadCommand: ParsableCommand {
                 destination = destination.appending(name)
             }
             try downloadTree(Array(remote.utf8), to: destination,
-                             options: DownloadOptions(preserve: preserve, durable: target.durable, quiet: target.quiet),
+                             options: DownloadOptions(preserve: preserve, durable: target.durable), quiet: target.quiet,
                              on: agent)
             agent.close()
             return

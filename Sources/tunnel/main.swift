@@ -63,7 +63,15 @@ do {
         exit(2)
     }
     var command = try parseFromSubcommand(arguments)
+    // A download's temporary is removed when a signal ends tunnel meanwhile.
+    LocalFolder.temporaries = { folder, name in
+        if let name { TemporaryCleanup.remember(name, in: folder) } else { TemporaryCleanup.forget() }
+    }
     try command.run()
+} catch let error as TreeError {
+    // A local file of a single download (LocalFolder, TunnelClient's): named, as tunnel's own failure.
+    writeError("tunnel: \(displayedMessage(error.description))\n")
+    exit(ownFailure)
 } catch let code as ExitCode {
     // Decided, and said where needed: a remote command's own status (64 too, which the
     // check below would take for ArgumentParser's usage status), or ours after a message.

@@ -65,6 +65,7 @@ private func decode(_ id: PacketID, from reader: inout ByteReader) -> Bool {
         case .readBeneath: _ = try ReadBeneath.decodeFields(from: &reader)
         case .createBeneath: _ = try CreateBeneath.decodeFields(from: &reader)
         case .setMetadataBeneath: _ = try SetMetadataBeneath.decodeFields(from: &reader)
+        case .removeBeneath: _ = try RemoveBeneath.decodeFields(from: &reader)
         case .statNumbers: _ = try StatNumbers.decodeFields(from: &reader)
         case .statNumbersResult: _ = try StatNumbersResult.decodeFields(from: &reader)
         case .windowSize: _ = try WindowSize.decodeFields(from: &reader)

@@ -10,7 +10,7 @@ final class RestrictionTests: XCTestCase {
         let policy = RequestPolicy(readOnly: true)
         let refused = PacketID.allCases.filter { $0.isRequest && policy.refusal(of: $0) != nil }
         XCTAssertEqual(refused, [.processRun, .upload, .runEx, .makeDir, .remove, .rename, .setMetadata, .symlink,
-                                 .uploadBeneath, .createBeneath, .setMetadataBeneath, .runTerminal])
+                                 .uploadBeneath, .createBeneath, .setMetadataBeneath, .removeBeneath, .runTerminal])
     }
 
     func testTheSessionsOwnRequestsAreAlwaysServed() {

@@ -105,6 +105,7 @@ final class GoldenBytesTests: XCTestCase {
                                                   linkTarget: Array("../t".utf8))),
         sample("setMetadataBeneath", SetMetadataBeneath(root: Array("/srv".utf8), path: Array("a/b".utf8) + [0xff],
                                                         mode: "750", owner: "root", group: nil, mtime: -1)),
+        sample("removeBeneath", RemoveBeneath(root: Array("/srv".utf8), path: Array("a/b".utf8) + [0xff], recursive: true)),
         sample("statNumbers", StatNumbers(paths: [Array("/dev/null".utf8), Array("/srv/a".utf8) + [0xff]])),
         sample("statNumbersResult", StatNumbersResult(entries: [FileNumbers(linkCount: 1, deviceMajor: 1, deviceMinor: 3),
                                                                 FileNumbers(linkCount: 0, deviceMajor: 0, deviceMinor: 0)])),
@@ -158,6 +159,6 @@ final class GoldenBytesTests: XCTestCase {
 
     func testRequestDirection() {
         let requests = PacketID.allCases.filter(\.isRequest).map(\.rawValue)
-        XCTAssertEqual(requests, [2, 3, 8, 10, 12, 13, 14, 16, 18, 20, 22, 23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40, 42, 43, 44, 45, 47, 48, 49])
+        XCTAssertEqual(requests, [2, 3, 8, 10, 12, 13, 14, 16, 18, 20, 22, 23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40, 42, 43, 44, 45, 46, 47, 48, 49])
     }
 }

@@ -10,7 +10,7 @@ FAILURE = 41
 STEP_FIELD, STEP_SYSTEM, STEP_FILE, STEP_CHANGE_DIRECTORY, STEP_EXECUTE, STEP_PREPARE_CHILD, STEP_POLICY = range(7)
 # Hello's and HelloResult's options byte.
 OPTION_DURABLE_UPLOADS, OPTION_STRUCTURED_FAILURES = 1, 2
-UPLOAD_BENEATH, READ_BENEATH, CREATE_BENEATH, SET_METADATA_BENEATH = range(42, 46)
+UPLOAD_BENEATH, READ_BENEATH, CREATE_BENEATH, SET_METADATA_BENEATH, REMOVE_BENEATH = range(42, 47)
 WINDOW_SIZE, RUN_TERMINAL = 48, 49
 STAT_NUMBERS, STAT_NUMBERS_RESULT = 47, 52
 DOWNLOAD_RESULT = 15
@@ -74,6 +74,10 @@ def create_beneath(root, path, mode=None, link_target=None):
 def set_metadata_beneath(root, path, mode=None, owner=None, group=None, mtime=None):
     return packet(SET_METADATA_BENEATH, blob(root), blob(path), optional(mode, text), optional(owner, text),
                   optional(group, text), optional(mtime, i64))
+
+
+def remove_beneath(root, path, recursive=False):
+    return packet(REMOVE_BENEATH, blob(root), blob(path), boolean(recursive))
 
 
 def stat_numbers(paths): return packet(STAT_NUMBERS, blob_list(paths))

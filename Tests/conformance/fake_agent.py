@@ -18,8 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import extensions as x  # noqa: E402
 
 CHECK_ALIVE, EXIT, STAT, DOWNLOAD, ACK, STAT_RESULT, LINK_TARGET = 2, 3, 10, 16, 1, 9, 39
+RESOLVE_RESULT, RESOLVE_USER = 11, 12
 SERVED = [23, 25, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 40, x.UPLOAD_BENEATH, x.READ_BENEATH, x.CREATE_BENEATH,
-          x.SET_METADATA_BENEATH]
+          x.SET_METADATA_BENEATH, x.REMOVE_BENEATH]
 
 
 def file(content=b"data"): return ("file", content)
@@ -67,6 +68,10 @@ def scenario(name, outside):
     if name == "before-45":
         # An agent from before SetMetadataBeneath, which must not be asked SetMetadata.
         SERVED[:] = [i for i in SERVED if i not in (x.SET_METADATA_BENEATH, x.SET_METADATA)]
+        return ("dir", [(b"f", "file", file(b"f"), 0o644)])
+    if name == "before-46":
+        # An agent from before RemoveBeneath, which must not be asked to change anything.
+        SERVED[:] = [i for i in SERVED if i not in (x.REMOVE_BENEATH, x.REMOVE, x.SET_METADATA)]
         return ("dir", [(b"f", "file", file(b"f"), 0o644)])
     if name == "stall":
         return ("dir", [(b"big", "file", ("stall",), 0o644)])
@@ -189,6 +194,10 @@ def main():
             out.write(x.failure(4, 2, b"prog", "[Errno 2] No such file or directory: '\x1b]0;owned\x07'"))
             out.flush()
             return   # the request's fields are left unread: the session ends here
+        elif packet_id == RESOLVE_USER:
+            # Who the agent runs as (sync asks, for owners): an unprivileged user.
+            reader.optional(reader.text)
+            reply = x.packet(RESOLVE_RESULT, x.text("fake"))
         elif packet_id in (x.STAT_PATH, STAT):
             path = reader.blob()
             follow, _ = reader.boolean(), reader.boolean()

@@ -85,7 +85,7 @@ def test_read_only_refuses_every_extension_that_writes(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "f").write_bytes(b"f")
     writes = [x.make_dir(root + b"/new"), x.remove(root + b"/f"), x.rename(root + b"/f", root + b"/g"),
-              x.set_metadata(root + b"/f", mode="777"), x.set_metadata_beneath(root, b"f", mode="777"),
+              x.set_metadata(root + b"/f", mode="777"), x.set_metadata_beneath(root, b"f", mode="777"), x.remove_beneath(root, b"f"),
               x.symlink(b"/etc", root + b"/link"),
               x.run_ex([b"touch", root + b"/ran"], stdin=MARKER * 100_000)]
     for packet in writes:

@@ -98,6 +98,25 @@ def test_a_second_sync_itemizes_nothing_and_changes_follow_rsyncs_quick_check(tm
     assert snapshot(dest) == snapshot(by_rsync)
 
 
+def test_a_push_with_nothing_to_change_sends_nothing_but_listings(tmp_path):
+    """The agent's log of a second push: listings only. No folder is touched whose entries
+    and attributes match, DEST included (each got a SetMetadata before)."""
+    source = tmp_path / "src"
+    make_source(source)
+    dest = tmp_path / "dest"
+    assert sync(f"{source}/", f":{dest}").returncode == 0
+    log = tmp_path / "agent.log"
+    env = dict(os.environ, TUNNEL_VIA=f"{AGENT} --log {log}")
+    result = subprocess.run([str(TUNNEL), "sync", f"{source}/", f":{dest}"], capture_output=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    requests = [line.split(": ", 1)[1].split(" ")[0] for line in log.read_text().splitlines()]
+    assert [r for r in requests if r not in ("CheckAlive", "Hello", "ResolveUser", "StatPath", "ReadBeneath")] == [], requests
+    # DEST's own mtime changed: set again, as rsync does.
+    os.utime(dest, ns=(1_000_000_000_000_000_000,) * 2)
+    assert sync(f"{source}/", f":{dest}").returncode == 0
+    assert os.stat(dest).st_mtime_ns == os.stat(source).st_mtime_ns
+
+
 def test_delete_leaves_only_what_src_has_except_excluded(tmp_path):
     source = tmp_path / "src"
     make_source(source)
@@ -144,18 +163,18 @@ def test_exclude_skips_names_and_paths(tmp_path):
 
 
 def test_a_failed_entry_is_named_and_the_rest_synced_exit_23(tmp_path):
-    """An agent that refuses Remove: the extra entry --delete would remove stays and is
-    named; everything else is synced, and the exit status is 23, as rsync's."""
+    """An agent that refuses RemoveBeneath: the extra entry --delete would remove stays and
+    is named; everything else is synced, and the exit status is 23, as rsync's."""
     source = tmp_path / "src"
     make_source(source)
     dest = tmp_path / "dest"
     dest.mkdir()
     (dest / "extra").write_text("x")
-    env = dict(os.environ, TUNNEL_VIA=f"{AGENT} --deny Remove")
+    env = dict(os.environ, TUNNEL_VIA=f"{AGENT} --deny RemoveBeneath")
     result = subprocess.run([str(TUNNEL), "sync", "--delete", f"{source}/", f":{dest}"], capture_output=True,
                             env=env, timeout=60)
     assert result.returncode == 23, result.stderr
-    assert b"Remove refused" in result.stderr and b"1 entry was not copied" in result.stderr, result.stderr
+    assert b"RemoveBeneath refused" in result.stderr and b"1 entry was not copied" in result.stderr, result.stderr
     (dest / "extra").unlink()
     by_rsync = tmp_path / "by-rsync"
     rsync(f"{source}/", str(by_rsync))
@@ -213,7 +232,8 @@ def owners(folder):
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="owners are copied only when the receiver is root")
-def test_as_root_owners_and_groups_are_kept_as_rsync_keeps_them(tmp_path, unprivileged_user):
+@pytest.mark.parametrize("direction", ["push", "pull"])
+def test_as_root_owners_and_groups_are_kept_as_rsync_keeps_them(tmp_path, unprivileged_user, direction):
     import pwd
     entry = pwd.getpwnam(unprivileged_user)
     source = tmp_path / "src"
@@ -223,14 +243,17 @@ def test_as_root_owners_and_groups_are_kept_as_rsync_keeps_them(tmp_path, unpriv
     os.chown(source / "empty", 0, entry.pw_gid)
     by_rsync, by_tunnel = tmp_path / "by-rsync", tmp_path / "by-tunnel"
     rsync(f"{source}/", str(by_rsync))
-    result = sync("-i", f"{source}/", f":{by_tunnel}")
+    sides = (f"{source}/", f":{by_tunnel}") if direction == "push" else (f":{source}/", str(by_tunnel))
+    result = sync("-i", *sides)
     assert result.returncode == 0, result.stderr
     assert owners(by_tunnel) == owners(by_rsync)
     assert snapshot(by_tunnel) == snapshot(by_rsync)
-    # An owner changed on the target is put back, itemized as rsync does (o).
+    # An owner changed on the receiving side is put back, itemized as rsync does (o, g).
     os.chown(by_tunnel / "a", 0, 0)
-    again = sync("-i", f"{source}/", f":{by_tunnel}")
-    assert ".f....og... a" in again.stdout.decode().splitlines(), again.stdout
+    os.chown(by_tunnel / "sub" / "link", 0, 0, follow_symlinks=False)
+    again = sync("-i", *sides)
+    lines = again.stdout.decode().splitlines()
+    assert ".f....og... a" in lines and ".L....og... sub/link -> b" in lines, lines
     assert owners(by_tunnel) == owners(by_rsync)
 
 
@@ -262,9 +285,90 @@ def test_a_pull_gives_the_tree_rsync_gives_and_then_only_the_changes(tmp_path, s
     assert snapshot(by_tunnel) == snapshot(by_rsync)
 
 
-def test_a_pull_refuses_what_it_does_not_do_yet(tmp_path):
-    result = sync("-n", f":{tmp_path}/", str(tmp_path / "x"))
-    assert result.returncode == 2 and b"not there yet for a pull" in result.stderr, result.stderr
+@pytest.mark.parametrize("slash", [True, False], ids=["content", "folder"])
+def test_a_pull_dry_run_changes_nothing_and_says_what_a_real_one_does(tmp_path, slash):
+    source = tmp_path / "src"
+    make_source(source)
+    dest = tmp_path / "dest"
+    suffix = "/" if slash else ""
+    dry = sync("-n", "-i", "--delete", f":{source}{suffix}", str(dest))
+    assert dry.returncode == 0, dry.stderr
+    assert not dest.exists()
+    prefix = "" if slash else "src/"
+    assert f">f+++++++++ {prefix}a" in dry.stdout.decode().splitlines(), dry.stdout
+    # Something to change, to keep and to delete: -n touches none of it.
+    assert sync(f":{source}{suffix}", str(dest)).returncode == 0
+    inside = dest if slash else dest / "src"
+    (inside / "extra-folder" / "inside").mkdir(parents=True)
+    (inside / "extra").write_text("x")
+    os.chmod(inside / "sub" / "deeper" / "c", 0o777)
+    os.utime(inside / "sub" / "link", ns=(1_000_000_000_000_000_000,) * 2, follow_symlinks=False)
+    (source / "a").write_text("changed")
+    (source / "new").write_text("new")
+    (source / "sub" / "link").unlink()
+    (source / "sub" / "link").symlink_to("deeper")
+    age(source, base=1_700_000_000_000_000_000)
+    before = snapshot(dest)
+    dry = sync("-n", "-i", "--delete", f":{source}{suffix}", str(dest))
+    assert dry.returncode == 0, dry.stderr
+    assert snapshot(dest) == before
+    real = sync("-i", "--delete", f":{source}{suffix}", str(dest))
+    assert real.returncode == 0, real.stderr
+    assert sorted(dry.stdout.decode().splitlines()) == sorted(real.stdout.decode().splitlines())
+    assert len(real.stdout.decode().splitlines()) >= 5, real.stdout
+    by_rsync = tmp_path / "by-rsync"
+    rsync("--delete", f"{source}{suffix}", str(by_rsync))
+    assert snapshot(dest) == snapshot(by_rsync)
+
+
+def test_a_pull_replaces_a_local_file_or_symlink_where_the_source_has_a_folder(tmp_path):
+    """As rsync: the file and the symlink (to a folder outside, never entered) are removed
+    for the source's folders; -n says so and changes nothing."""
+    source = tmp_path / "src"
+    make_source(source)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    by_rsync, by_tunnel = tmp_path / "by-rsync", tmp_path / "by-tunnel"
+    for dest in (by_rsync, by_tunnel):
+        dest.mkdir()
+        (dest / "sub").write_text("a file where the source has a folder")
+        (dest / "empty").symlink_to(outside)
+    before = snapshot(by_tunnel)
+    dry = sync("-n", "-i", f":{source}/", str(by_tunnel))
+    assert dry.returncode == 0, dry.stderr
+    assert snapshot(by_tunnel) == before
+    rsync(f"{source}/", str(by_rsync))
+    result = sync("-i", f":{source}/", str(by_tunnel))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert "cd+++++++++ sub/" in lines and "cd+++++++++ empty/" in lines, lines
+    assert sorted(dry.stdout.decode().splitlines()) == sorted(lines)
+    assert snapshot(by_tunnel) == snapshot(by_rsync)
+    assert os.listdir(outside) == []
+
+
+def test_a_pull_with_checksum_finds_a_change_the_quick_check_misses(tmp_path):
+    """As the push's: same size, same mtime, other bytes are found only by --checksum; a
+    file whose bytes match but whose mtime differs only gets its time."""
+    source = tmp_path / "src"
+    make_source(source)
+    dest = tmp_path / "dest"
+    assert sync(f":{source}/", str(dest)).returncode == 0
+    (dest / "sub" / "deeper" / "c").write_text("C")   # same size
+    os.utime(dest / "sub" / "deeper" / "c", ns=(os.lstat(source / "sub" / "deeper" / "c").st_mtime_ns,) * 2)
+    os.utime(dest / "a", ns=(1_000_000_000_000_000_000,) * 2)
+    quick = sync("-i", f":{source}/", str(dest))
+    assert (dest / "sub" / "deeper" / "c").read_text() == "C", "the quick check, as rsync's, cannot see it"
+    assert quick.stdout.decode().splitlines() == [">f..t...... a"], quick.stdout
+    os.utime(dest / "a", ns=(1_000_000_000_000_000_000,) * 2)
+    checked = sync("-i", "--checksum", f":{source}/", str(dest))
+    assert checked.returncode == 0, checked.stderr
+    assert sorted(checked.stdout.decode().splitlines()) == [".f..t...... a", ">fc........ sub/deeper/c"]
+    by_rsync = tmp_path / "by-rsync"
+    rsync(f"{source}/", str(by_rsync))
+    assert snapshot(dest) == snapshot(by_rsync)
+    again = sync("-i", "--checksum", f":{source}/", str(dest))
+    assert again.returncode == 0 and again.stdout == b"", again.stdout
 
 
 def test_a_pull_with_delete_and_exclude_gives_what_rsync_gives(tmp_path):

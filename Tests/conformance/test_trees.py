@@ -153,6 +153,38 @@ def test_upload_r_copies_what_it_can_names_each_failure_and_exits_23(tmp_path):
     assert (remote / "src" / "sub" / "b").read_text() == "b"
 
 
+def test_a_second_upload_r_replaces_the_trees_symlinks(tmp_path):
+    """The same tree uploaded again: its symlinks replace the ones the first upload made
+    (EEXIST before), a changed link gets its new target, and a file where the source now
+    has a link is replaced by it, as rsync does; a folder where the source has a link stays
+    and is named (exit 23)."""
+    source = tmp_path / "src"
+    (source / "sub").mkdir(parents=True)
+    (source / "a").write_text("a")
+    (source / "l").symlink_to("a")
+    (source / "sub" / "dangling").symlink_to("nowhere")
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    for _ in range(2):
+        result = tunnel("upload", "-r", str(source), str(remote))
+        assert result.returncode == 0, result.stderr
+    assert os.readlink(remote / "src" / "l") == "a" and os.readlink(remote / "src" / "sub" / "dangling") == "nowhere"
+    (source / "l").unlink()
+    (source / "l").symlink_to("sub")
+    (remote / "src" / "sub" / "dangling").unlink()
+    (remote / "src" / "sub" / "dangling").write_text("a file where the source has a link")
+    result = tunnel("upload", "-r", str(source), str(remote))
+    assert result.returncode == 0, result.stderr
+    assert os.readlink(remote / "src" / "l") == "sub" and os.readlink(remote / "src" / "sub" / "dangling") == "nowhere"
+    (remote / "src" / "l").unlink()
+    (remote / "src" / "l").mkdir()
+    (remote / "src" / "l" / "kept").write_text("kept")
+    result = tunnel("upload", "-r", str(source), str(remote))
+    assert result.returncode == 23 and b"File exists" in result.stderr, result.stderr
+    assert (remote / "src" / "l" / "kept").read_text() == "kept"
+    assert not [p for p in remote.rglob(".tunnel-*")], "no temporary is left"
+
+
 def test_durable_download_r(tmp_path):
     a_tree(tmp_path / "src")
     result = tunnel("--durable", "download", "-r", str(tmp_path / "src"), str(tmp_path / "copy"))

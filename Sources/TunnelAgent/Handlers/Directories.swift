@@ -94,12 +94,8 @@ enum RemoveHandler: RequestHandler {
         do throws(Errno) {
             // "/", "dir/", "." and "..": no name of their own to remove (rm refuses them too).
             guard !name.isEmpty, !name.isDotOrDotDot else { throw Errno.invalidArgument }
-            let directory = try FileDescriptor.openDirectory(parent)
-            if request.recursive {
-                try removeTree(name, in: directory, failing: &failing)
-            } else {
-                try removeEntry(name, in: directory)
-            }
+            try removeEntry(name, in: try FileDescriptor.openDirectory(parent), recursive: request.recursive,
+                            failing: &failing)
         } catch {
             throw .osError(error, path: failing.text)
         }

@@ -26,7 +26,11 @@ enum CreateBeneathHandler: RequestHandler {
         do throws(Errno) {
             let parent = try path.openParent()
             if let linkTarget {
-                try parent.makeSymlink(name, to: linkTarget)
+                do throws(Errno) {
+                    try parent.makeSymlink(name, to: linkTarget)
+                } catch where error == .exists {
+                    try replaceWithSymlink(name, to: linkTarget, in: parent)
+                }
                 return .ok
             }
             do throws(Errno) {
@@ -43,6 +47,24 @@ enum CreateBeneathHandler: RequestHandler {
             throw .osError(error, path: path.text)
         }
         return .ok
+    }
+}
+
+/// As rsync: a symlink or file already at `name` is replaced by the new symlink, at once (it
+/// is made under a random name, then renamed over the old entry: the name is never missing,
+/// and a failure leaves the old entry). A folder there is never replaced (EEXIST), nor one
+/// that appears meanwhile (rename's EISDIR). A random name someone took first is EEXIST
+/// too: symlinkat never follows or replaces what is there.
+private func replaceWithSymlink(_ name: SystemPath, to target: SystemPath,
+                                in parent: borrowing FileDescriptor) throws(Errno) {
+    guard try parent.status(of: name, followingLinks: false).kind != .directory else { throw Errno.exists }
+    let temporary = TemporaryNames.next()
+    try parent.makeSymlink(temporary, to: target)
+    do throws(Errno) {
+        try parent.rename(temporary, to: name)
+    } catch {
+        try? parent.removeFile(temporary)
+        throw error
     }
 }
 

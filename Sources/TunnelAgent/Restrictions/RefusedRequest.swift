@@ -68,6 +68,9 @@ enum RefusedRequest {
         case .setMetadataBeneath:
             let request = try SetMetadataBeneath.decodeFields(from: &reader)
             noteBeneath(request.root, request.path)
+        case .removeBeneath:
+            let request = try RemoveBeneath.decodeFields(from: &reader)
+            noteBeneath(request.root, request.path)
         case .checkAlive, .exit, .hello, .input, .closeInput, .signal, .windowSize:
             break   // never refused (RequestPolicy.isAlwaysServed)
         case .ok, .ack, .osError, .invalidField, .processCompleted, .processError, .statResult,

@@ -50,7 +50,7 @@ struct RequestPolicy {
     static func changesHost(_ id: PacketID) -> Bool {
         switch id {
         case .processRun, .upload, .runEx, .runTerminal, .makeDir, .remove, .rename, .setMetadata, .symlink,
-             .uploadBeneath, .createBeneath, .setMetadataBeneath:
+             .uploadBeneath, .createBeneath, .setMetadataBeneath, .removeBeneath:
             return true
         case .checkAlive, .exit, .stat, .download, .resolveUser, .resolveGroup, .queryUser, .queryGroup,
              .getenv, .hello, .input, .closeInput, .signal, .windowSize, .listDir, .readLink, .statPath, .readBeneath,

@@ -87,6 +87,7 @@ public final class Session {
         case .readBeneath: try serve(ReadBeneathHandler.self, id)
         case .createBeneath: try serve(CreateBeneathHandler.self, id)
         case .setMetadataBeneath: try serve(SetMetadataBeneathHandler.self, id)
+        case .removeBeneath: try serve(RemoveBeneathHandler.self, id)
         case .statNumbers: try serve(StatNumbersHandler.self, id)
         // A streamed run's controls that arrive after it ended: read, and not answered.
         case .input: _ = try Input.decodeFields(from: &input)

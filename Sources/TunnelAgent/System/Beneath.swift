@@ -28,13 +28,15 @@ struct BeneathPath {
         return directory
     }
 
-    /// For messages: root and components joined with "/".
-    var text: String {
+    /// Root and components joined with "/": for messages only, never to be opened.
+    var joined: SystemPath {
         var bytes = root.bytes
         for name in components {
             if bytes.last != UInt8(ascii: "/") { bytes.append(UInt8(ascii: "/")) }
             bytes += name.bytes
         }
-        return SystemPath(validBytes: bytes).text
+        return SystemPath(validBytes: bytes)
     }
+
+    var text: String { joined.text }
 }

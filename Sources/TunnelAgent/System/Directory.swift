@@ -130,6 +130,15 @@ private func removeSubdirectory(_ identity: FileIdentity, in directory: borrowin
     throw Errno(EAGAIN)
 }
 
+/// Remove's removal of `name` in `parent`: with `recursive`, a directory with everything
+/// below it (`removeTree`: `failing`, the entry's path, then names the entry an error is
+/// about); otherwise a file, a symlink or an empty directory.
+func removeEntry(_ name: SystemPath, in parent: borrowing FileDescriptor, recursive: Bool,
+                 failing: inout SystemPath) throws(Errno) {
+    if recursive { return try removeTree(name, in: parent, failing: &failing) }
+    try removeEntry(name, in: parent)
+}
+
 /// A file, a symlink or an empty directory named `name` in `parent`.
 func removeEntry(_ name: SystemPath, in parent: borrowing FileDescriptor) throws(Errno) {
     do throws(Errno) {

@@ -150,7 +150,8 @@ public struct SetMetadataBeneath: DecodablePacket, Equatable {
     public static let id = PacketID.setMetadataBeneath
     /// The folder below which `path` is resolved; may be reached through symlinks.
     public var root: [UInt8]
-    /// Relative, as `CreateBeneath.path`, naming the entry (not empty).
+    /// Relative, as `CreateBeneath.path`, naming the entry; empty: the root itself (a
+    /// folder, reached as named).
     public var path: [UInt8]
     /// New permission bits as an octal string; absent: unchanged.
     public var mode: String?
@@ -185,6 +186,36 @@ public struct SetMetadataBeneath: DecodablePacket, Equatable {
                            owner: try reader.readOptionalString(field: "owner"),
                            group: try reader.readOptionalString(field: "group"),
                            mtime: try reader.readBool() ? try reader.readI64() : nil)
+    }
+}
+
+/// Request: Remove's removal of the entry at `path` below `root` (a symlink itself, never
+/// what it points to; with `recursive`, a folder and everything below it), reached without
+/// following any symlink below the root. What `tunnel sync --delete` removes with, so that
+/// a folder swapped for a symlink after the listing cannot lead the removal outside the
+/// tree. Answered by `Ok`.
+public struct RemoveBeneath: DecodablePacket, Equatable {
+    public static let id = PacketID.removeBeneath
+    /// The folder below which `path` is resolved; may be reached through symlinks.
+    public var root: [UInt8]
+    /// Relative, as `CreateBeneath.path`, naming the entry (not empty).
+    public var path: [UInt8]
+    /// Whether a folder goes with everything below it; otherwise only an empty one.
+    public var recursive: Bool
+    /// A RemoveBeneath request with these fields.
+    public init(root: [UInt8], path: [UInt8], recursive: Bool = false) {
+        self.root = root
+        self.path = path
+        self.recursive = recursive
+    }
+    public func encodeFields<W: WireWriter>(to writer: inout W) {
+        writer.writeBytes(root)
+        writer.writeBytes(path)
+        writer.writeBool(recursive)
+    }
+    public static func decodeFields<R: WireReader>(from reader: inout R) throws(WireError) -> RemoveBeneath {
+        RemoveBeneath(root: try reader.readBytes(field: "root"), path: try reader.readBytes(field: "path"),
+                      recursive: try reader.readBool())
     }
 }
 

@@ -1,0 +1,298 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import TunnelWire
+
+// sync's push (SRC local, DEST `:PATH` on the target). Each remote folder is listed with
+// its entries' status (one ReadBeneath, up to 16 subfolders' asked ahead); an entry whose
+// size and mtime match is left alone (rsync's quick check), everything else is sent with
+// the same pipelined, no-follow requests as upload -r (UploadBeneath, CreateBeneath), and
+// changed (SetMetadataBeneath) or removed (RemoveBeneath) relative to DEST, never by a
+// joined path. Modes and mtimes are made the source's; symlinks stay symlinks.
+
+/// One push: what it compares, what it sends, what it says.
+final class TreeSync {
+    let root: [UInt8]
+    let options: SyncOptions
+    let pipeline: TreePipeline
+    let outcome: TreeOutcome
+    /// Owners and groups are copied only when the receiving side is root, as rsync -a does.
+    let receiverIsRoot: Bool
+
+    init(root: [UInt8], agent: TunnelConnection, options: SyncOptions, report: TreeReport) throws(TunnelError) {
+        self.root = root
+        self.options = options
+        receiverIsRoot = try agent.resolveUser(nil) == "root"
+        // Every change and removal is relative to DEST, never by a joined path that a folder
+        // swapped for a symlink could lead elsewhere: an agent without them is refused
+        // before anything changes (docs/security.md, "tunnel sync").
+        if !options.dryRun {
+            for id in [PacketID.setMetadataBeneath, .removeBeneath] where !agent.serves(id) { throw .extensionMissing(id) }
+        }
+        pipeline = TreePipeline(agent)
+        outcome = TreeOutcome(agent, report)
+    }
+
+    /// A change, in rsync's `--itemize-changes` form: the 11-character code, the path below
+    /// DEST (a folder with a trailing "/"), and for a symlink its target.
+    func itemize(_ code: String, _ relative: [UInt8], folder: Bool = false, linkTarget: [UInt8]? = nil) {
+        // Sent (<), made (c) or removed (*): the folder that holds it gets a new mtime.
+        if let update = code.first, update == "<" || update == "c" || update == "*" { entriesChanged += 1 }
+        outcome.report.itemize?(SyncChange(code: code, path: relative, isFolder: folder, linkTarget: linkTarget))
+    }
+
+    /// How many entries were sent, made or removed so far: a folder none of whose entries
+    /// was needs no SetMetadataBeneath when its attributes match (a sync with nothing to
+    /// change sends none).
+    private(set) var entriesChanged = 0
+
+    /// Listings asked for ahead of their use, by path below DEST: the answer (or refusal),
+    /// once in. At most `listingsAhead` subfolders per folder on the way are asked ahead, so
+    /// what waits here stays bounded.
+    private var listings: [[UInt8]: Result<[DirEntry], TunnelError>] = [:]
+    private var listingsAsked = Set<[UInt8]>()
+    private let listingsAhead = 16
+
+    /// Asks for the remote folder `relative`'s listing (with each entry's status), once.
+    func askListing(_ relative: [UInt8]) throws {
+        guard listingsAsked.insert(relative).inserted else { return }
+        let connection = pipeline.connection
+        try pipeline.read(beneath: root, relative, withStatus: true) { [self] answer in
+            do throws(TunnelError) {
+                guard case .directory(let entries) = try answer.content() else {
+                    throw .invalidAnswer(field: "type", reason: "\(show(root, relative)) is not a folder")
+                }
+                listings[relative] = .success(entries)
+            } catch {
+                if !connection.isUsable { throw error }
+                listings[relative] = .failure(error)
+            }
+        }
+    }
+
+    /// The remote folder `relative`'s entries, handed to `body`: asked for now unless they
+    /// were asked ahead, and waited for (the answers before them are handled first).
+    func listing(_ relative: [UInt8], _ body: ([DirEntry]) throws -> Void) throws {
+        try askListing(relative)
+        while listings[relative] == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
+        listingsAsked.remove(relative)
+        guard let result = listings.removeValue(forKey: relative) else { return }
+        try body(try result.get())
+    }
+
+    func excluded(_ name: [UInt8], _ relative: [UInt8], isFolder: Bool) -> Bool {
+        isExcluded(by: options.exclude, name, relative, isFolder: isFolder)
+    }
+
+    /// The local folder `local` onto the remote `relative`, which exists already (or, with
+    /// -n, would have been made: then it is empty).
+    func folder(_ local: LocalPath, relative: [UInt8], remoteExists: Bool, depth: Int) throws {
+        guard depth < deepestTree else { throw TreeError.local(local.text, ELOOP) }
+        var remote: [[UInt8]: DirEntry] = [:]
+        if remoteExists {
+            try listing(relative) { entries in
+                for entry in entries { remote[entry.name] = entry }
+            }
+        }
+        let names = try local.entries()
+        // The subfolders both sides have: their listings are asked for ahead, a few at a
+        // time, so that a tree with nothing to change costs about one round trip, not one
+        // per folder.
+        let shared = names.compactMap { name -> [UInt8]? in
+            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+            guard remote[name]?.fileType == .directory, !excluded(name, child, isFolder: true),
+                  local.appending(name).status().map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { return nil }
+            return child
+        }
+        var askedAhead = 0
+        func askAhead(through count: Int) throws {
+            while askedAhead < min(count, shared.count) {
+                try askListing(shared[askedAhead])
+                askedAhead += 1
+            }
+        }
+        try askAhead(through: listingsAhead)
+        var reached = 0
+        var present = Set<[UInt8]>()
+        for name in names {
+            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+            let path = local.appending(name)
+            let isFolder = path.status().map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
+            if reached < shared.count && shared[reached] == child {
+                reached += 1
+                try askAhead(through: reached + listingsAhead)
+            }
+            if excluded(name, child, isFolder: isFolder) { continue }
+            present.insert(name)
+            try outcome.entry { try entry(path, name: name, relative: child, remote: remote[name], depth: depth + 1) }
+        }
+        guard options.delete else { return }
+        for (name, entry) in remote.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where !present.contains(name) {
+            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+            if excluded(name, child, isFolder: entry.fileType == .directory) { continue }
+            itemize("*deleting  ", child, folder: entry.fileType == .directory)
+            if !options.dryRun {
+                try pipeline.remove(beneath: root, child, recursive: entry.fileType == .directory, then: answered)
+            }
+        }
+    }
+
+    /// A refusal is named and counted; the rest goes on.
+    private lazy var answered: (TunnelError?) throws -> Void = { [outcome] error in
+        if let error { try outcome.entry { throw error } }
+    }
+
+    /// Whether the remote file at `path` (listed as `status`) holds what the local one does:
+    /// rsync's quick check (size and mtime), or with --checksum the same size and SHA-512
+    /// (the agent's Stat computes it; asked only when the sizes match, as rsync does).
+    func sameContent(_ local: LocalPath, _ info: Glibc.stat, _ path: [UInt8], _ status: StatResult) throws -> Bool {
+        guard status.size == UInt64(info.st_size) else { return false }
+        guard options.checksum else { return status.mtime == modificationTime(info) }
+        var remote: [UInt8]?
+        var answered = false
+        try pipeline.status(path, sha512: true) { result in
+            answered = true
+            remote = try result.get()?.sha512sum
+        }
+        while !answered { try pipeline.receiveNext() }
+        guard let remote else { return false }
+        return try remote == sha512(of: local)
+    }
+
+    /// rsync's 11-character itemize code: `update` (< sent, c made, . attributes only),
+    /// the kind (f, d, L), then what differs, or "+++++++++" for something new.
+    func code(_ update: Character, _ kind: Character, new: Bool = false, checksum: Bool = false, size: Bool = false,
+              time: Bool = false, perms: Bool = false, owner: Bool = false, group: Bool = false) -> String {
+        if new { return "\(update)\(kind)+++++++++" }
+        return "\(update)\(kind)" + (checksum ? "c" : ".") + (size ? "s" : ".") + (time ? "t" : ".") + (perms ? "p" : ".") + (owner ? "o" : ".")
+            + (group ? "g" : ".") + "..."
+    }
+
+    /// One local entry onto the remote `relative`, whose listing said `remote` (nil: missing).
+    func entry(_ local: LocalPath, name: [UInt8], relative: [UInt8], remote: DirEntry?, depth: Int) throws {
+        guard let info = local.status() else { throw TreeError.local(local.text) }
+        let kind = info.st_mode & S_IFMT
+        let mode = UInt64(info.st_mode & 0o7777)
+        let modeText = String(mode, radix: 8)
+        let mtime = modificationTime(info)
+        let wanted: FileType = kind == S_IFDIR ? .directory : kind == S_IFREG ? .regular : kind == S_IFLNK ? .symlink : .other
+        guard wanted != .other else { return outcome.report.skipped(local.text) }
+        var existing = remote.flatMap { $0.status }
+        if let remote, existing != nil, remote.fileType != wanted {
+            // Another kind in the way: removed first, as rsync does.
+            let isFolder = remote.fileType == .directory
+            itemize("*deleting  ", relative, folder: isFolder)
+            if !options.dryRun { try pipeline.remove(beneath: root, relative, recursive: isFolder, then: answered) }
+            existing = nil
+        }
+        let path = joined(root, relative)
+        // Owner and group, by name as rsync maps them, only when the receiver is root.
+        let owner = receiverIsRoot ? ownerName(info.st_uid) : nil
+        let group = receiverIsRoot ? groupName(info.st_gid) : nil
+        let ownerDiffers = existing.map { owner != nil && $0.owner != owner } ?? false
+        let groupDiffers = existing.map { group != nil && $0.group != group } ?? false
+        let newOwner = ownerDiffers ? owner : nil
+        let newGroup = groupDiffers ? group : nil
+        switch wanted {
+        case .directory:
+            if let status = existing {
+                let changedBefore = entriesChanged
+                try folder(local, relative: relative, remoteExists: true, depth: depth)
+                let item = code(".", "d", time: status.mtime != mtime, perms: status.mode != mode, owner: ownerDiffers,
+                                group: groupDiffers)
+                if item != code(".", "d") { itemize(item, relative, folder: true) }
+                // Also when only its entries changed (any below it: counting only its own
+                // would need a counter per level): that changed the folder's mtime just now.
+                if !options.dryRun && (item != code(".", "d") || entriesChanged != changedBefore) {
+                    try pipeline.setMetadata(beneath: root, relative, mode: status.mode != mode ? modeText : nil, owner: newOwner,
+                                             group: newGroup, mtime: Int64(mtime), then: answered)
+                }
+            } else {
+                itemize(code("c", "d", new: true), relative, folder: true)
+                if !options.dryRun {
+                    try pipeline.makeDirectory(beneath: root, relative, mode: modeText, then: answered)
+                }
+                try folder(local, relative: relative, remoteExists: false, depth: depth)
+                if !options.dryRun {
+                    try pipeline.setMetadata(beneath: root, relative, owner: owner, group: group, mtime: Int64(mtime), then: answered)
+                }
+            }
+        case .regular:
+            if let status = existing, try sameContent(local, info, path, status) {
+                let time = status.mtime != mtime   // only with --checksum
+                let item = code(".", "f", time: time, perms: status.mode != mode, owner: ownerDiffers, group: groupDiffers)
+                if item != code(".", "f") {
+                    itemize(item, relative)
+                    if !options.dryRun {
+                        try pipeline.setMetadata(beneath: root, relative, mode: status.mode != mode ? modeText : nil, owner: newOwner,
+                                                 group: newGroup, mtime: time ? Int64(mtime) : nil, then: answered)
+                    }
+                }
+                return
+            }
+            itemize(existing.map { status in
+                code("<", "f", checksum: options.checksum && status.size == UInt64(info.st_size),
+                     size: status.size != UInt64(info.st_size), time: status.mtime != mtime,
+                     perms: status.mode != mode, owner: ownerDiffers, group: groupDiffers)
+            } ?? code("<", "f", new: true), relative)
+            guard !options.dryRun else { return }
+            let (fd, opened) = try local.openFile()
+            defer { close(fd) }
+            let size = UInt64(opened.st_size)
+            outcome.toDo(bytes: size)
+            try pipeline.upload(beneath: root, relative, streaming: FileContent(fd: fd, byteCount: size),
+                                mode: modeText, owner: owner, group: group) { [outcome] error in
+                if let error { return try outcome.entry { throw error } }
+                outcome.add(bytes: size)
+                outcome.fileDone()
+            }
+            try pipeline.setMetadata(beneath: root, relative, mtime: Int64(modificationTime(opened)), then: answered)
+        default:   // a symlink
+            let target = try local.linkTarget()
+            if let status = existing {
+                var current: [UInt8]?
+                var done = false
+                try pipeline.read(beneath: root, relative) { answer in
+                    done = true
+                    if case .symlink(let link) = try answer.content() { current = link }
+                }
+                while !done { try pipeline.receiveNext() }
+                if current == target {
+                    let item = code(".", "L", time: status.mtime != mtime, owner: ownerDiffers, group: groupDiffers)
+                    if item != code(".", "L") {
+                        itemize(item, relative, linkTarget: target)
+                        if !options.dryRun {
+                            try pipeline.setMetadata(beneath: root, relative, owner: newOwner, group: newGroup, mtime: Int64(mtime),
+                                                     then: answered)
+                        }
+                    }
+                    return
+                }
+                // CreateBeneath replaces the old link at once (agents with RemoveBeneath do).
+                itemize(code("c", "L", size: true, time: true), relative, linkTarget: target)
+            } else {
+                itemize(code("c", "L", new: true), relative, linkTarget: target)
+            }
+            guard !options.dryRun else { return }
+            try pipeline.symlink(beneath: root, relative, to: target, then: answered)
+            try pipeline.setMetadata(beneath: root, relative, owner: owner, group: group, mtime: Int64(mtime), then: answered)
+        }
+    }
+}
+
+/// The SHA-512 of a local file, read in pieces (memory stays bounded).
+private func sha512(of local: LocalPath) throws -> [UInt8] {
+    let (fd, _) = try local.openFile()
+    defer { close(fd) }
+    return try sha512(ofOpen: fd, name: local.text)
+}
+
+/// A uid's user name, or its number when it has none (as Stat reports owners).
+private func ownerName(_ uid: uid_t) -> String {
+    getpwuid(uid).map { String(cString: $0.pointee.pw_name) } ?? String(uid)
+}
+
+/// A gid's group name, or its number when it has none.
+private func groupName(_ gid: gid_t) -> String {
+    getgrgid(gid).map { String(cString: $0.pointee.gr_name) } ?? String(gid)
+}
