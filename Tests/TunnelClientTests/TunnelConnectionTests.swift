@@ -185,7 +185,8 @@ final class BootstrapPartsTests: XCTestCase {
     func testTheSSHCommandQuotesEachWordOnce() throws {
         let command = try Route.ssh(destination: "web1:22", options: ["BatchMode=yes"], sudo: false)
             .transportCommand(snippet: ["sh", "-c", "echo $HOME", "a b"])
-        let cshLine = "test \"$?shell\" = 1 && exec /bin/sh -c 'echo tunnel-bootstrap script 10; eval \"$(head -c 10)\"' 'a b'"
+        let cshLine = "test \"$?shell\" = 1 && exec /bin/sh -c 'read -r n; head -c \"$n\" >/dev/null; "
+            + "echo tunnel-bootstrap script 10; eval \"$(head -c 10)\"' 'a b'"
         XCTAssertEqual(command, ["ssh", "-p", "22", "-o", "BatchMode=yes", "--", "web1", cshLine + "\n'sh' '-c' 'echo $HOME' 'a b'"])
     }
 }
