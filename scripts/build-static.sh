@@ -15,7 +15,7 @@ build=.build-static/$arch
 sysroot=$build/sysroot
 
 unicode_tables=
-link_size=() c_only_flags=()  # i686 only: see there
+c_only_flags=()  # i686 only: see there
 # The Embedded stdlib's Unicode tables for riscv64 are built for the soft-float ABI (lp64),
 # which lld refuses to link with musl's lp64d. They hold lookup tables and integer
 # functions; the one function with a floating-point result, _swift_stdlib_getNumericValue
@@ -74,11 +74,8 @@ case $arch in
                      # compiled for clang's default pentium4 faults on its aligned SSE
                      # spills (movaps) when Swift calls it: the C shim is built for the i686
                      # baseline (Debian's i386, as its musl), which has no SSE.
-                     # 32-bit x86 spends the most code on the agent's 64-bit arithmetic:
-                     # folding identical functions keeps it under the size cap.
                      cpu_flags=()
-                     c_only_flags=(-march=i686)
-                     link_size=(-Wl,--icf=all) ;;
+                     c_only_flags=(-march=i686) ;;
         esac
         headers=$root/usr/include/$multiarch
         libraries=$root/usr/lib/$multiarch
@@ -119,21 +116,26 @@ mkdir -p "$sysroot/usr" dist
 ln -sfn "$headers" "$sysroot/usr/include"
 ln -sfn "$libraries" "$sysroot/usr/lib"
 
-swift_flags=(-enable-experimental-feature Embedded -wmo -Osize -target "$swift_target" -sdk "$sysroot"
+# Each Swift module is LLVM bitcode (-lto=llvm-full), which lld optimises and compiles as one
+# program at link time: code that no caller reaches in the whole agent goes, generic code is
+# specialised once, and, as lld links a static program, the code is not position-independent
+# (swiftc alone always makes PIC, which on i686 costs a GOT register set up in every function).
+swift_flags=(-enable-experimental-feature Embedded -wmo -Osize -lto=llvm-full -target "$swift_target" -sdk "$sysroot"
              "${swift_extra[@]}" -Xfrontend -function-sections -I "$build" -I Sources/CPosix/include)
 run() { echo "$@" | cut -c1-160; "$@"; }
 
 c_flags=(--target="$c_target" --sysroot="$sysroot" "${cpu_flags[@]}" "${c_only_flags[@]}" -Os -Wall -Werror -ffunction-sections -fdata-sections
-         -DTUNNEL_EMBEDDED_MAIN -I Sources/CPosix/include)
+         -fno-asynchronous-unwind-tables         -DTUNNEL_EMBEDDED_MAIN -I Sources/CPosix/include)
 run "$swift_bin/clang" "${c_flags[@]}" -c Sources/CPosix/tunnel_posix.c -o "$build/CPosix.o"
 run "$swift_bin/clang" "${c_flags[@]}" -c Sources/CPosix/tunnel_sha512.c -o "$build/CPosixSHA512.o"
+run "$swift_bin/clang" "${c_flags[@]}" -c Sources/CPosix/tunnel_bridge_retain.c -o "$build/CPosixBridgeRetain.o"
 compile_module() {  # name, extra swiftc flags...
     local module=$1; shift
     mapfile -t sources < <(find Sources/$module -name '*.swift' | sort)
     run "$swift_bin/swiftc" "${swift_flags[@]}" "$@" -parse-as-library -module-name $module -emit-module \
         -emit-module-path "$build/$module.swiftmodule" -c "${sources[@]}" -o "$build/$module.o"
 }
-objects=("$build/CPosix.o" "$build/CPosixSHA512.o")
+objects=("$build/CPosix.o" "$build/CPosixSHA512.o" "$build/CPosixBridgeRetain.o")
 for module in "${cpu_modules[@]}"; do
     compile_module $module -target-cpu haswell
     objects+=("$build/$module.o")
@@ -153,7 +155,8 @@ link() {  # main.swift, output
     run "$swift_bin/clang" --target="$c_target" --sysroot="$sysroot" -static -fuse-ld=lld \
         "${objects[@]}" "$build/main.o" \
         "${unicode_tables:-$embedded_lib/$swift_target/libswiftUnicodeDataTables.a}" "${link_runtime[@]}" \
-        "${link_size[@]}" -Wl,--gc-sections,-s -o "$2"
+        -Wl,--wrap=swift_bridgeObjectRetain,--wrap=swift_bridgeObjectRetain_n \
+        -Wl,--gc-sections,--icf=safe,-s -o "$2"
 }
 link Sources/tunnel-dispatcher/main.swift "$output"
 # The tests' SHA-512 helper (Tests/sha512-check), from the same objects, for qemu too.

@@ -16,7 +16,7 @@ SOURCE = ROOT / "packaging" / "fora" / PACKAGE
 VERSION = re.search(r'projectVersion = "([^"]+)"',
                     (Path(__file__).resolve().parents[1] / "Sources/TunnelWire/Version.swift").read_text()).group(1)
 AGENTS = {"x86_64": ROOT / "dist" / "tunnel-dispatcher",
-          **{arch: ROOT / "dist" / f"tunnel-dispatcher-{arch}" for arch in ("aarch64", "armv7", "riscv64")}}
+          **{arch: ROOT / "dist" / f"tunnel-dispatcher-{arch}" for arch in ("aarch64", "armv7", "i686", "riscv64")}}
 
 METADATA = f"""Metadata-Version: 2.1
 Name: fora-tunnel-dispatcher

@@ -24,7 +24,7 @@ struct InstallerCommand: ParsableCommand {
     var arch: [String] = ["all"]
 
     /// The machines asked for, each once, in the order of `AgentBinaries.architectures`;
-    /// "all" is every machine there is an agent for beside tunnel (i686 is not built).
+    /// "all" is every machine there is an agent for beside tunnel.
     func wanted(among binaries: AgentBinaries) -> [String] {
         let names = arch.flatMap { $0.split(separator: ",").map(String.init) }
         guard !names.contains("all") else { return AgentBinaries.architectures.filter { binaries.agents[$0] != nil } }

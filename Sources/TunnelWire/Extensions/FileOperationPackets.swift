@@ -57,8 +57,14 @@ public struct DirEntries: DecodablePacket, Equatable {
         for entry in entries {
             writer.writeBytes(entry.name)
             writer.writeString(entry.type)
-            writer.writeBool(entry.status != nil)
-            if let status = entry.status { status.encodeFields(to: &writer) }
+            // `if let`, not `status != nil`: that picks Equatable's `!=`, whose String
+            // comparison pulls Unicode normalization (35 KB) into the 32-bit agents.
+            if let status = entry.status {
+                writer.writeBool(true)
+                status.encodeFields(to: &writer)
+            } else {
+                writer.writeBool(false)
+            }
         }
         writer.writeBool(last)
     }
