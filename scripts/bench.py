@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 
+import bench_trees
 from fora.connectors import tunnel_dispatcher as td
 from reference_codec import encode, encode_value
 from local_sshd import available as sshd_available, local_sshd
@@ -876,7 +877,6 @@ def shared_connection(server, account):
 
 def trees_and_sync(which):
     """`which`: a set of "trees", "sync" and "big" (the last only with --big or --only big)."""
-    import bench_trees
     bench_trees.run(which, SSH_SERVER[0], AGENT, TUNNEL, WORK, QUICK)
 
 
