@@ -10,7 +10,8 @@
 #   make install  PREFIX/bin/tunnel and PREFIX/libexec/tunnel-dispatcher/ (PREFIX=/usr/local)
 #   make demo     build it and run a short live session through a pipe
 #   make test     every test: swift test, end-to-end, conformance against the reference
-#   make bench    side-by-side benchmarks against the Python reference
+#   make bench    side-by-side benchmarks against the Python reference, rsync and scp
+#                 (BENCH_FLAGS=--big adds the 100,000 and 1,000,000-entry trees)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 BUILD := .build-static
@@ -146,6 +147,8 @@ demo: static
 	@scripts/setup.sh python
 	@$(VENV)/bin/python scripts/demo.py $(DIST)/tunnel-dispatcher
 
-bench: static
+# The client too: the tree and sync cases time `tunnel` beside rsync and scp.
+# BENCH_FLAGS: e.g. --quick, --big (the 100,000 and 1,000,000-entry trees), --only sync.
+bench: static client
 	@scripts/setup.sh python
-	@$(VENV)/bin/python scripts/bench.py $(DIST)/tunnel-dispatcher
+	@$(VENV)/bin/python scripts/bench.py $(DIST)/tunnel-dispatcher $(BENCH_FLAGS)

@@ -3,8 +3,9 @@
 side by side, with the same driver in the same run, plus the machine's own limits.
 Each figure is the median of REPEAT runs; peak RSS is VmHWM (see Session). Not a test: no
 figure here fails anything. Usage: bench.py AGENT [--quick] [--only TEXT] (the cases whose
-name holds TEXT, and nothing else) [--also-tunnel CLIENT] (through ControlMaster, another
-build of the client beside this one)"""
+name holds TEXT, and nothing else; "trees", "sync" and "big" name the tree cases of
+bench_trees.py) [--big] (the trees of 100,000 and 1,000,000 entries too) [--also-tunnel CLIENT]
+(through ControlMaster, another build of the client beside this one)"""
 import contextlib
 import hashlib
 import os
@@ -18,6 +19,7 @@ import tempfile
 import threading
 import time
 
+import bench_trees
 from fora.connectors import tunnel_dispatcher as td
 from reference_codec import encode, encode_value
 from local_sshd import available as sshd_available, local_sshd
@@ -26,6 +28,8 @@ AGENT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "dist/tunnel-dispa
 QUICK = "--quick" in sys.argv
 ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
 # Another tunnel client (an earlier build), timed beside dist/tunnel through ControlMaster.
+# The tree cases of 100,000 and 1,000,000 entries (minutes, and 1M inodes for a while).
+BIG_TREES = "--big" in sys.argv
 ALSO_TUNNEL = sys.argv[sys.argv.index("--also-tunnel") + 1] if "--also-tunnel" in sys.argv else None
 REPEAT = 3 if QUICK else 5
 SYSTEM_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -442,8 +446,8 @@ PROCESS_TRUE_AGENT = []
 
 
 def main():
-    if ONLY in ("trees", "sync"):
-        return (tree_transfers if ONLY == "trees" else sync_push)() if SSH else print(f"{ONLY}: skipped (no sshd)")
+    if ONLY in ("trees", "sync", "big"):
+        return trees_and_sync({ONLY}) if SSH else print(f"{ONLY}: skipped (no sshd)")
     cases = [
         ("spawn → Ack → exit", startup, "per agent"),
         ("CheckAlive sequential", sequential, "per round trip"),
@@ -502,8 +506,7 @@ def main():
     if SSH:
         reaching_a_host()
         reaching_a_host_shared()
-        tree_transfers()
-        sync_push()
+        trees_and_sync({"trees", "sync", "big"} if BIG_TREES else {"trees", "sync"})
     print(f"\nbinary size: {os.path.getsize(AGENT)} bytes")
 
 
@@ -870,119 +873,11 @@ def shared_connection(server, account):
               flush=True)
 
 
-# --- trees over sshd (issue 22) ------------------------------------------------------------
+# --- trees and sync over sshd (issue 22): scripts/bench_trees.py ------------------------------
 
-TREE_FILES, TREE_FOLDERS, TREE_FILE_SIZE = 1000, 20, 4096
-
-
-def through_sshd():
-    """How the tree and sync cases reach the bench's sshd: the server, "root@127.0.0.1",
-    ssh's -o words, tunnel's argv prefix, its environment, and rsync's -e command."""
-    server = SSH_SERVER[0]
-    ssh_words = [word for option in server.options for word in ("-o", option)]
-    tunnel = [TUNNEL, "--ssh", f"root@127.0.0.1:{server.port}",
-              *[word for option in server.options for word in ("--ssh-option", option)]]
-    environment = dict(os.environ, TUNNEL_AGENT_DIR=os.path.dirname(AGENT))
-    rsh = " ".join(["ssh", "-q", "-p", str(server.port), *ssh_words])
-    return server, "root@127.0.0.1", ssh_words, tunnel, environment, rsh
-
-
-def tree_transfers():
-    """`tunnel upload -r` / `download -r` beside rsync -a and scp -r, all through the bench's
-    sshd on 127.0.0.1, interleaved, on 1000 files of 4 KiB in 20 folders; each copy goes to a
-    fresh folder (an initial copy)."""
-    if not os.path.exists(TUNNEL) or not shutil.which("rsync"):
-        print("\ntrees: skipped (needs make client and rsync: scripts/setup.sh)")
-        return
-    server, host, ssh_words, tunnel, environment, rsh = through_sshd()
-    scp = ["scp", "-q", "-r", "-P", str(server.port), *ssh_words]
-    source = os.path.join(WORK, "tree-src")
-    for index in range(TREE_FILES):
-        folder = os.path.join(source, f"folder-{index % TREE_FOLDERS:02}")
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, f"file-{index:04}"), "wb") as file:
-            file.write(os.urandom(TREE_FILE_SIZE))
-    subprocess.run([*tunnel, "ping"], env=environment, check=True, capture_output=True)   # the agent cached
-    destination = os.path.join(WORK, "tree-dest")
-
-    def fresh():
-        shutil.rmtree(destination, ignore_errors=True)
-        os.makedirs(destination)
-        return destination
-
-    def quiet(command):
-        return lambda: subprocess.run(command, env=environment, check=True, stdout=subprocess.DEVNULL)
-
-    rows = {
-        "push": [("tunnel upload -r", lambda d: quiet([*tunnel, "upload", "-r", source, d])),
-                 ("rsync -a", lambda d: quiet(["rsync", "-a", "-e", rsh, source + "/", f"{host}:{d}/src/"])),
-                 ("scp -r", lambda d: quiet([*scp, source, f"{host}:{d}/"]))],
-        "pull": [("tunnel download -r", lambda d: quiet([*tunnel, "download", "-r", source, d])),
-                 ("rsync -a", lambda d: quiet(["rsync", "-a", "-e", rsh, f"{host}:{source}/", f"{d}/src/"])),
-                 ("scp -r", lambda d: quiet([*scp, f"{host}:{source}", f"{d}/"]))],
-    }
-    count = 3 if QUICK else 5
-    print(f"\ntrees through sshd on 127.0.0.1: {TREE_FILES} files of {TREE_FILE_SIZE // 1024} KiB in "
-          f"{TREE_FOLDERS} folders, initial copy (median of {count}, interleaved)")
-    for direction, tools in rows.items():
-        times = {name: [] for name, _ in tools}
-        for _ in range(count):
-            for name, command in tools:
-                target = fresh()
-                times[name].append(timed(command(target)))
-                copied = sum(len(files) for _, _, files in os.walk(target))
-                assert copied == TREE_FILES, (name, copied)
-        baseline = statistics.median(times["rsync -a"])
-        for name, _ in tools:
-            seconds = statistics.median(times[name])
-            print(f"  {direction} {name:24} {fmt_time(seconds):>10}   {seconds / baseline:.2f}x rsync -a", flush=True)
-
-
-def sync_push():
-    """`tunnel sync` beside `rsync -a`, pushing then pulling, through the bench's sshd:
-    an initial copy, again with nothing changed, and with 10 files changed, on the same tree
-    as `tree_transfers`; each tool keeps its own destination between the three steps."""
-    if not os.path.exists(TUNNEL) or not shutil.which("rsync"):
-        print("\nsync: skipped (needs make client and rsync: scripts/setup.sh)")
-        return
-    _, host, _, tunnel, environment, rsh = through_sshd()
-    source = os.path.join(WORK, "tree-src")
-    if not os.path.isdir(source):
-        tree_transfers()
-    subprocess.run([*tunnel, "ping"], env=environment, check=True, capture_output=True)
-    for direction in ("push", "pull"):
-        if direction == "push":
-            tools = {"tunnel sync": lambda d: [*tunnel, "sync", source + "/", f":{d}"],
-                     "rsync -a": lambda d: ["rsync", "-a", "-e", rsh, source + "/", f"{host}:{d}/"]}
-        else:
-            tools = {"tunnel sync": lambda d: [*tunnel, "sync", f":{source}/", d],
-                     "rsync -a": lambda d: ["rsync", "-a", "-e", rsh, f"{host}:{source}/", f"{d}/"]}
-        sync_steps(direction, tools, source, environment)
-
-
-def sync_steps(direction, tools, source, environment):
-    """Each tool: an initial copy, again with nothing changed, then with 10 files rewritten."""
-    count = 3 if QUICK else 5
-    times = {(tool, step): [] for tool in tools for step in ("initial", "unchanged", "10 changed")}
-    for round_ in range(count):
-        for tool, command in tools.items():
-            destination = os.path.join(WORK, "sync-" + tool.replace(" ", "-"))
-            shutil.rmtree(destination, ignore_errors=True)
-            for step in ("initial", "unchanged", "10 changed"):
-                if step == "10 changed":
-                    for index in range(10):
-                        path = os.path.join(source, f"folder-{index % TREE_FOLDERS:02}", f"file-{index * 97:04}")
-                        with open(path, "wb") as file:
-                            file.write(os.urandom(TREE_FILE_SIZE))
-                times[(tool, step)].append(timed(lambda: subprocess.run(command(destination), env=environment, check=True,
-                                                                        stdout=subprocess.DEVNULL)))
-            assert subprocess.run(["diff", "-r", source, destination], capture_output=True).returncode == 0, tool
-    print(f"\nsync {direction} through sshd on 127.0.0.1, the same tree (median of {count}, interleaved)")
-    for step in ("initial", "unchanged", "10 changed"):
-        baseline = statistics.median(times[("rsync -a", step)])
-        for tool in tools:
-            seconds = statistics.median(times[(tool, step)])
-            print(f"  {step:10} {tool:12} {fmt_time(seconds):>10}   {seconds / baseline:.2f}x rsync -a", flush=True)
+def trees_and_sync(which):
+    """`which`: a set of "trees", "sync" and "big" (the last only with --big or --only big)."""
+    bench_trees.run(which, SSH_SERVER[0], AGENT, TUNNEL, WORK, QUICK)
 
 
 try:
