@@ -212,6 +212,7 @@ func streamDownload(_ remote: String, to fd: Int32, name: String, on agent: Tunn
             return failedWrite == 0
         }
     } catch {
+        if failedWrite != 0 && fd == 1 { endOnFailedStandardOutput(failedWrite) }   // `| head`, > /dev/full
         if failedWrite != 0 { throw localFailure("writing \(name)", failedWrite) }
         throw report(error)
     }
