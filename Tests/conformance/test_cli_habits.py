@@ -240,6 +240,29 @@ def test_chown_and_run_take_ids_without_an_entry(as_whom, tmp_path):
         assert run.returncode == 1, run
 
 
+def test_upload_takes_owner_and_group_ids_without_an_entry(as_whom):
+    """`upload --owner 4242`, as `install -o 4242` takes it: the uid's number is the group
+    too unless --group says otherwise (as for runs)."""
+    via, folder = as_whom
+    both = subprocess.run([str(TUNNEL), "--via", " ".join(via), "upload", "--owner", str(UNLISTED_UID), "--group",
+                           str(UNLISTED_GID), "--mode", "640", "-", str(folder / "both")], input=b"x\n",
+                          capture_output=True, timeout=60)
+    alone = subprocess.run([str(TUNNEL), "--via", " ".join(via), "upload", "--owner", str(UNLISTED_UID), "-",
+                            str(folder / "alone")], input=b"y\n", capture_output=True, timeout=60)
+    for result in (both, alone):
+        assert b"name" not in result.stderr, result.stderr
+    if via == [str(AGENT)]:   # root: done
+        assert (both.returncode, alone.returncode) == (0, 0), (both.stderr, alone.stderr)
+        info = os.stat(folder / "both")
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (UNLISTED_UID, UNLISTED_GID, 0o640)
+        assert (folder / "both").read_bytes() == b"x\n"
+        info = os.stat(folder / "alone")
+        assert (info.st_uid, info.st_gid) == (UNLISTED_UID, UNLISTED_UID)
+    else:   # an ordinary user: refused by the kernel, said so, and nothing left behind
+        assert both.returncode == 1 and b"Operation not permitted" in both.stderr, both.stderr
+        assert sorted(os.listdir(folder)) == []
+
+
 def test_fora_packets_keep_the_reference_refusal_in_plain_words():
     result = tunnel("--compat", "run", "--user", str(UNLISTED_UID), "--", "true")
     assert result.returncode == 1
