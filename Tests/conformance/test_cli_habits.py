@@ -111,8 +111,16 @@ def test_the_exit_table_is_in_the_help_and_the_readme():
 # ---------------------------------------------------------------------------------------
 # Item 11: --help readable at 80 columns, in pipes and terminals
 
-SUBCOMMANDS = ["", "ping", "run", "stat", "upload", "download", "user", "group", "getenv", "ls", "mkdir", "rm",
-               "mv", "chmod", "chown", "ln", "installer"]
+SUBCOMMANDS = ["", "ping", "run", "shell", "stat", "upload", "download", "user", "group", "getenv", "ls", "mkdir",
+               "rm", "mv", "chmod", "chown", "ln", "sync", "installer"]
+
+
+def test_every_subcommand_s_help_is_checked_below():
+    """A new subcommand joins SUBCOMMANDS, or its help goes unchecked (as shell's did)."""
+    import re
+    shown = subprocess.run([str(TUNNEL), "--help"], capture_output=True).stdout.decode()
+    listed = re.findall(r"^  (\S+)  ", shown.split("SUBCOMMANDS:")[1], re.MULTILINE)
+    assert sorted(listed) == sorted(s for s in SUBCOMMANDS if s), listed
 
 
 @pytest.mark.parametrize("subcommand", SUBCOMMANDS)
