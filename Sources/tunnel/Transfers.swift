@@ -174,7 +174,8 @@ struct DownloadCommand: ParsableCommand {
         let remoteStatus = try? agent.stat(remote, followLinks: true)
         let destination = into(local)
         let (mode, modified) = modeAndTime(for: destination, remote: remoteStatus)
-        let progress = Progress(total: nil, quiet: target.quiet)
+        // The Stat above gives the size: bytes, rate, total and time left, as scp shows them.
+        let progress = Progress(total: remoteStatus?.size, quiet: target.quiet)
         defer { progress.finish() }
         try downloadReplacing(destination, from: remote, mode: mode, modified: modified, on: agent, progress: progress)
         agent.close()

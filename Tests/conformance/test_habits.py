@@ -194,3 +194,40 @@ def test_run_tt_forces_a_pty_without_a_local_terminal():
     # One -t without a terminal runs without a pty, as ssh -t does.
     single = tunnel("run", "-t", "--", "tty", stdin=b"")
     assert single.stdout == b"not a tty\n" and b"will not be allocated" in single.stderr, single
+
+
+# ---------------------------------------------------------------------------------------
+# Progress on a terminal: downloads show their total and the time left; -r shows progress
+
+
+def progress_shown(*args):
+    """What tunnel writes on a terminal's stderr while it runs `args` (stdout: nowhere)."""
+    from harness import read_until_closed
+    import pty
+    controller, terminal_end = pty.openpty()
+    process = subprocess.Popen([str(TUNNEL), *args], stdout=subprocess.DEVNULL, stderr=terminal_end,
+                               env=dict(os.environ, TUNNEL_VIA=str(AGENT)))
+    os.close(terminal_end)
+    shown = read_until_closed(controller)
+    os.close(controller)
+    assert process.wait(timeout=60) == 0, shown
+    return shown
+
+
+def test_download_progress_shows_the_total_and_the_time_left(tmp_path):
+    source = tmp_path / "big"
+    with open(source, "wb") as handle:
+        handle.truncate(256 << 20)
+    shown = progress_shown("download", str(source), str(tmp_path / "copy"))
+    assert b" / 268.4 MB" in shown and b"ETA" in shown, shown[-200:]
+
+
+def test_r_shows_files_and_bytes_done_on_a_terminal(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    for name in ("a", "sub/b"):
+        with open(tree / name, "wb") as handle:
+            handle.truncate(32 << 20)
+    for words in (["download", "-r", str(tree), str(tmp_path / "down")], ["upload", "-r", str(tree), str(tmp_path / "up")]):
+        shown = progress_shown(*words)
+        assert b"2 files, 67.1 MB" in shown, (words, shown[-200:])
