@@ -231,3 +231,22 @@ def test_r_shows_files_and_bytes_done_on_a_terminal(tmp_path):
     for words in (["download", "-r", str(tree), str(tmp_path / "down")], ["upload", "-r", str(tree), str(tmp_path / "up")]):
         shown = progress_shown(*words)
         assert b"2 files, 67.1 MB" in shown, (words, shown[-200:])
+
+
+# ---------------------------------------------------------------------------------------
+# SIGTERM and SIGHUP sent to tunnel reach the remote command, as Ctrl-C does
+
+
+@pytest.mark.parametrize("name", ["TERM", "HUP"])
+def test_sigterm_and_sighup_to_tunnel_run_the_remote_trap(name):
+    from harness import processes_with, wait_until
+    import signal
+    marker = f"{300 + os.getpid() % 100}.{len(name)}7"
+    script = f"trap 'echo trapped {name}; exit 7' {name}; echo ready; sleep {marker} & wait"
+    process = subprocess.Popen([str(TUNNEL), "run", "--", "sh", "-c", script], stdout=subprocess.PIPE,
+                               env=dict(os.environ, TUNNEL_VIA=str(AGENT)))
+    assert process.stdout.readline() == b"ready\n"
+    process.send_signal(getattr(signal, f"SIG{name}"))
+    assert process.stdout.read() == f"trapped {name}\n".encode()
+    assert process.wait(timeout=30) == 7
+    assert wait_until(lambda: processes_with(marker) == []), processes_with(marker)
