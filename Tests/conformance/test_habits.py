@@ -250,3 +250,20 @@ def test_sigterm_and_sighup_to_tunnel_run_the_remote_trap(name):
     assert process.stdout.read() == f"trapped {name}\n".encode()
     assert process.wait(timeout=30) == 7
     assert wait_until(lambda: processes_with(marker) == []), processes_with(marker)
+
+
+# ---------------------------------------------------------------------------------------
+# The differences from coreutils that docs/usage.md lists stay as it says
+
+
+def test_the_listed_differences_from_coreutils_hold(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert tunnel("rm", str(tmp_path / "empty")).returncode == 0   # as rm -d
+    assert not (tmp_path / "empty").exists()
+    hard = tunnel("ln", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert hard.returncode == 2 and b"only symbolic links" in hard.stderr, hard
+    assert tunnel("mkdir", str(tmp_path / "m"), umask="077").returncode == 0
+    assert stat.S_IMODE(os.stat(tmp_path / "m").st_mode) == 0o755
+    (tmp_path / "f").write_bytes(b"")
+    assert tunnel("ls", str(tmp_path)).stdout == b"f\nm\n"   # one name a line, as ls -1
+    assert tunnel("stat", str(tmp_path / "f")).stdout.startswith(b"type=file\n")
