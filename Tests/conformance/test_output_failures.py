@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import AGENT, ROOT
+from harness import ROOT
+from test_cli_habits import tunnel_into
+from test_habits import full_disk  # noqa: F401 (a fixture)
 
 TUNNEL = ROOT / "dist" / "tunnel"
 pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
@@ -31,11 +33,6 @@ def big_file():
     yield path
     path.unlink()
     folder.rmdir()
-
-
-def tunnel_into(stdout, *args):
-    env = dict(os.environ, TUNNEL_VIA=str(AGENT))
-    return subprocess.run([str(TUNNEL), *args], stdout=stdout, stderr=subprocess.PIPE, env=env, timeout=60)
 
 
 def streaming_commands(big_file):
@@ -58,18 +55,6 @@ def test_a_reader_that_went_away_mid_stream_ends_tunnel_silently(big_file, kind)
     finally:
         os.close(writer)
     assert (result.returncode, result.stderr) == (-signal.SIGPIPE, b""), result
-
-
-@pytest.fixture
-def full_disk():
-    """A 64 KiB tmpfs: every write of more fails with ENOSPC."""
-    if os.getuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs")
-    folder = Path(tempfile.mkdtemp(prefix="tunnel-full-"))
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], check=True)
-    yield folder
-    subprocess.run(["umount", str(folder)])
-    folder.rmdir()
 
 
 def test_download_r_onto_a_full_disk_says_only_tunnels_own_message(full_disk, tmp_path):
