@@ -84,11 +84,27 @@ def test_missing_things_on_the_target_exit_1_and_say_so_plainly(tmp_path):
     assert tunnel("chmod", "999", str(tmp_path)).returncode == 2
 
 
-def test_a_failed_switch_names_what_failed_not_python():
-    result = tunnel("run", "--no-stream", "--user", "nobody", "--cwd", "/root", "--", "true")
+@pytest.mark.parametrize("mode", [[], ["--no-stream"], ["--compat"]])
+def test_a_failed_switch_names_what_failed_not_python(mode):
+    result = tunnel("run", *mode, "--user", "nobody", "--cwd", "/root", "--", "true")
     assert result.returncode == 1
     assert b"preexec_fn" not in result.stderr, result.stderr
     assert b"user 'nobody'" in result.stderr and b"'/root'" in result.stderr, result.stderr
+    if mode != ["--compat"]:   # RunEx says why; fora's ProcessRun has no errno to give
+        assert result.stderr.rstrip().endswith(b": Permission denied"), result.stderr
+
+
+def test_a_switch_the_kernel_refuses_says_why():
+    """"cannot switch to user root: Operation not permitted", as the issue puts it."""
+    from harness import TEST_USER, as_user
+    if os.getuid() != 0:
+        pytest.skip("needs root to start the agent as another user")
+    via = " ".join(as_user([str(AGENT)], TEST_USER))
+    result = subprocess.run([str(TUNNEL), "--via", via, "run", "--user", "root", "--", "true"], capture_output=True,
+                            stdin=subprocess.DEVNULL, timeout=60)
+    assert result.returncode == 1, result
+    assert result.stderr == b"tunnel: remote: true could not be started: the switch to user 'root' failed: " \
+        b"Operation not permitted\n", result.stderr
 
 
 @pytest.mark.parametrize("words", [[], ["--ssh", "web1"], ["-v", "--docker", "box"]])
