@@ -223,6 +223,9 @@ public final class TunnelConnection {
             remaining -= UInt64(piece.count)
             if !consume(UnsafeRawBufferPointer(piece)) {
                 closed = true
+                // The agent is still sending: ended first, it cannot report its own broken
+                // pipe on the stderr it shares with us (a local agent's, ssh's) once we close.
+                transport.terminate()
                 _ = transport.finish(flushing: false)
                 return .transport("the download of \(path) was abandoned: the local write failed")
             }

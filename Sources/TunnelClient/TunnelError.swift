@@ -63,7 +63,9 @@ extension TunnelError {
             self = .commandNotStarted(failure.step, osError)
         case .prepareChild where failure.errno == 0:
             self = .processError(failure.message)
-        case .system, .file, .prepareChild:
+        case .prepareChild:   // the switch of identity (or the folder, entered after it), with its errno
+            self = .commandNotStarted(failure.step, osError)
+        case .system, .file:
             self = .remoteOSError(osError)
         default:
             self = .refused(failure)

@@ -110,9 +110,16 @@ func writeOut(_ bytes: [UInt8], to fd: Int32 = 1, name: String = "standard outpu
 /// running command with it.
 func emit(_ bytes: [UInt8]) {
     let failure = bytes.withUnsafeBytes { writeFully($0, to: 1) }
-    guard failure != 0 else { return }
+    if failure != 0 { endOnFailedStandardOutput(failure) }
+}
+
+/// Ends tunnel as GNU tools end when a write to standard output fails with `failure`:
+/// EPIPE silently by SIGPIPE, anything else with "write error" and exit 1.
+func endOnFailedStandardOutput(_ failure: Int32) -> Never {
+    // The agent may still be sending (a download, a command's output): ended first, it
+    // cannot add its own broken pipe to our stderr after we are gone.
+    endTransportAtOnce()
     if failure == EPIPE {
-        endTransportAtOnce()   // else the agent would complain of its own broken pipe
         signal(SIGPIPE, SIG_DFL)
         raise(SIGPIPE)
     }

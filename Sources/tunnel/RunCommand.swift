@@ -217,6 +217,10 @@ struct Run: ParsableCommand {
             // or folder before the exec. Say which were asked for.
             writeError("tunnel: remote: \(argv[0]) could not be started: \(switchesAskedFor) failed\n")
             throw ExitCode(1)
+        } catch .commandNotStarted(.prepareChild, let error) {
+            // RunEx's same step, with the errno that says why.
+            writeError("tunnel: remote: \(argv[0]) could not be started: \(switchesAskedFor) failed: \(error.strerror)\n")
+            throw ExitCode(1)
         } catch {
             throw report(error)
         }

@@ -22,6 +22,7 @@ struct ShellCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shell",
         abstract: "The user's login shell on a pseudo-terminal, as 'ssh host' gives it.",
+        usage: "tunnel shell [<options>]",   // the generated one lists every option: 208 columns
         discussion: """
         The shell of the user's passwd entry on the target (/bin/sh if it names
         none), as a login shell ('-l'): HOME, USER, LOGNAME, SHELL and PATH as

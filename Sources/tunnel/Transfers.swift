@@ -88,12 +88,27 @@ struct UploadCommand: ParsableCommand {
         defer { progress.finish() }
         try report { () throws(TunnelError) in
             do throws(TunnelError) {
-                try agent.upload(path, streaming: file, mode: mode, owner: owner, group: group)
+                if let (folder, name) = beneathForBareIDs(path, on: agent) {
+                    try agent.upload(beneath: folder, name, streaming: file, mode: mode, newFileMode: localMode(),
+                                     owner: owner, group: group)
+                } else {
+                    try agent.upload(path, streaming: file, mode: mode, owner: owner, group: group)
+                }
             } catch {
                 throw error.naming(Array(path.utf8))   // a full disk names the file, as cp does
             }
         }
         agent.close()
+    }
+
+    /// fora's Upload takes only an owner or group with an entry (the reference's lookup);
+    /// UploadBeneath, an extension, also takes a plain number, as `install -o 4242` does. So
+    /// a number goes that way, as the file `name` beneath its `folder`: the same atomic
+    /// replacement, but a symlink at `path` is replaced, not written through. nil: Upload.
+    private func beneathForBareIDs(_ path: String, on agent: TunnelConnection) -> (folder: [UInt8], name: [UInt8])? {
+        let isNumber = { (id: String?) in id.map { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } } ?? false }
+        guard isNumber(owner) || isNumber(group), agent.serves(.uploadBeneath) else { return nil }
+        return folderAndName(Array(path.utf8))
     }
 
     /// As with scp: a REMOTE ending in "/" or naming a directory means inside it, under the
@@ -159,7 +174,8 @@ struct DownloadCommand: ParsableCommand {
         let remoteStatus = try? agent.stat(remote, followLinks: true)
         let destination = into(local)
         let (mode, modified) = modeAndTime(for: destination, remote: remoteStatus)
-        let progress = Progress(total: nil, quiet: target.quiet)
+        // The Stat above gives the size: bytes, rate, total and time left, as scp shows them.
+        let progress = Progress(total: remoteStatus?.size, quiet: target.quiet)
         defer { progress.finish() }
         try downloadReplacing(destination, from: remote, mode: mode, modified: modified, on: agent, progress: progress)
         agent.close()
@@ -212,6 +228,7 @@ func streamDownload(_ remote: String, to fd: Int32, name: String, on agent: Tunn
             return failedWrite == 0
         }
     } catch {
+        if failedWrite != 0 && fd == 1 { endOnFailedStandardOutput(failedWrite) }   // `| head`, > /dev/full
         if failedWrite != 0 { throw localFailure("writing \(name)", failedWrite) }
         throw report(error)
     }

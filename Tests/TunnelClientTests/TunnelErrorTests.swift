@@ -18,6 +18,13 @@ final class TunnelErrorTests: XCTestCase {
         XCTAssertEqual(error.strerror, "No such file or directory")
     }
 
+    func testASwitchOfIdentityWithAnErrnoIsACommandNotStartedForThatStep() {
+        let refused = TunnelError(failure(.prepareChild, 1))
+        XCTAssertNil(refused.commandStartStatus)   // not a missing program: exit 1, not 126
+        guard case .commandNotStarted(.prepareChild, let error) = refused else { return XCTFail("\(refused)") }
+        XCTAssertEqual(error.strerror, "Operation not permitted")
+    }
+
     func testAFolderThatCannotBeEnteredIsNotAMissingProgram() {
         let error = TunnelError(failure(.changeDirectory, 2, "/nonexistent"))
         XCTAssertNil(error.commandStartStatus)

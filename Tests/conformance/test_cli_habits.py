@@ -84,11 +84,27 @@ def test_missing_things_on_the_target_exit_1_and_say_so_plainly(tmp_path):
     assert tunnel("chmod", "999", str(tmp_path)).returncode == 2
 
 
-def test_a_failed_switch_names_what_failed_not_python():
-    result = tunnel("run", "--no-stream", "--user", "nobody", "--cwd", "/root", "--", "true")
+@pytest.mark.parametrize("mode", [[], ["--no-stream"], ["--compat"]])
+def test_a_failed_switch_names_what_failed_not_python(mode):
+    result = tunnel("run", *mode, "--user", "nobody", "--cwd", "/root", "--", "true")
     assert result.returncode == 1
     assert b"preexec_fn" not in result.stderr, result.stderr
     assert b"user 'nobody'" in result.stderr and b"'/root'" in result.stderr, result.stderr
+    if mode != ["--compat"]:   # RunEx says why; fora's ProcessRun has no errno to give
+        assert result.stderr.rstrip().endswith(b": Permission denied"), result.stderr
+
+
+def test_a_switch_the_kernel_refuses_says_why():
+    """"cannot switch to user root: Operation not permitted", as the issue puts it."""
+    from harness import TEST_USER, as_user
+    if os.getuid() != 0:
+        pytest.skip("needs root to start the agent as another user")
+    via = " ".join(as_user([str(AGENT)], TEST_USER))
+    result = subprocess.run([str(TUNNEL), "--via", via, "run", "--user", "root", "--", "true"], capture_output=True,
+                            stdin=subprocess.DEVNULL, timeout=60)
+    assert result.returncode == 1, result
+    assert result.stderr == b"tunnel: remote: true could not be started: the switch to user 'root' failed: " \
+        b"Operation not permitted\n", result.stderr
 
 
 @pytest.mark.parametrize("words", [[], ["--ssh", "web1"], ["-v", "--docker", "box"]])
@@ -111,8 +127,16 @@ def test_the_exit_table_is_in_the_help_and_the_readme():
 # ---------------------------------------------------------------------------------------
 # Item 11: --help readable at 80 columns, in pipes and terminals
 
-SUBCOMMANDS = ["", "ping", "run", "stat", "upload", "download", "user", "group", "getenv", "ls", "mkdir", "rm",
-               "mv", "chmod", "chown", "ln", "installer"]
+SUBCOMMANDS = ["", "ping", "run", "shell", "stat", "upload", "download", "user", "group", "getenv", "ls", "mkdir",
+               "rm", "mv", "chmod", "chown", "ln", "sync", "installer"]
+
+
+def test_every_subcommand_s_help_is_checked_below():
+    """A new subcommand joins SUBCOMMANDS, or its help goes unchecked (as shell's did)."""
+    import re
+    shown = subprocess.run([str(TUNNEL), "--help"], capture_output=True).stdout.decode()
+    listed = re.findall(r"^  (\S+)  ", shown.split("SUBCOMMANDS:")[1], re.MULTILINE)
+    assert sorted(listed) == sorted(s for s in SUBCOMMANDS if s), listed
 
 
 @pytest.mark.parametrize("subcommand", SUBCOMMANDS)
@@ -238,6 +262,29 @@ def test_chown_and_run_take_ids_without_an_entry(as_whom, tmp_path):
     else:   # an ordinary user: refused by the kernel, and said so
         assert chown.returncode == 1 and b"Operation not permitted" in chown.stderr, chown.stderr
         assert run.returncode == 1, run
+
+
+def test_upload_takes_owner_and_group_ids_without_an_entry(as_whom):
+    """`upload --owner 4242`, as `install -o 4242` takes it: the uid's number is the group
+    too unless --group says otherwise (as for runs)."""
+    via, folder = as_whom
+    both = subprocess.run([str(TUNNEL), "--via", " ".join(via), "upload", "--owner", str(UNLISTED_UID), "--group",
+                           str(UNLISTED_GID), "--mode", "640", "-", str(folder / "both")], input=b"x\n",
+                          capture_output=True, timeout=60)
+    alone = subprocess.run([str(TUNNEL), "--via", " ".join(via), "upload", "--owner", str(UNLISTED_UID), "-",
+                            str(folder / "alone")], input=b"y\n", capture_output=True, timeout=60)
+    for result in (both, alone):
+        assert b"name" not in result.stderr, result.stderr
+    if via == [str(AGENT)]:   # root: done
+        assert (both.returncode, alone.returncode) == (0, 0), (both.stderr, alone.stderr)
+        info = os.stat(folder / "both")
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (UNLISTED_UID, UNLISTED_GID, 0o640)
+        assert (folder / "both").read_bytes() == b"x\n"
+        info = os.stat(folder / "alone")
+        assert (info.st_uid, info.st_gid) == (UNLISTED_UID, UNLISTED_UID)
+    else:   # an ordinary user: refused by the kernel, said so, and nothing left behind
+        assert both.returncode == 1 and b"Operation not permitted" in both.stderr, both.stderr
+        assert sorted(os.listdir(folder)) == []
 
 
 def test_fora_packets_keep_the_reference_refusal_in_plain_words():

@@ -194,3 +194,76 @@ def test_run_tt_forces_a_pty_without_a_local_terminal():
     # One -t without a terminal runs without a pty, as ssh -t does.
     single = tunnel("run", "-t", "--", "tty", stdin=b"")
     assert single.stdout == b"not a tty\n" and b"will not be allocated" in single.stderr, single
+
+
+# ---------------------------------------------------------------------------------------
+# Progress on a terminal: downloads show their total and the time left; -r shows progress
+
+
+def progress_shown(*args):
+    """What tunnel writes on a terminal's stderr while it runs `args` (stdout: nowhere)."""
+    from harness import read_until_closed
+    import pty
+    controller, terminal_end = pty.openpty()
+    process = subprocess.Popen([str(TUNNEL), *args], stdout=subprocess.DEVNULL, stderr=terminal_end,
+                               env=dict(os.environ, TUNNEL_VIA=str(AGENT)))
+    os.close(terminal_end)
+    shown = read_until_closed(controller)
+    os.close(controller)
+    assert process.wait(timeout=60) == 0, shown
+    return shown
+
+
+def test_download_progress_shows_the_total_and_the_time_left(tmp_path):
+    source = tmp_path / "big"
+    with open(source, "wb") as handle:
+        handle.truncate(256 << 20)
+    shown = progress_shown("download", str(source), str(tmp_path / "copy"))
+    assert b" / 268.4 MB" in shown and b"ETA" in shown, shown[-200:]
+
+
+def test_r_shows_files_and_bytes_done_on_a_terminal(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    for name in ("a", "sub/b"):
+        with open(tree / name, "wb") as handle:
+            handle.truncate(32 << 20)
+    for words in (["download", "-r", str(tree), str(tmp_path / "down")], ["upload", "-r", str(tree), str(tmp_path / "up")]):
+        shown = progress_shown(*words)
+        assert b"2 files, 67.1 MB" in shown, (words, shown[-200:])
+
+
+# ---------------------------------------------------------------------------------------
+# SIGTERM and SIGHUP sent to tunnel reach the remote command, as Ctrl-C does
+
+
+@pytest.mark.parametrize("name", ["TERM", "HUP"])
+def test_sigterm_and_sighup_to_tunnel_run_the_remote_trap(name):
+    from harness import processes_with, wait_until
+    import signal
+    marker = f"{300 + os.getpid() % 100}.{len(name)}7"
+    script = f"trap 'echo trapped {name}; exit 7' {name}; echo ready; sleep {marker} & wait"
+    process = subprocess.Popen([str(TUNNEL), "run", "--", "sh", "-c", script], stdout=subprocess.PIPE,
+                               env=dict(os.environ, TUNNEL_VIA=str(AGENT)))
+    assert process.stdout.readline() == b"ready\n"
+    process.send_signal(getattr(signal, f"SIG{name}"))
+    assert process.stdout.read() == f"trapped {name}\n".encode()
+    assert process.wait(timeout=30) == 7
+    assert wait_until(lambda: processes_with(marker) == []), processes_with(marker)
+
+
+# ---------------------------------------------------------------------------------------
+# The differences from coreutils that docs/usage.md lists stay as it says
+
+
+def test_the_listed_differences_from_coreutils_hold(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert tunnel("rm", str(tmp_path / "empty")).returncode == 0   # as rm -d
+    assert not (tmp_path / "empty").exists()
+    hard = tunnel("ln", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert hard.returncode == 2 and b"only symbolic links" in hard.stderr, hard
+    assert tunnel("mkdir", str(tmp_path / "m"), umask="077").returncode == 0
+    assert stat.S_IMODE(os.stat(tmp_path / "m").st_mode) == 0o755
+    (tmp_path / "f").write_bytes(b"")
+    assert tunnel("ls", str(tmp_path)).stdout == b"f\nm\n"   # one name a line, as ls -1
+    assert tunnel("stat", str(tmp_path / "f")).stdout.startswith(b"type=file\n")

@@ -146,7 +146,8 @@ enum UploadBeneathHandler: RequestHandler {
 
     static func answer(_ request: UploadBeneath<FileReplacement>, in context: SessionContext) throws(Refusal) -> Answer {
         let path = try beneathPath(root: request.root, path: request.path, allowingEmpty: false)
-        var metadata = try UploadHandler.requestedMetadata(mode: request.mode, owner: request.owner, group: request.group)
+        var metadata = try UploadHandler.requestedMetadata(mode: request.mode, owner: request.owner, group: request.group,
+                                                           bareIDs: true)
         let newFileMode = try request.newFileMode.map(modeField)
         if metadata.mode == nil && !request.content.replacesExisting { metadata.mode = newFileMode }
         return try UploadHandler.commit(request.content, metadata, file: path.text, in: context)

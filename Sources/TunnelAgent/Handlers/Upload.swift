@@ -28,16 +28,18 @@ enum UploadHandler: RequestHandler {
 
     /// The fields parsed and resolved in the reference's order (mode, owner, group), each
     /// refusal its InvalidField. `owner` also sets the group to the owner's primary one.
-    static func requestedMetadata(mode: String?, owner: String?, group: String?) throws(Refusal) -> RequestedMetadata {
+    /// `bareIDs` (UploadBeneath, an extension) also takes ids without an entry, as chown does.
+    static func requestedMetadata(mode: String?, owner: String?, group: String?,
+                                  bareIDs: Bool = false) throws(Refusal) -> RequestedMetadata {
         var metadata = RequestedMetadata()
         if let mode { metadata.mode = try modeField(mode) }
         if let owner {
-            let user = try resolveUserField(owner, field: "owner")
+            let user = try resolveUserField(owner, field: "owner", bareIDs: bareIDs)
             metadata.uid = user.uid
             metadata.gid = user.gid
         }
         if let group {
-            metadata.gid = try resolveGroupField(group).gid
+            metadata.gid = try resolveGroupField(group, bareIDs: bareIDs).gid
         }
         return metadata
     }

@@ -115,10 +115,14 @@ func systemPath(_ text: String, field: String) throws(Refusal) -> SystemPath {
 
 extension Refusal {
     /// A child that could not start, as the reference reports each step (ProcessRun and
-    /// RunEx alike): the folder or the program named, or preexec_fn's ProcessError.
-    static func startFailure(_ failure: SpawnFailure, of plan: ProcessPlan) -> Refusal {
+    /// RunEx alike): the folder or the program named, or preexec_fn's ProcessError. RunEx
+    /// (`withErrno`) gives the preparing step's errno too, which ProcessError cannot carry:
+    /// the client then says why the switch of identity failed.
+    static func startFailure(_ failure: SpawnFailure, of plan: ProcessPlan, withErrno: Bool) -> Refusal {
         switch failure.step {
         case .changingDirectory: return .childNotStarted(.changeDirectory, failure.error, path: plan.cwdName)
+        case .preparing where withErrno && failure.error.code != 0:
+            return .childNotStarted(.prepareChild, failure.error, path: nil)
         case .preparing: return .processError("Exception occurred in preexec_fn.")
         case .executing: return .childNotStarted(.execute, failure.error, path: plan.programName)
         case .settingUp: return .childNotStarted(.system, failure.error, path: nil)

@@ -186,7 +186,8 @@ public final class Session {
         let supervisor: RunSupervisor
         switch RunSupervisor.start(plan, input: input, outlet: outlet) {
         case .failure(let failure):
-            return finish(id, plan, .refused(.startFailure(failure, of: plan.process)))
+            return finish(id, plan, .refused(.startFailure(failure, of: plan.process,
+                                                           withErrno: plan.answer != .processCompleted)))
         case .success(let started):
             supervisor = started
         }
