@@ -62,7 +62,8 @@ do {
         writeError("tunnel: \(problem)\nSee 'tunnel --help' for the subcommands and how to reach a target.\n")
         exit(2)
     }
-    var command = try parseFromSubcommand(arguments)
+    // `run [TARGET] -- COMMAND`, the common start, without ArgumentParser (QuickRun.swift).
+    var command: ParsableCommand = try quickRun(arguments) ?? parseFromSubcommand(arguments)
     try command.run()
 } catch let code as ExitCode {
     // Decided, and said where needed: a remote command's own status (64 too, which the
