@@ -62,7 +62,8 @@ do {
         writeError("tunnel: \(problem)\nSee 'tunnel --help' for the subcommands and how to reach a target.\n")
         exit(2)
     }
-    var command = try parseFromSubcommand(arguments)
+    // `run [TARGET] -- COMMAND`, the common start, without ArgumentParser (QuickRun.swift).
+    var command: ParsableCommand = try quickRun(arguments) ?? parseFromSubcommand(arguments)
     // A download's temporary is removed when a signal ends tunnel meanwhile.
     LocalFolder.temporaries = { folder, name in
         if let name { TemporaryCleanup.remember(name, in: folder) } else { TemporaryCleanup.forget() }
