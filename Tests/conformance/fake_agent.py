@@ -59,6 +59,9 @@ def scenario(name, outside):
     if name == "run-failure":
         # Its RunEx is refused (step execute, ENOENT) with escape sequences in the message.
         return ("dir", [])
+    if name == "wide-mode":
+        # A mode wider than the 32 bits of any mode_t: the client keeps the permission bits.
+        return ("dir", [(b"f", "file", file(), (1 << 40) | 0o4755), (b"d", "dir", ("dir", []), (1 << 63) | 0o755)])
     if name == "endless":
         return ENDLESS
     if name == "older-agent":
