@@ -62,6 +62,10 @@ def scenario(name, outside):
     if name == "wide-mode":
         # A mode wider than the 32 bits of any mode_t: the client keeps the permission bits.
         return ("dir", [(b"f", "file", file(), (1 << 40) | 0o4755), (b"d", "dir", ("dir", []), (1 << 63) | 0o755)])
+    if name in ("fewer-numbers", "more-numbers"):
+        # StatNumbers answered with one entry too few or too many: no name gets another's.
+        SERVED.append(x.STAT_NUMBERS)
+        return ("dir", [(b"a", "file", file(), 0o644), (b"b", "file", file(), 0o644)])
     if name == "endless":
         return ENDLESS
     if name == "older-agent":
@@ -210,6 +214,10 @@ def main():
             path, _ = reader.blob(), reader.boolean()
             node, _ = tree.find(path, "dir", follow=True)
             reply = answer(node, 0, path, out) if node else not_found(path)
+        elif packet_id == x.STAT_NUMBERS:
+            paths = [reader.blob() for _ in range(reader.u64())]
+            count = len(paths) + (1 if sys.argv[1] == "more-numbers" else -1)
+            reply = x.stat_numbers_result([(7, 0, 0)] * count)
         elif packet_id == x.READ_LINK:
             path = reader.blob()
             node, _ = tree.find(path, "link")

@@ -1,5 +1,8 @@
-"""What tunnel prints of what a target sends (issue 20): numbers no real file has. Whatever
-a hostile agent answers, tunnel may print odd values or fail with a message, never crash."""
+"""What tunnel prints of what a target sends (issue 20): numbers no real file has, and names
+that are not UTF-8. Whatever a hostile agent answers, tunnel may print odd values or fail
+with a message, never crash; into a pipe, names pass as the bytes they are."""
+import os
+
 import pytest
 
 from test_cli import TUNNEL, tunnel
@@ -24,3 +27,27 @@ def test_chmod_r_computes_modes_from_the_permission_bits_of_a_wide_mode():
     result = tunnel("--via", fake("wide-mode"), "chmod", "-R", "g+w", "/t")
     assert result.returncode == 0, result.stderr
 
+
+@pytest.mark.parametrize("scenario", ["fewer-numbers", "more-numbers"])
+def test_ls_l_never_gives_a_name_numbers_from_an_answer_of_the_wrong_length(scenario):
+    """A StatNumbersResult with one entry per path asked is believed; one too few or too many
+    could shift every link count onto another name, so none is shown: '?', as ls shows what
+    it cannot read."""
+    result = tunnel("--via", fake(scenario), "ls", "-l", "/t")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert [line.split()[1] for line in lines] == ["?", "?"], lines
+
+
+def test_sync_i_lines_carry_a_names_bytes_into_a_pipe(tmp_path):
+    """-i's lines name entries as ls does: into a pipe, the bytes as they are (a name that
+    is not UTF-8 is not turned into U+FFFD), so a script can act on the line."""
+    source, dest = tmp_path / "src", tmp_path / "dest"
+    source.mkdir()
+    (source / os.fsdecode(b"caf\xe9")).write_bytes(b"x")
+    (source / os.fsdecode(b"link\xff")).symlink_to(os.fsdecode(b"to\xfe"))
+    result = tunnel("sync", "-i", f"{source}/", f":{dest}")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.endswith(b" caf\xe9") for line in lines), lines
+    assert any(line.endswith(b" link\xff -> to\xfe") for line in lines), lines
