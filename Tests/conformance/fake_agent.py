@@ -84,21 +84,31 @@ def scenario(name, outside):
         return ("dir", [(b"big", "file", ("stall",), 0o644)])
     if name == "endless-listing":
         return ENDLESS_LISTING
+    if name == "endless-digests":
+        # As endless-listing, with short names, each entry's status carrying a 1 KiB
+        # "sha512sum" (which no real listing has): the bytes are in the digests.
+        return ENDLESS_DIGESTS
     raise SystemExit(f"unknown scenario {name}")
 
 
 ENDLESS = ("dir", [(b"d", "dir", None, 0o755)])   # a folder that holds itself, without end
 ENDLESS_LISTING = ("dir", [])   # a folder whose listing never ends (`endless_listing`)
+ENDLESS_DIGESTS = ("dir", [])   # the same, its bytes in each status's digest
 
 
-def endless_listing(out):
-    """Pages of a listing, never the last one, each name new and 200 bytes long, until the
-    client goes away."""
+def endless_listing(out, digests=False):
+    """Pages of a listing, never the last one, each name new and 200 bytes long (8 bytes
+    with a 1 KiB digest in its status, with `digests`), until the client goes away."""
     number = 0
     try:
         while True:
-            body = b"".join(x.blob(b"%0200d" % (number + i)) + x.text("file") + x.boolean(True)
-                            + stat_fields("file", 0o644) for i in range(512))
+            if digests:
+                body = b"".join(x.blob(b"%08d" % (number + i)) + x.text("file") + x.boolean(True)
+                                + stat_fields("file", 0o644)[:-1] + x.boolean(True) + x.blob(b"d" * 1024)
+                                for i in range(512))
+            else:
+                body = b"".join(x.blob(b"%0200d" % (number + i)) + x.text("file") + x.boolean(True)
+                                + stat_fields("file", 0o644) for i in range(512))
             number += 512
             out.write(x.packet(x.DIR_ENTRIES, x.u64(512), body, x.boolean(False)))
     except BrokenPipeError:
@@ -171,6 +181,8 @@ def answer(node, mode, path, out, with_status=True):
         return not_found(path)
     if node is ENDLESS_LISTING:
         endless_listing(out)
+    if node is ENDLESS_DIGESTS:
+        endless_listing(out, digests=True)
     if node[0] == "dir":
         return entries(node)
     if node[0] == "link":

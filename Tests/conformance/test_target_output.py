@@ -2,6 +2,8 @@
 that are not UTF-8. Whatever a hostile agent answers, tunnel may print odd values or fail
 with a message, never crash; into a pipe, names pass as the bytes they are."""
 import os
+import resource
+import subprocess
 
 import pytest
 
@@ -51,3 +53,18 @@ def test_sync_i_lines_carry_a_names_bytes_into_a_pipe(tmp_path):
     lines = result.stdout.splitlines()
     assert any(line.endswith(b" caf\xe9") for line in lines), lines
     assert any(line.endswith(b" link\xff -> to\xfe") for line in lines), lines
+
+
+@pytest.mark.parametrize("command", [["ls", "-l", "/t"], ["download", "-r", "/t"]], ids=["ListDir", "ReadBeneath"])
+def test_a_listings_digests_count_against_its_byte_cap(tmp_path, command):
+    """A status in a listing may carry a digest (up to 1 KiB per page's caps), which no real
+    agent sends there: its bytes count against the listing's 64 MiB like names, or a target
+    could make the client hold a million of them (a GiB) under the entry cap. Under an
+    address-space limit, as test_client_trust's endless listing."""
+    limit = 768 << 20
+    result = subprocess.run(
+        [str(TUNNEL), "--via", fake("endless-digests"), *command] + ([str(tmp_path / "d")] if command[0] == "download" else []),
+        capture_output=True, timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    assert result.returncode == 255, result
+    assert b"the listing of '/t' holds more than 64 MiB of names" in result.stderr, result
