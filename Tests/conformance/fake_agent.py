@@ -62,7 +62,7 @@ def scenario(name, outside):
     if name == "wide-mode":
         # A mode wider than the 32 bits of any mode_t: the client keeps the permission bits.
         return ("dir", [(b"f", "file", file(), (1 << 40) | 0o4755), (b"d", "dir", ("dir", []), (1 << 63) | 0o755)])
-    if name in ("fewer-numbers", "more-numbers"):
+    if name in ("fewer-numbers", "more-numbers", "endless-numbers"):
         # StatNumbers answered with one entry too few or too many: no name gets another's.
         SERVED.append(x.STAT_NUMBERS)
         return ("dir", [(b"a", "file", file(), 0o644), (b"b", "file", file(), 0o644)])
@@ -228,6 +228,15 @@ def main():
             reply = answer(node, 0, path, out) if node else not_found(path)
         elif packet_id == x.STAT_NUMBERS:
             paths = [reader.blob() for _ in range(reader.u64())]
+            if sys.argv[1] == "endless-numbers":
+                # Claims 16 million entries (the client's usual list cap) for 2 paths, and
+                # sends them until the client goes away: 384 MiB if it kept reading.
+                out.write(x.u32(x.STAT_NUMBERS_RESULT) + x.u64(1 << 24))
+                try:
+                    while True:
+                        out.write(x.u64(7) * 3 * 65536)
+                except BrokenPipeError:
+                    sys.exit(0)
             count = len(paths) + (1 if sys.argv[1] == "more-numbers" else -1)
             reply = x.stat_numbers_result([(7, 0, 0)] * count)
         elif packet_id == x.READ_LINK:

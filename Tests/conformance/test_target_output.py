@@ -41,6 +41,19 @@ def test_ls_l_never_gives_a_name_numbers_from_an_answer_of_the_wrong_length(scen
     assert [line.split()[1] for line in lines] == ["?", "?"], lines
 
 
+def test_ls_l_reads_no_more_numbers_than_it_asked_for(tmp_path):
+    """A StatNumbersResult that claims 16 million entries for 2 paths is refused at its
+    count, before any is read: the client never holds more numbers than it asked for (under
+    an address-space limit, which holding them outgrows). The listing is still printed."""
+    limit = 384 << 20
+    result = subprocess.run([str(TUNNEL), "--via", fake("endless-numbers"), "ls", "-l", "/t"],
+                            capture_output=True, timeout=120,
+                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    assert result.returncode >= 0, result
+    lines = result.stdout.decode().splitlines()
+    assert [line.split()[1] for line in lines] == ["?", "?"], result
+
+
 def test_sync_i_lines_carry_a_names_bytes_into_a_pipe(tmp_path):
     """-i's lines name entries as ls does: into a pipe, the bytes as they are (a name that
     is not UTF-8 is not turned into U+FFFD), so a script can act on the line."""
