@@ -14,6 +14,12 @@ extension TunnelConnection {
                 bytes += paths[end].count
                 end += 1
             }
+            // Its count is refused beyond the paths asked, before any number is read: a
+            // hostile target's claim of millions is not held (docs/security.md, "Numbers").
+            let input = transport.input
+            let usual = input.limits
+            input.limits.maxListCount = UInt64(end - start)
+            defer { input.limits = usual }
             let answer = try request(StatNumbers(paths: Array(paths[start..<end])), expecting: StatNumbersResult.self)
             // A short or long answer from a hostile target: never misattributed to other names.
             guard answer.numbers.count == 3 * (end - start) else {

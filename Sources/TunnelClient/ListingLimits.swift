@@ -11,7 +11,7 @@ enum ListingLimits {
     /// Most entries in one listing: far more than a folder holds in practice (GNU ls lists
     /// more, at the price of its memory).
     static let entries = 1 << 20
-    /// Most bytes of names and text (type, owner, group) in one listing.
+    /// Most bytes of names and text (type, owner, group, and any digest) in one listing.
     static let textBytes = 64 << 20
     /// Caps for decoding one page. A name is at most 255 bytes on every Linux file system
     /// (NAME_MAX); 1024 leaves room for any other. An agent pages 512 entries at a time.
@@ -31,7 +31,11 @@ struct ListingBudget {
         entries += page.count
         for entry in page {
             textBytes += entry.name.count + entry.type.utf8.count
-            if let status = entry.status { textBytes += status.owner.utf8.count + status.group.utf8.count }
+            // A digest too: no real listing carries one, but a page's caps let each status
+            // hold 1 KiB of it, a GiB under the entry cap if it went uncounted.
+            if let status = entry.status {
+                textBytes += status.owner.utf8.count + status.group.utf8.count + (status.sha512sum?.count ?? 0)
+            }
         }
         if entries > ListingLimits.entries { return "more than \(ListingLimits.entries) entries" }
         if textBytes > ListingLimits.textBytes { return "more than \(ListingLimits.textBytes >> 20) MiB of names" }

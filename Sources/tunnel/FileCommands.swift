@@ -92,7 +92,7 @@ private struct LongColumns {
 
     func fields(_ status: StatResult, _ numbers: FileNumbers?) -> String {
         let kinds = ["dir": "d", "link": "l", "chr": "c", "blk": "b", "fifo": "p", "sock": "s"]
-        let mode = (kinds[status.type] ?? "-") + permissionString(UInt32(status.mode))
+        let mode = (kinds[status.type] ?? "-") + permissionString(status.permissionBits)
         let owner = displayed(status.owner, on: 1), group = displayed(status.group, on: 1)
         var size = "\(status.size)"
         if let numbers, LongColumns.isDevice(status) {
@@ -315,7 +315,7 @@ private func requireChangesBeneath(_ agent: TunnelConnection) throws(TunnelError
 extension ModeChange {
     /// The mode this change makes of a file with this status.
     fileprivate func applied(to status: StatResult) -> UInt32 {
-        applied(to: UInt32(status.mode), isDirectory: status.type == "dir")
+        applied(to: status.permissionBits, isDirectory: status.type == "dir")
     }
 }
 

@@ -66,12 +66,13 @@ struct SyncCommand: ParsableCommand {
 }
 
 /// One `-i` line: rsync's 11-character code, the path below DEST (a folder with a trailing
-/// "/"), and for a symlink " -> " and its target.
+/// "/"), and for a symlink " -> " and its target. Names are bytes, as `ls` prints them: into
+/// a pipe as they are (a name that is not UTF-8 stays itself), escaped on a terminal (a
+/// pull's names and link targets come from the target).
 private func printItem(_ change: SyncChange) {
-    // Escaped on a terminal: a pull's names and link targets come from the target.
-    var line = change.code + " " + (change.path.isEmpty ? "./" : displayed(String(decoding: change.path, as: UTF8.self), on: 1)
-                                    + (change.isFolder ? "/" : ""))
-    if let linkTarget = change.linkTarget { line += " -> " + displayed(String(decoding: linkTarget, as: UTF8.self), on: 1) }
-    let bytes = Array((line + "\n").utf8)
-    _ = bytes.withUnsafeBytes { writeFully($0, to: 1) }
+    var line = Array((change.code + " ").utf8)
+    line += change.path.isEmpty ? Array("./".utf8) : displayed(change.path, on: 1) + (change.isFolder ? [UInt8(ascii: "/")] : [])
+    if let linkTarget = change.linkTarget { line += Array(" -> ".utf8) + displayed(linkTarget, on: 1) }
+    line.append(UInt8(ascii: "\n"))
+    _ = line.withUnsafeBytes { writeFully($0, to: 1) }
 }

@@ -59,6 +59,13 @@ def scenario(name, outside):
     if name == "run-failure":
         # Its RunEx is refused (step execute, ENOENT) with escape sequences in the message.
         return ("dir", [])
+    if name == "wide-mode":
+        # A mode wider than the 32 bits of any mode_t: the client keeps the permission bits.
+        return ("dir", [(b"f", "file", file(), (1 << 40) | 0o4755), (b"d", "dir", ("dir", []), (1 << 63) | 0o755)])
+    if name in ("fewer-numbers", "more-numbers", "endless-numbers"):
+        # StatNumbers answered with one entry too few or too many: no name gets another's.
+        SERVED.append(x.STAT_NUMBERS)
+        return ("dir", [(b"a", "file", file(), 0o644), (b"b", "file", file(), 0o644)])
     if name == "endless":
         return ENDLESS
     if name == "older-agent":
@@ -77,21 +84,31 @@ def scenario(name, outside):
         return ("dir", [(b"big", "file", ("stall",), 0o644)])
     if name == "endless-listing":
         return ENDLESS_LISTING
+    if name == "endless-digests":
+        # As endless-listing, with short names, each entry's status carrying a 1 KiB
+        # "sha512sum" (which no real listing has): the bytes are in the digests.
+        return ENDLESS_DIGESTS
     raise SystemExit(f"unknown scenario {name}")
 
 
 ENDLESS = ("dir", [(b"d", "dir", None, 0o755)])   # a folder that holds itself, without end
 ENDLESS_LISTING = ("dir", [])   # a folder whose listing never ends (`endless_listing`)
+ENDLESS_DIGESTS = ("dir", [])   # the same, its bytes in each status's digest
 
 
-def endless_listing(out):
-    """Pages of a listing, never the last one, each name new and 200 bytes long, until the
-    client goes away."""
+def endless_listing(out, digests=False):
+    """Pages of a listing, never the last one, each name new and 200 bytes long (8 bytes
+    with a 1 KiB digest in its status, with `digests`), until the client goes away."""
     number = 0
     try:
         while True:
-            body = b"".join(x.blob(b"%0200d" % (number + i)) + x.text("file") + x.boolean(True)
-                            + stat_fields("file", 0o644) for i in range(512))
+            if digests:
+                body = b"".join(x.blob(b"%08d" % (number + i)) + x.text("file") + x.boolean(True)
+                                + stat_fields("file", 0o644)[:-1] + x.boolean(True) + x.blob(b"d" * 1024)
+                                for i in range(512))
+            else:
+                body = b"".join(x.blob(b"%0200d" % (number + i)) + x.text("file") + x.boolean(True)
+                                + stat_fields("file", 0o644) for i in range(512))
             number += 512
             out.write(x.packet(x.DIR_ENTRIES, x.u64(512), body, x.boolean(False)))
     except BrokenPipeError:
@@ -164,6 +181,8 @@ def answer(node, mode, path, out, with_status=True):
         return not_found(path)
     if node is ENDLESS_LISTING:
         endless_listing(out)
+    if node is ENDLESS_DIGESTS:
+        endless_listing(out, digests=True)
     if node[0] == "dir":
         return entries(node)
     if node[0] == "link":
@@ -207,6 +226,19 @@ def main():
             path, _ = reader.blob(), reader.boolean()
             node, _ = tree.find(path, "dir", follow=True)
             reply = answer(node, 0, path, out) if node else not_found(path)
+        elif packet_id == x.STAT_NUMBERS:
+            paths = [reader.blob() for _ in range(reader.u64())]
+            if sys.argv[1] == "endless-numbers":
+                # Claims 16 million entries (the client's usual list cap) for 2 paths, and
+                # sends them until the client goes away: 384 MiB if it kept reading.
+                out.write(x.u32(x.STAT_NUMBERS_RESULT) + x.u64(1 << 24))
+                try:
+                    while True:
+                        out.write(x.u64(7) * 3 * 65536)
+                except BrokenPipeError:
+                    sys.exit(0)
+            count = len(paths) + (1 if sys.argv[1] == "more-numbers" else -1)
+            reply = x.stat_numbers_result([(7, 0, 0)] * count)
         elif packet_id == x.READ_LINK:
             path = reader.blob()
             node, _ = tree.find(path, "link")

@@ -90,7 +90,7 @@ def test_a_second_sync_itemizes_nothing_and_changes_follow_rsyncs_quick_check(tm
     os.chmod(source / "sub" / "deeper" / "c", 0o700)
     changed = sync("-i", f"{source}/", f":{dest}")
     assert changed.returncode == 0, changed.stderr
-    lines = changed.stdout.decode().splitlines()
+    lines = changed.stdout.decode(errors="surrogateescape").splitlines()
     assert any(line.startswith("<f.st") and line.endswith(" a") for line in lines), lines
     assert ".f...p..... sub/deeper/c" in lines, lines
     by_rsync = tmp_path / "by-rsync"
@@ -129,7 +129,7 @@ def test_delete_leaves_only_what_src_has_except_excluded(tmp_path):
     (dest / "sub" / "b").mkdir()   # another kind in the way
     result = sync("--delete", "--exclude", "*.log", "-i", f"{source}/", f":{dest}")
     assert result.returncode == 0, result.stderr
-    assert "*deleting   extra" in result.stdout.decode()
+    assert "*deleting   extra" in result.stdout.decode(errors="surrogateescape")
     assert (dest / "kept.log").exists()
     (dest / "kept.log").unlink()
     by_rsync = tmp_path / "by-rsync"
@@ -144,7 +144,7 @@ def test_dry_run_changes_nothing(tmp_path):
     result = sync("-n", "-i", "--delete", f"{source}/", f":{dest}")
     assert result.returncode == 0, result.stderr
     assert not dest.exists()
-    assert "<f+++++++++ a" in result.stdout.decode()
+    assert "<f+++++++++ a" in result.stdout.decode(errors="surrogateescape")
     dest.mkdir()
     (dest / "extra").write_text("x")
     before = snapshot(dest)
@@ -252,7 +252,7 @@ def test_as_root_owners_and_groups_are_kept_as_rsync_keeps_them(tmp_path, unpriv
     os.chown(by_tunnel / "a", 0, 0)
     os.chown(by_tunnel / "sub" / "link", 0, 0, follow_symlinks=False)
     again = sync("-i", *sides)
-    lines = again.stdout.decode().splitlines()
+    lines = again.stdout.decode(errors="surrogateescape").splitlines()
     assert ".f....og... a" in lines and ".L....og... sub/link -> b" in lines, lines
     assert owners(by_tunnel) == owners(by_rsync)
 
@@ -277,7 +277,7 @@ def test_a_pull_gives_the_tree_rsync_gives_and_then_only_the_changes(tmp_path, s
     prefix = "" if slash else "src/"
     changed = sync("-i", f":{source}{suffix}", str(by_tunnel))
     assert changed.returncode == 0, changed.stderr
-    lines = changed.stdout.decode().splitlines()
+    lines = changed.stdout.decode(errors="surrogateescape").splitlines()
     assert any(line.startswith(">f.st") and line.endswith(f" {prefix}a") for line in lines), lines
     assert any(line.startswith(">f..tp") and line.endswith(f" {prefix}sub/deeper/c") for line in lines), lines
     assert f"cL+++++++++ {prefix}sub/link -> deeper" in lines, lines
@@ -295,7 +295,7 @@ def test_a_pull_dry_run_changes_nothing_and_says_what_a_real_one_does(tmp_path, 
     assert dry.returncode == 0, dry.stderr
     assert not dest.exists()
     prefix = "" if slash else "src/"
-    assert f">f+++++++++ {prefix}a" in dry.stdout.decode().splitlines(), dry.stdout
+    assert f">f+++++++++ {prefix}a" in dry.stdout.decode(errors="surrogateescape").splitlines(), dry.stdout
     # Something to change, to keep and to delete: -n touches none of it.
     assert sync(f":{source}{suffix}", str(dest)).returncode == 0
     inside = dest if slash else dest / "src"
@@ -314,8 +314,8 @@ def test_a_pull_dry_run_changes_nothing_and_says_what_a_real_one_does(tmp_path, 
     assert snapshot(dest) == before
     real = sync("-i", "--delete", f":{source}{suffix}", str(dest))
     assert real.returncode == 0, real.stderr
-    assert sorted(dry.stdout.decode().splitlines()) == sorted(real.stdout.decode().splitlines())
-    assert len(real.stdout.decode().splitlines()) >= 5, real.stdout
+    assert sorted(dry.stdout.decode(errors="surrogateescape").splitlines()) == sorted(real.stdout.decode(errors="surrogateescape").splitlines())
+    assert len(real.stdout.decode(errors="surrogateescape").splitlines()) >= 5, real.stdout
     by_rsync = tmp_path / "by-rsync"
     rsync("--delete", f"{source}{suffix}", str(by_rsync))
     assert snapshot(dest) == snapshot(by_rsync)
@@ -340,9 +340,9 @@ def test_a_pull_replaces_a_local_file_or_symlink_where_the_source_has_a_folder(t
     rsync(f"{source}/", str(by_rsync))
     result = sync("-i", f":{source}/", str(by_tunnel))
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.decode().splitlines()
+    lines = result.stdout.decode(errors="surrogateescape").splitlines()
     assert "cd+++++++++ sub/" in lines and "cd+++++++++ empty/" in lines, lines
-    assert sorted(dry.stdout.decode().splitlines()) == sorted(lines)
+    assert sorted(dry.stdout.decode(errors="surrogateescape").splitlines()) == sorted(lines)
     assert snapshot(by_tunnel) == snapshot(by_rsync)
     assert os.listdir(outside) == []
 
@@ -359,11 +359,11 @@ def test_a_pull_with_checksum_finds_a_change_the_quick_check_misses(tmp_path):
     os.utime(dest / "a", ns=(1_000_000_000_000_000_000,) * 2)
     quick = sync("-i", f":{source}/", str(dest))
     assert (dest / "sub" / "deeper" / "c").read_text() == "C", "the quick check, as rsync's, cannot see it"
-    assert quick.stdout.decode().splitlines() == [">f..t...... a"], quick.stdout
+    assert quick.stdout.decode(errors="surrogateescape").splitlines() == [">f..t...... a"], quick.stdout
     os.utime(dest / "a", ns=(1_000_000_000_000_000_000,) * 2)
     checked = sync("-i", "--checksum", f":{source}/", str(dest))
     assert checked.returncode == 0, checked.stderr
-    assert sorted(checked.stdout.decode().splitlines()) == [".f..t...... a", ">fc........ sub/deeper/c"]
+    assert sorted(checked.stdout.decode(errors="surrogateescape").splitlines()) == [".f..t...... a", ">fc........ sub/deeper/c"]
     by_rsync = tmp_path / "by-rsync"
     rsync(f"{source}/", str(by_rsync))
     assert snapshot(dest) == snapshot(by_rsync)
@@ -387,7 +387,7 @@ def test_a_pull_with_delete_and_exclude_gives_what_rsync_gives(tmp_path):
     rsync("--delete", "--exclude", "*.log", f"{source}/", str(by_rsync))
     result = sync("-i", "--delete", "--exclude", "*.log", f":{source}/", str(by_tunnel))
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.decode().splitlines()
+    lines = result.stdout.decode(errors="surrogateescape").splitlines()
     assert "*deleting   extra-folder/" in lines and "*deleting   sub/extra-link" in lines, lines
     assert (by_tunnel / "sub" / "kept.log").exists() and not (by_tunnel / "skip.log").exists()
     assert snapshot(by_tunnel) == snapshot(by_rsync)
@@ -405,11 +405,11 @@ def test_checksum_finds_a_change_the_quick_check_misses(tmp_path):
     os.utime(dest / "a", ns=(1_000_000_000_000_000_000,) * 2)
     quick = sync("-i", f"{source}/", f":{dest}")
     assert (dest / "sub" / "deeper" / "c").read_text() == "C", "the quick check, as rsync's, cannot see it"
-    assert quick.stdout.decode().splitlines() == ["<f..t...... a"], quick.stdout
+    assert quick.stdout.decode(errors="surrogateescape").splitlines() == ["<f..t...... a"], quick.stdout
     os.utime(dest / "a", ns=(1_000_000_000_000_000_000,) * 2)
     checked = sync("-i", "--checksum", f"{source}/", f":{dest}")
     assert checked.returncode == 0, checked.stderr
-    assert sorted(checked.stdout.decode().splitlines()) == [".f..t...... a", "<fc........ sub/deeper/c"]
+    assert sorted(checked.stdout.decode(errors="surrogateescape").splitlines()) == [".f..t...... a", "<fc........ sub/deeper/c"]
     by_rsync = tmp_path / "by-rsync"
     rsync(f"{source}/", str(by_rsync))
     assert snapshot(dest) == snapshot(by_rsync)
