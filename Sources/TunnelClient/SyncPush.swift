@@ -81,6 +81,42 @@ final class TreeSync {
         try body(try result.get())
     }
 
+    /// Existing remote symlinks' targets asked for ahead of their use, by path below DEST, as
+    /// listings are: an entry whose remote link has to be read does not wait a round trip
+    /// for it (a tree of unchanged links cost one wait per link).
+    private var linkTargets: [[UInt8]: Result<[UInt8]?, TunnelError>] = [:]
+    private var linkTargetsAsked = Set<[UInt8]>()
+
+    /// Asks for the remote symlink `relative`'s target, once.
+    func askLinkTarget(_ relative: [UInt8]) throws {
+        guard linkTargetsAsked.insert(relative).inserted else { return }
+        let connection = pipeline.connection
+        try pipeline.read(beneath: root, relative) { [self] answer in
+            // Forgotten meanwhile (its entry failed before it looked): nothing to keep.
+            guard linkTargetsAsked.contains(relative) else { return }
+            do throws(TunnelError) {
+                guard case .symlink(let link) = try answer.content() else { return linkTargets[relative] = .success(nil) }
+                linkTargets[relative] = .success(link)
+            } catch {
+                if !connection.isUsable { throw error }
+                linkTargets[relative] = .failure(error)
+            }
+        }
+    }
+
+    /// The remote symlink `relative`'s target (nil: not a symlink any more): asked for now
+    /// unless it was asked ahead, and waited for.
+    func linkTarget(_ relative: [UInt8]) throws -> [UInt8]? {
+        try askLinkTarget(relative)
+        while linkTargets[relative] == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
+        forgetLinkTarget(relative)
+        return try linkTargets.removeValue(forKey: relative)?.get() ?? nil
+    }
+
+    private func forgetLinkTarget(_ relative: [UInt8]) {
+        linkTargetsAsked.remove(relative)
+    }
+
     func excluded(_ name: [UInt8], _ relative: [UInt8], isFolder: Bool) -> Bool {
         isExcluded(by: options.exclude, name, relative, isFolder: isFolder)
     }
@@ -107,24 +143,26 @@ final class TreeSync {
             guard remote[name]?.fileType == .directory, !excluded(name, child, isFolder: true), status.isFolder else { return nil }
             return child
         }
-        var askedAhead = 0
-        func askAhead(through count: Int) throws {
-            while askedAhead < min(count, shared.count) {
-                try askListing(shared[askedAhead])
-                askedAhead += 1
-            }
+        // The links both sides have: their targets too, so that comparing them waits for
+        // no answer.
+        let links = zip(names, statuses).compactMap { name, status -> [UInt8]? in
+            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+            guard let theirs = remote[name], theirs.fileType == .symlink, theirs.status != nil,
+                  status.info.map({ $0.st_mode & S_IFMT == S_IFLNK }) == true, !excluded(name, child, isFolder: false) else { return nil }
+            return child
         }
-        try askAhead(through: listingsAhead)
-        var reached = 0
+        var listingsWindow = AskingAhead(shared, limit: listingsAhead, ask: askListing)
+        var linksWindow = AskingAhead(links, limit: listingsAhead, ask: askLinkTarget)
+        try listingsWindow.start()
+        try linksWindow.start()
+        defer { for child in links { forgetLinkTarget(child); linkTargets.removeValue(forKey: child) } }
         var present = Set<[UInt8]>()
         for (name, status) in zip(names, statuses) {
             let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
             let path = local.appending(name)
             let isFolder = status.isFolder
-            if reached < shared.count && shared[reached] == child {
-                reached += 1
-                try askAhead(through: reached + listingsAhead)
-            }
+            try listingsWindow.reach(child)
+            try linksWindow.reach(child)
             if excluded(name, child, isFolder: isFolder) { continue }
             present.insert(name)
             try outcome.entry { try entry(path, status, name: name, relative: child, remote: remote[name], depth: depth + 1) }
@@ -254,14 +292,7 @@ final class TreeSync {
         default:   // a symlink
             let target = try local.linkTarget()
             if let status = existing {
-                var current: [UInt8]?
-                var done = false
-                try pipeline.read(beneath: root, relative) { answer in
-                    done = true
-                    if case .symlink(let link) = try answer.content() { current = link }
-                }
-                while !done { try pipeline.receiveNext() }
-                if current == target {
+                if try linkTarget(relative) == target {
                     let item = code(".", "L", time: status.mtime != mtime, owner: ownerDiffers, group: groupDiffers)
                     if item != code(".", "L") {
                         itemize(item, relative, linkTarget: target)
@@ -289,6 +320,39 @@ private func sha512(of local: LocalPath) throws -> [UInt8] {
     let (fd, _) = try local.openFile()
     defer { close(fd) }
     return try sha512(ofOpen: fd, name: local.text)
+}
+
+/// Requests for a folder's entries in `list`'s order (paths below DEST), kept at most `limit`
+/// ahead of the entry being handled: a few round trips in flight, never one per entry, and
+/// no more answers waiting than that.
+struct AskingAhead {
+    let list: [[UInt8]]
+    let limit: Int
+    let ask: ([UInt8]) throws -> Void
+    private var asked = 0
+    private var reached = 0
+
+    init(_ list: [[UInt8]], limit: Int, ask: @escaping ([UInt8]) throws -> Void) {
+        self.list = list
+        self.limit = limit
+        self.ask = ask
+    }
+
+    mutating func start() throws { try askThrough(limit) }
+
+    /// The entry `child` is being handled now: one more may be asked.
+    mutating func reach(_ child: [UInt8]) throws {
+        guard reached < list.count && list[reached] == child else { return }
+        reached += 1
+        try askThrough(reached + limit)
+    }
+
+    private mutating func askThrough(_ count: Int) throws {
+        while asked < min(count, list.count) {
+            try ask(list[asked])
+            asked += 1
+        }
+    }
 }
 
 /// A local entry's lstat, taken once per entry, or the errno it failed with (for the
