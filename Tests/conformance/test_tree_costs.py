@@ -1,8 +1,9 @@
-"""What the client's tree engines cost per entry, counted in system calls (issue 22,
-docs/performance.md's trees/sync causes): a push looks up each owner and group name once per
-run, not once per entry; it stats each local entry once; a pull's temporary names take two
-getrandom calls, not one per letter, and guarding them against signals takes no
-rt_sigprocmask per file. Counts, not times: they hold on a loaded machine too."""
+"""What the client's tree engines cost per entry (issue 22, docs/performance.md's trees/sync
+causes), counted in system calls and requests: a push looks up each owner and group name once
+per run, not once per entry; it stats each local entry once; a pull's temporary names take
+two getrandom calls, not one per letter, and guarding them against signals takes no
+rt_sigprocmask per file; a pull has at most 8 folder listings in flight, not a window's worth.
+Counts, not times: they hold on a loaded machine too."""
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ from collections import Counter
 import pytest
 
 from harness import AGENT
-from test_cli import TUNNEL
+from test_cli import TUNNEL, tunnel
 
 pytestmark = [pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first"),
               pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (setup.sh test installs it)")]
@@ -72,3 +73,18 @@ def test_a_pull_costs_no_signal_masking_and_two_random_draws_per_file(tmp_path):
     assert counted["rt_sigprocmask"] < files, counted["rt_sigprocmask"]
     assert (tmp_path / "dest" / "d2" / "f3").read_text() == "2/3"
     assert not list((tmp_path / "dest").rglob(".tunnel-*")), "no temporary is left"
+
+
+def test_an_initial_pull_keeps_few_folder_listings_in_flight(tmp_path):
+    """Each listing's answer puts all its folder's entries in the queue: 20 folders' listings
+    are not all asked before the first is answered (a proxy holds the answers back)."""
+    from test_trees import holding_proxy
+    source = tmp_path / "src"
+    for index in range(20):
+        (source / f"pipelined-mark-{index:03}").mkdir(parents=True)
+        (source / f"pipelined-mark-{index:03}" / "f").write_text(str(index))
+    via, record = holding_proxy(tmp_path, 20)
+    result = tunnel("--via", via, "download", "-r", str(source), str(tmp_path / "back"))
+    assert result.returncode == 0, result.stderr
+    assert 2 <= int(record.read_text()) <= 8, "listings in flight before the first answer"
+    assert subprocess.run(["diff", "-r", str(source), str(tmp_path / "back")]).returncode == 0
