@@ -322,7 +322,7 @@ public final class LocalFolder {
     /// writing, close-on-exec, created with O_EXCL: never a file or link someone prepared.
     public func createTemporary(prefix: String, for target: LocalPath) throws -> (fd: Int32, name: [UInt8]) {
         while true {
-            let name = Array(prefix.utf8) + (0..<12).map { _ in Self.letters.randomElement()! }
+            let name = Array(prefix.utf8) + Self.randomLetters()
             let file = LocalPath(name).withCString {
                 openat(fd, $0, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             }
@@ -337,4 +337,22 @@ public final class LocalFolder {
     nonisolated(unsafe) public static var temporaries: ((_ folder: Int32, _ name: [UInt8]?) -> Void)?
 
     private static let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".utf8)
+
+    /// 12 random letters (about 71 bits) from two 64-bit draws, six letters from each:
+    /// each draw is a getrandom call, and one per letter cost 12 per file on a pull
+    /// (docs/performance.md). 62^6 is under 2^36, so taking each draw modulo 62 six times
+    /// is unbiased to within 2^-28, well beyond what a name O_EXCL guards needs.
+    static func randomLetters() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        var letters: [UInt8] = []
+        letters.reserveCapacity(12)
+        for _ in 0..<2 {
+            var draw = generator.next()
+            for _ in 0..<6 {
+                letters.append(Self.letters[Int(draw % 62)])
+                draw /= 62
+            }
+        }
+        return letters
+    }
 }

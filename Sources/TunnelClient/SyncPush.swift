@@ -18,6 +18,7 @@ final class TreeSync {
     let outcome: TreeOutcome
     /// Owners and groups are copied only when the receiving side is root, as rsync -a does.
     let receiverIsRoot: Bool
+    private var accountNames = AccountNames()
 
     init(root: [UInt8], agent: TunnelConnection, options: SyncOptions, report: TreeReport) throws(TunnelError) {
         self.root = root
@@ -80,6 +81,42 @@ final class TreeSync {
         try body(try result.get())
     }
 
+    /// Existing remote symlinks' targets asked for ahead of their use, by path below DEST, as
+    /// listings are: an entry whose remote link has to be read does not wait a round trip
+    /// for it (a tree of unchanged links cost one wait per link).
+    private var linkTargets: [[UInt8]: Result<[UInt8]?, TunnelError>] = [:]
+    private var linkTargetsAsked = Set<[UInt8]>()
+
+    /// Asks for the remote symlink `relative`'s target, once.
+    func askLinkTarget(_ relative: [UInt8]) throws {
+        guard linkTargetsAsked.insert(relative).inserted else { return }
+        let connection = pipeline.connection
+        try pipeline.read(beneath: root, relative) { [self] answer in
+            // Forgotten meanwhile (its entry failed before it looked): nothing to keep.
+            guard linkTargetsAsked.contains(relative) else { return }
+            do throws(TunnelError) {
+                guard case .symlink(let link) = try answer.content() else { return linkTargets[relative] = .success(nil) }
+                linkTargets[relative] = .success(link)
+            } catch {
+                if !connection.isUsable { throw error }
+                linkTargets[relative] = .failure(error)
+            }
+        }
+    }
+
+    /// The remote symlink `relative`'s target (nil: not a symlink any more): asked for now
+    /// unless it was asked ahead, and waited for.
+    func linkTarget(_ relative: [UInt8]) throws -> [UInt8]? {
+        try askLinkTarget(relative)
+        while linkTargets[relative] == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
+        forgetLinkTarget(relative)
+        return try linkTargets.removeValue(forKey: relative)?.get() ?? nil
+    }
+
+    private func forgetLinkTarget(_ relative: [UInt8]) {
+        linkTargetsAsked.remove(relative)
+    }
+
     func excluded(_ name: [UInt8], _ relative: [UInt8], isFolder: Bool) -> Bool {
         isExcluded(by: options.exclude, name, relative, isFolder: isFolder)
     }
@@ -95,36 +132,40 @@ final class TreeSync {
             }
         }
         let names = try local.entries()
+        // Each entry is stat'ed once, here: the kind decides what is asked ahead and
+        // excluded, the rest is what `entry` compares and sends.
+        let statuses = names.map { LocalStatus(local.appending($0)) }
         // The subfolders both sides have: their listings are asked for ahead, a few at a
         // time, so that a tree with nothing to change costs about one round trip, not one
         // per folder.
-        let shared = names.compactMap { name -> [UInt8]? in
+        let shared = zip(names, statuses).compactMap { name, status -> [UInt8]? in
             let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-            guard remote[name]?.fileType == .directory, !excluded(name, child, isFolder: true),
-                  local.appending(name).status().map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { return nil }
+            guard remote[name]?.fileType == .directory, !excluded(name, child, isFolder: true), status.isFolder else { return nil }
             return child
         }
-        var askedAhead = 0
-        func askAhead(through count: Int) throws {
-            while askedAhead < min(count, shared.count) {
-                try askListing(shared[askedAhead])
-                askedAhead += 1
-            }
+        // The links both sides have: their targets too, so that comparing them waits for
+        // no answer.
+        let links = zip(names, statuses).compactMap { name, status -> [UInt8]? in
+            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+            guard let theirs = remote[name], theirs.fileType == .symlink, theirs.status != nil,
+                  status.info.map({ $0.st_mode & S_IFMT == S_IFLNK }) == true, !excluded(name, child, isFolder: false) else { return nil }
+            return child
         }
-        try askAhead(through: listingsAhead)
-        var reached = 0
+        var listingsWindow = AskingAhead(shared, limit: listingsAhead, ask: askListing)
+        var linksWindow = AskingAhead(links, limit: listingsAhead, ask: askLinkTarget)
+        try listingsWindow.start()
+        try linksWindow.start()
+        defer { for child in links { forgetLinkTarget(child); linkTargets.removeValue(forKey: child) } }
         var present = Set<[UInt8]>()
-        for name in names {
+        for (name, status) in zip(names, statuses) {
             let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
             let path = local.appending(name)
-            let isFolder = path.status().map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
-            if reached < shared.count && shared[reached] == child {
-                reached += 1
-                try askAhead(through: reached + listingsAhead)
-            }
+            let isFolder = status.isFolder
+            try listingsWindow.reach(child)
+            try linksWindow.reach(child)
             if excluded(name, child, isFolder: isFolder) { continue }
             present.insert(name)
-            try outcome.entry { try entry(path, name: name, relative: child, remote: remote[name], depth: depth + 1) }
+            try outcome.entry { try entry(path, status, name: name, relative: child, remote: remote[name], depth: depth + 1) }
         }
         guard options.delete else { return }
         for (name, entry) in remote.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where !present.contains(name) {
@@ -168,9 +209,10 @@ final class TreeSync {
             + (group ? "g" : ".") + "..."
     }
 
-    /// One local entry onto the remote `relative`, whose listing said `remote` (nil: missing).
-    func entry(_ local: LocalPath, name: [UInt8], relative: [UInt8], remote: DirEntry?, depth: Int) throws {
-        guard let info = local.status() else { throw TreeError.local(local.text) }
+    /// One local entry (lstat'ed as `status`) onto the remote `relative`, whose listing said
+    /// `remote` (nil: missing).
+    func entry(_ local: LocalPath, _ status: LocalStatus, name: [UInt8], relative: [UInt8], remote: DirEntry?, depth: Int) throws {
+        guard let info = status.info else { throw TreeError.local(local.text, status.error) }
         let kind = info.st_mode & S_IFMT
         let mode = UInt64(info.st_mode & 0o7777)
         let modeText = String(mode, radix: 8)
@@ -187,8 +229,8 @@ final class TreeSync {
         }
         let path = joined(root, relative)
         // Owner and group, by name as rsync maps them, only when the receiver is root.
-        let owner = receiverIsRoot ? ownerName(info.st_uid) : nil
-        let group = receiverIsRoot ? groupName(info.st_gid) : nil
+        let owner = receiverIsRoot ? accountNames.owner(info.st_uid) : nil
+        let group = receiverIsRoot ? accountNames.group(info.st_gid) : nil
         let ownerDiffers = existing.map { owner != nil && $0.owner != owner } ?? false
         let groupDiffers = existing.map { group != nil && $0.group != group } ?? false
         let newOwner = ownerDiffers ? owner : nil
@@ -250,14 +292,7 @@ final class TreeSync {
         default:   // a symlink
             let target = try local.linkTarget()
             if let status = existing {
-                var current: [UInt8]?
-                var done = false
-                try pipeline.read(beneath: root, relative) { answer in
-                    done = true
-                    if case .symlink(let link) = try answer.content() { current = link }
-                }
-                while !done { try pipeline.receiveNext() }
-                if current == target {
+                if try linkTarget(relative) == target {
                     let item = code(".", "L", time: status.mtime != mtime, owner: ownerDiffers, group: groupDiffers)
                     if item != code(".", "L") {
                         itemize(item, relative, linkTarget: target)
@@ -287,12 +322,79 @@ private func sha512(of local: LocalPath) throws -> [UInt8] {
     return try sha512(ofOpen: fd, name: local.text)
 }
 
-/// A uid's user name, or its number when it has none (as Stat reports owners).
-private func ownerName(_ uid: uid_t) -> String {
-    getpwuid(uid).map { String(cString: $0.pointee.pw_name) } ?? String(uid)
+/// Requests for a folder's entries in `list`'s order (paths below DEST), kept at most `limit`
+/// ahead of the entry being handled: a few round trips in flight, never one per entry, and
+/// no more answers waiting than that.
+struct AskingAhead {
+    let list: [[UInt8]]
+    let limit: Int
+    let ask: ([UInt8]) throws -> Void
+    private var asked = 0
+    private var reached = 0
+
+    init(_ list: [[UInt8]], limit: Int, ask: @escaping ([UInt8]) throws -> Void) {
+        self.list = list
+        self.limit = limit
+        self.ask = ask
+    }
+
+    mutating func start() throws { try askThrough(limit) }
+
+    /// The entry `child` is being handled now: one more may be asked.
+    mutating func reach(_ child: [UInt8]) throws {
+        guard reached < list.count && list[reached] == child else { return }
+        reached += 1
+        try askThrough(reached + limit)
+    }
+
+    private mutating func askThrough(_ count: Int) throws {
+        while asked < min(count, list.count) {
+            try ask(list[asked])
+            asked += 1
+        }
+    }
 }
 
-/// A gid's group name, or its number when it has none.
-private func groupName(_ gid: gid_t) -> String {
-    getgrgid(gid).map { String(cString: $0.pointee.gr_name) } ?? String(gid)
+/// A local entry's lstat, taken once per entry, or the errno it failed with (for the
+/// message `entry` gives: errno itself is long overwritten by then).
+struct LocalStatus {
+    let info: Glibc.stat?
+    let error: Int32
+
+    init(_ path: LocalPath) {
+        info = path.status()
+        error = info == nil ? errno : 0
+    }
+
+    init(_ info: Glibc.stat) {
+        self.info = info
+        error = 0
+    }
+
+    var isFolder: Bool { info.map { $0.st_mode & S_IFMT == S_IFDIR } ?? false }
+}
+
+/// uid → user name and gid → group name, each looked up once per push: glibc's getpwuid
+/// and getgrgid reread /etc/passwd and /etc/group on every call, which cost two openat
+/// and ~30 µs per entry (docs/performance.md). As rsync, which sends each id's name once, a
+/// name changed during the push is not seen.
+struct AccountNames {
+    private var owners: [uid_t: String] = [:]
+    private var groups: [gid_t: String] = [:]
+
+    /// A uid's user name, or its number when it has none (as Stat reports owners).
+    mutating func owner(_ uid: uid_t) -> String {
+        if let known = owners[uid] { return known }
+        let name = getpwuid(uid).map { String(cString: $0.pointee.pw_name) } ?? String(uid)
+        owners[uid] = name
+        return name
+    }
+
+    /// A gid's group name, or its number when it has none.
+    mutating func group(_ gid: gid_t) -> String {
+        if let known = groups[gid] { return known }
+        let name = getgrgid(gid).map { String(cString: $0.pointee.gr_name) } ?? String(gid)
+        groups[gid] = name
+        return name
+    }
 }

@@ -96,7 +96,7 @@ extension TunnelConnection {
             if rootStatus != nil {
                 try sync.listing([]) { entries in existing = entries.first { $0.name == name } }
             }
-            try sync.entry(local, name: name, relative: name, remote: existing, depth: 0)
+            try sync.entry(local, LocalStatus(top), name: name, relative: name, remote: existing, depth: 0)
         }
         try sync.pipeline.finish()
         return sync.outcome.failures

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// The temporary file a download is being written to, removed when SIGINT, SIGTERM or SIGHUP
 /// ends tunnel before it was renamed into place: an interrupted download leaves nothing
@@ -8,8 +9,11 @@ import Glibc
 /// handler may: a descriptor, a name in a buffer allocated beforehand, unlinkat and raise.
 enum TemporaryCleanup {
     /// The folder's descriptor while a temporary exists in it, else -1. Written only by the
-    /// main thread, with the three signals blocked, so the handler sees a whole name.
-    nonisolated(unsafe) private static var folder: Int32 = -1
+    /// main thread: -1 while the name is being written, the descriptor once it is whole, so
+    /// the handler never sees half a name. An atomic (lock-free, so usable in a handler)
+    /// rather than blocking the signals around each write: that cost four rt_sigprocmask
+    /// per file of a pull (docs/performance.md).
+    private static let folder = Atomic<Int32>(-1)
     nonisolated(unsafe) private static let name = UnsafeMutablePointer<CChar>.allocate(capacity: 256)
     nonisolated(unsafe) private static var installed = false
     private static let signals = [SIGINT, SIGTERM, SIGHUP]
@@ -18,29 +22,30 @@ enum TemporaryCleanup {
     static func remember(_ temporary: [UInt8], in folder: Int32) {
         precondition(temporary.count < 256)
         install()
-        withSignalsBlocked {
-            temporary.withUnsafeBytes { raw in
-                UnsafeMutableRawPointer(name).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
-            }
-            name[temporary.count] = 0
-            self.folder = folder
+        self.folder.store(-1, ordering: .sequentiallyConsistent)
+        temporary.withUnsafeBytes { raw in
+            UnsafeMutableRawPointer(name).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
         }
+        name[temporary.count] = 0
+        // Release: the name's bytes are written before the handler can see the descriptor.
+        self.folder.store(folder, ordering: .releasing)
     }
 
     /// The temporary was renamed or removed: nothing to clean up any more.
     static func forget() {
-        withSignalsBlocked { folder = -1 }
+        folder.store(-1, ordering: .sequentiallyConsistent)
     }
 
     private static func install() {
         guard !installed else { return }
         installed = true
         // Swift initializes statics on first use: done here, never inside the handler.
-        _ = (folder, name)
+        _ = (folder.load(ordering: .relaxed), name)
         for number in signals {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { number in
-                if TemporaryCleanup.folder >= 0 { unlinkat(TemporaryCleanup.folder, TemporaryCleanup.name, 0) }
+                let folder = TemporaryCleanup.folder.load(ordering: .acquiring)
+                if folder >= 0 { unlinkat(folder, TemporaryCleanup.name, 0) }
                 // Then the signal's own ending (the exit status says which signal it was).
                 signal(number, SIG_DFL)
                 raise(number)
@@ -49,15 +54,5 @@ enum TemporaryCleanup {
             for other in signals { sigaddset(&action.sa_mask, other) }
             sigaction(number, &action, nil)
         }
-    }
-
-    private static func withSignalsBlocked(_ body: () -> Void) {
-        var blocked = sigset_t()
-        var previous = sigset_t()
-        sigemptyset(&blocked)
-        for number in signals { sigaddset(&blocked, number) }
-        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
-        body()
-        pthread_sigmask(SIG_SETMASK, &previous, nil)
     }
 }

@@ -430,3 +430,21 @@ def test_a_push_asks_for_folder_listings_ahead(tmp_path):
                             timeout=60)
     assert result.returncode == 0 and result.stdout == b"", result
     assert int(record.read_text()) >= 10, "each listing waited for the one before"
+
+
+def test_a_push_reads_existing_link_targets_ahead(tmp_path):
+    """Nothing to change in 20 symlinks: their remote targets (each read to compare it with
+    the local one) are asked for before the first is answered, not one round trip each."""
+    from test_trees import holding_proxy
+    source = tmp_path / "src"
+    source.mkdir()
+    for index in range(20):
+        (source / f"pipelined-mark-{index:03}").symlink_to(f"target-{index}")
+    dest = tmp_path / "dest"
+    assert sync(f"{source}/", f":{dest}").returncode == 0
+    via, record = holding_proxy(tmp_path, 10)
+    result = subprocess.run([str(TUNNEL), "--via", via, "sync", "-i", f"{source}/", f":{dest}"], capture_output=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout == b"", result
+    assert int(record.read_text()) >= 10, "each link's target waited for the one before"
+    assert snapshot(dest) == snapshot(source)

@@ -1,0 +1,90 @@
+"""What the client's tree engines cost per entry (issue 22, docs/performance.md's trees/sync
+causes), counted in system calls and requests: a push looks up each owner and group name once
+per run, not once per entry; it stats each local entry once; a pull's temporary names take
+two getrandom calls, not one per letter, and guarding them against signals takes no
+rt_sigprocmask per file; a pull has at most 8 folder listings in flight, not a window's worth.
+Counts, not times: they hold on a loaded machine too."""
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+
+import pytest
+
+from harness import AGENT
+from test_cli import TUNNEL, tunnel
+
+pytestmark = [pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first"),
+              pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (setup.sh test installs it)")]
+
+FOLDERS, FILES = 4, 25   # 100 files: a per-file cost shows as 100 calls, a per-run one as a few
+
+
+def make_tree(root):
+    for folder in range(FOLDERS):
+        (root / f"d{folder}").mkdir(parents=True)
+        for index in range(FILES):
+            (root / f"d{folder}" / f"f{index}").write_text(f"{folder}/{index}")
+    (root / "d0" / "link").symlink_to("f0")
+
+
+def traced_sync(tmp_path, source, dest):
+    """The client's own system calls (not the agent's: no -f) during `tunnel sync`."""
+    trace = tmp_path / "trace"
+    result = subprocess.run(["strace", "-qq", "-o", str(trace), str(TUNNEL), "--via", str(AGENT), "sync", source, dest],
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return trace.read_text(errors="replace").splitlines()
+
+
+def calls(lines):
+    return Counter(re.match(r"(\w+)\(", line).group(1) for line in lines if re.match(r"\w+\(", line))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="owners and groups are sent only to a root receiver: run as root")
+def test_a_push_looks_up_owner_and_group_names_once_per_run(tmp_path):
+    make_tree(tmp_path / "src")
+    (tmp_path / "dest").mkdir()
+    lines = traced_sync(tmp_path, f"{tmp_path}/src/", f":{tmp_path}/dest")
+    for database in ("/etc/passwd", "/etc/group"):
+        opened = [line for line in lines if line.startswith("open") and f'"{database}"' in line]
+        assert len(opened) <= 1, f"{database} opened {len(opened)} times for {FOLDERS * FILES} files"
+    assert (tmp_path / "dest" / "d3" / f"f{FILES - 1}").read_text() == f"3/{FILES - 1}"
+
+
+def test_a_push_stats_each_local_entry_once(tmp_path):
+    make_tree(tmp_path / "src")
+    (tmp_path / "dest" / "d1").mkdir(parents=True)   # one folder both sides have: asked ahead
+    lines = traced_sync(tmp_path, f"{tmp_path}/src/", f":{tmp_path}/dest")
+    stat_calls = [line for line in lines if re.match(r"(new)?f?statx?(at)?\(|lstat\(", line)]
+    for entry in ["d0", "d1", "d0/link", "d0/f0", "d1/f0", "d3/f7"]:
+        path = f'"{tmp_path}/src/{entry}"'
+        assert sum(path in line for line in stat_calls) == 1, entry
+    assert (tmp_path / "dest" / "d0" / "link").readlink() == (tmp_path / "src" / "d0" / "link").readlink()
+
+
+def test_a_pull_costs_no_signal_masking_and_two_random_draws_per_file(tmp_path):
+    make_tree(tmp_path / "src")
+    lines = traced_sync(tmp_path, f":{tmp_path}/src/", str(tmp_path / "dest"))
+    counted = calls(lines)
+    files = FOLDERS * FILES
+    assert counted["getrandom"] <= 2 * files + 8, counted["getrandom"]
+    assert counted["rt_sigprocmask"] < files, counted["rt_sigprocmask"]
+    assert (tmp_path / "dest" / "d2" / "f3").read_text() == "2/3"
+    assert not list((tmp_path / "dest").rglob(".tunnel-*")), "no temporary is left"
+
+
+def test_an_initial_pull_keeps_few_folder_listings_in_flight(tmp_path):
+    """Each listing's answer puts all its folder's entries in the queue: 20 folders' listings
+    are not all asked before the first is answered (a proxy holds the answers back)."""
+    from test_trees import holding_proxy
+    source = tmp_path / "src"
+    for index in range(20):
+        (source / f"pipelined-mark-{index:03}").mkdir(parents=True)
+        (source / f"pipelined-mark-{index:03}" / "f").write_text(str(index))
+    via, record = holding_proxy(tmp_path, 20)
+    result = tunnel("--via", via, "download", "-r", str(source), str(tmp_path / "back"))
+    assert result.returncode == 0, result.stderr
+    assert 2 <= int(record.read_text()) <= 8, "listings in flight before the first answer"
+    assert subprocess.run(["diff", "-r", str(source), str(tmp_path / "back")]).returncode == 0
