@@ -31,10 +31,10 @@ public enum TunnelError: Error, Equatable, CustomStringConvertible {
     /// The message tunnel prints after `tunnel: `.
     public var description: String {
         switch self {
-        case .remoteOSError(let error): return "remote: \(error.msg)"
+        case .remoteOSError(let error): return "remote: \(error.plainText)"
         case .invalidField(let field): return "invalid value for field '\(field.field)': \(field.errorMessage)"
         case .processError(let message): return "remote process error: \(message)"
-        case .commandNotStarted(_, let error): return "remote: \(error.msg)"
+        case .commandNotStarted(_, let error): return "remote: \(error.plainText)"
         case .refused(let failure): return "remote: \(failure.message)"
         case .protocolError(let error): return "protocol error: \(error.message)"
         case .unexpectedAnswer(let id): return "unexpected answer \(id.name) from the agent"
@@ -92,5 +92,27 @@ extension TunnelError {
         // Quoted as Python quotes the file name of the other OSErrors.
         let quoted = name.contains("'") ? "\"\(name)\"" : "'\(name)'"
         return .remoteOSError(TunnelWire.OSError(errno: error.errno, strerror: error.strerror, msg: error.msg + ": " + quoted))
+    }
+}
+
+extension TunnelWire.OSError {
+    /// The message in GNU's wording, for people: "'/x': No such file or directory".
+    public var plainText: String { Self.plainText(of: msg) }
+
+    /// fora's OSError text, Python's wording ("[Errno 2] No such file or directory: '/x'", which
+    /// the agent keeps byte for byte for the 23 packets), as GNU tools word it: "'/x': No such
+    /// file or directory"; with two names, "'a' -> 'b': …"; with none, the reason alone. Any
+    /// other text is returned as it is.
+    public static func plainText(of message: String) -> String {
+        guard message.hasPrefix("[Errno "), let close = message.firstRange(of: "] ") else { return message }
+        let rest = message[close.upperBound...]
+        // Python's repr() quotes a name with ' (or " when it holds a ').
+        guard let separator = rest.firstRange(of: ": '") ?? rest.firstRange(of: ": \"") else { return String(rest) }
+        let names = rest[rest.index(after: separator.lowerBound)...].dropFirst()
+        let reason = rest[..<separator.lowerBound]
+        // A restricted agent's refusal of one of the 23 packets is an OSError whose "file name"
+        // is the sentence that says why (Refusal.refusedByPolicy): a sentence, not a path.
+        if names.contains(" refused by the agent's ") { return "\(names.dropFirst().dropLast()) (\(reason))" }
+        return "\(names): \(reason)"
     }
 }

@@ -61,9 +61,9 @@ private func numericName(in message: String) -> String? {
     return nil
 }
 
-/// The message after `tunnel: `, in plain words: a missing file is the agent's OSError text
-/// ("remote: [Errno 2] No such file or directory: '/x'"), not "an invalid value for field
-/// 'file'"; other refused values name the option they came from.
+/// The message after `tunnel: `, in plain words: a missing file is the agent's OSError in
+/// GNU's wording ("remote: '/x': No such file or directory"), not "an invalid value for
+/// field 'file'"; other refused values name the option they came from.
 func plainMessage(for error: TunnelError) -> String {
     if case .transport(let message) = error, message.contains(nologinGreeting) {
         // nologin(8) prints its line where the bootstrap expects the agent: that is no chatty
@@ -72,7 +72,7 @@ func plainMessage(for error: TunnelError) -> String {
             + "commands; reach the host as another user, or give this one a shell (usermod -s /bin/sh)"
     }
     guard case .invalidField(let field) = error else { return error.description }
-    if field.errorMessage.hasPrefix("[Errno ") { return "remote: " + field.errorMessage }
+    if field.errorMessage.hasPrefix("[Errno ") { return "remote: " + TunnelWire.OSError.plainText(of: field.errorMessage) }
     if let id = numericName(in: field.errorMessage) {
         // fora's packets (ProcessRun, Upload) take only ids with an entry; never call it a name.
         let kind = field.errorMessage.hasPrefix("The group") ? "group with gid" : "user with uid"

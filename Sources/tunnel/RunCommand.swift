@@ -206,7 +206,7 @@ struct Run: ParsableCommand {
             writeError("tunnel: \(displayedMessage("\(error)"))\n")
             throw ExitCode(error.commandStartStatus!)
         } catch .remoteOSError(let error) where error.msg.hasSuffix(": " + pythonQuoted(argv[0])) {
-            writeError("tunnel: remote: \(displayedMessage(error.msg))\n")
+            writeError("tunnel: remote: \(displayedMessage(error.plainText))\n")
             throw ExitCode(error.errno == Int64(ENOENT) ? 127 : 126)
         } catch .invalidField(let field) where field.field == "cwd" && cwd != nil {
             // The reference's "The directory does not exist" names no folder: name it.

@@ -49,4 +49,19 @@ final class TunnelErrorTests: XCTestCase {
         let newer = failure(FailureStep(rawValue: 200), 5)
         XCTAssertEqual(TunnelError(newer), .refused(newer))
     }
+
+    /// fora's Python wording ("[Errno 2] …: '/x'") is shown as GNU tools word it.
+    func testAnOSErrorIsShownInPlainWords() {
+        let plain = TunnelWire.OSError.plainText(of:)
+        XCTAssertEqual(plain("[Errno 2] No such file or directory: '/x'"), "'/x': No such file or directory")
+        XCTAssertEqual(plain("[Errno 2] No such file or directory: 'a' -> 'b'"), "'a' -> 'b': No such file or directory")
+        XCTAssertEqual(plain("[Errno 2] No such file or directory: \"it's\""), "\"it's\": No such file or directory")
+        XCTAssertEqual(plain("[Errno 28] No space left on device"), "No space left on device")
+        XCTAssertEqual(plain("[Errno 13] Permission denied: \"Upload refused by the agent's --read-only\""),
+                       "Upload refused by the agent's --read-only (Permission denied)")
+        XCTAssertEqual(plain("The directory does not exist"), "The directory does not exist")
+        let error = TunnelError.remoteOSError(OSError(errno: 2, strerror: "No such file or directory",
+                                                      msg: "[Errno 2] No such file or directory: '/x'"))
+        XCTAssertEqual(error.description, "remote: '/x': No such file or directory")
+    }
 }

@@ -29,7 +29,7 @@ def test_run_with_stdin_and_signal():
 
 def test_errors_have_documented_statuses(tmp_path):
     missing = tunnel("run", "--", "no-such-program")
-    assert missing.returncode == 127 and b"[Errno 2] No such file or directory: 'no-such-program'" in missing.stderr
+    assert missing.returncode == 127 and b"tunnel: remote: 'no-such-program': No such file or directory\n" == missing.stderr
     (tmp_path / "not-executable").write_bytes(b"")
     assert tunnel("run", "--", str(tmp_path / "not-executable")).returncode == 126
     assert tunnel("run", "--cwd", "/nonexistent", "--", "true").returncode == 1   # missing on the target

@@ -319,7 +319,7 @@ def test_a_run_the_target_could_not_start_is_reported_escaped_on_a_terminal():
     fake_agent = Path(__file__).with_name("fake_agent.py")
     term = Terminal([str(TUNNEL), "--via", f"{sys.executable} {fake_agent} run-failure", "run", "--", "prog"])
     assert term.wait() == 127, term.seen
-    assert b"No such file or directory: '\\033]0;owned\\a'" in term.seen, term.seen
+    assert b"'\\033]0;owned\\a': No such file or directory" in term.seen, term.seen
     assert b"\x1b" not in term.seen and b"\x07" not in term.seen, term.seen
 
 

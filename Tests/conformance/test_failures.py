@@ -69,4 +69,4 @@ def test_a_program_that_cannot_start_has_the_shells_status(program, status):
     env = dict(os.environ, TUNNEL_VIA=str(AGENT))
     result = subprocess.run([str(TUNNEL), "run", "--", program], capture_output=True, env=env, timeout=30)
     assert result.returncode == status, result.stderr
-    assert b"tunnel: remote: [Errno " in result.stderr
+    assert result.stderr.startswith(b"tunnel: remote: '") and b"[Errno" not in result.stderr

@@ -97,13 +97,13 @@ def test_a_full_disk_names_the_uploaded_file(full_disk, tmp_path):
     for words in (["upload", str(big)], ["--durable", "upload", str(big)], ["upload", "-"]):
         result = tunnel(*words, str(full_disk / "up"), stdin=big.read_bytes())
         assert result.returncode == 1, result
-        assert f"No space left on device: '{full_disk / 'up'}'".encode() in result.stderr, (words, result.stderr)
+        assert f"'{full_disk / 'up'}': No space left on device".encode() in result.stderr, (words, result.stderr)
     tree = tmp_path / "tree"
     (tree / "a").mkdir(parents=True)
     (tree / "a" / "f").write_bytes(big.read_bytes())
     result = tunnel("upload", "-r", str(tree), str(full_disk / "t"))
     assert result.returncode == 23, result
-    assert f"No space left on device: '{full_disk / 't' / 'a' / 'f'}'".encode() in result.stderr, result.stderr
+    assert f"'{full_disk / 't' / 'a' / 'f'}': No space left on device".encode() in result.stderr, result.stderr
     assert sorted(p.name for p in full_disk.rglob("*") if p.is_file()) == []   # no half-written file
 
 
