@@ -255,14 +255,20 @@ def test_a_listing_without_end_ends_in_an_error(tmp_path, command):
     up at its documented cap, with an error, its memory bounded. Under an address-space limit
     (which a listing held whole without a cap outgrows: the kernel refuses it memory), so the
     test cannot hang or take the machine's memory."""
-    limit = 768 << 20
+    result = listing_under_a_memory_limit("endless-listing", command, tmp_path)
+    assert b"connection was abandoned" in result.stderr, result
+
+
+def listing_under_a_memory_limit(scenario, command, tmp_path, limit=768 << 20):
+    """`tunnel COMMAND` against a fake target's `scenario` under an address-space limit,
+    which fails the client if it holds the listing whole; it must stop at the byte cap."""
     result = subprocess.run(
-        [str(TUNNEL), "--via", fake("endless-listing"), *command] + ([str(tmp_path / "d")] if command[0] == "download" else []),
+        [str(TUNNEL), "--via", fake(scenario), *command] + ([str(tmp_path / "d")] if command[0] == "download" else []),
         capture_output=True, timeout=120,
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
     assert result.returncode == 255, result
     assert b"the listing of '/t' holds more than 64 MiB of names" in result.stderr, result
-    assert b"connection was abandoned" in result.stderr, result
+    return result
 
 
 @pytest.mark.parametrize("command", [["ls"], ["download", "-r"]], ids=["ListDir", "ReadBeneath"])

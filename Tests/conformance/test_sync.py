@@ -393,6 +393,19 @@ def test_a_pull_with_delete_and_exclude_gives_what_rsync_gives(tmp_path):
     assert snapshot(by_tunnel) == snapshot(by_rsync)
 
 
+
+def requests_before_the_first_answer_of_a_second_sync(tmp_path, source, dest):
+    """Syncs SOURCE/ to :DEST, then again (nothing to change) through a proxy that holds the
+    agent's answers back: how many requests the client wrote before the first answer."""
+    from test_trees import holding_proxy
+    assert sync(f"{source}/", f":{dest}").returncode == 0
+    via, record = holding_proxy(tmp_path, 10)
+    result = subprocess.run([str(TUNNEL), "--via", via, "sync", "-i", f"{source}/", f":{dest}"], capture_output=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout == b"", result
+    return int(record.read_text())
+
+
 def test_checksum_finds_a_change_the_quick_check_misses(tmp_path):
     """Same size, same mtime, other bytes: the quick check leaves it, as rsync's does;
     --checksum sends it, and a file whose bytes match but mtime differs only gets its time."""
@@ -418,33 +431,23 @@ def test_checksum_finds_a_change_the_quick_check_misses(tmp_path):
 def test_a_push_asks_for_folder_listings_ahead(tmp_path):
     """Nothing to change in 20 folders: their listings are asked for before the first is
     answered (a proxy holds the answers back), not one round trip each."""
-    from test_trees import holding_proxy
     source = tmp_path / "src"
     for index in range(20):
         (source / f"pipelined-mark-{index:03}").mkdir(parents=True)
         (source / f"pipelined-mark-{index:03}" / "f").write_text(str(index))
     dest = tmp_path / "dest"
-    assert sync(f"{source}/", f":{dest}").returncode == 0
-    via, record = holding_proxy(tmp_path, 10)
-    result = subprocess.run([str(TUNNEL), "--via", via, "sync", "-i", f"{source}/", f":{dest}"], capture_output=True,
-                            timeout=60)
-    assert result.returncode == 0 and result.stdout == b"", result
-    assert int(record.read_text()) >= 10, "each listing waited for the one before"
+    assert requests_before_the_first_answer_of_a_second_sync(tmp_path, source, dest) >= 10, \
+        "each listing waited for the one before"
 
 
 def test_a_push_reads_existing_link_targets_ahead(tmp_path):
     """Nothing to change in 20 symlinks: their remote targets (each read to compare it with
     the local one) are asked for before the first is answered, not one round trip each."""
-    from test_trees import holding_proxy
     source = tmp_path / "src"
     source.mkdir()
     for index in range(20):
         (source / f"pipelined-mark-{index:03}").symlink_to(f"target-{index}")
     dest = tmp_path / "dest"
-    assert sync(f"{source}/", f":{dest}").returncode == 0
-    via, record = holding_proxy(tmp_path, 10)
-    result = subprocess.run([str(TUNNEL), "--via", via, "sync", "-i", f"{source}/", f":{dest}"], capture_output=True,
-                            timeout=60)
-    assert result.returncode == 0 and result.stdout == b"", result
-    assert int(record.read_text()) >= 10, "each link's target waited for the one before"
+    assert requests_before_the_first_answer_of_a_second_sync(tmp_path, source, dest) >= 10, \
+        "each link's target waited for the one before"
     assert snapshot(dest) == snapshot(source)

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from test_cli import TUNNEL, tunnel
-from test_client_trust import fake
+from test_client_trust import fake, listing_under_a_memory_limit
 
 pytestmark = pytest.mark.skipif(not TUNNEL.exists(), reason="run `make client` first")
 
@@ -74,10 +74,4 @@ def test_a_listings_digests_count_against_its_byte_cap(tmp_path, command):
     agent sends there: its bytes count against the listing's 64 MiB like names, or a target
     could make the client hold a million of them (a GiB) under the entry cap. Under an
     address-space limit, as test_client_trust's endless listing."""
-    limit = 768 << 20
-    result = subprocess.run(
-        [str(TUNNEL), "--via", fake("endless-digests"), *command] + ([str(tmp_path / "d")] if command[0] == "download" else []),
-        capture_output=True, timeout=120,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
-    assert result.returncode == 255, result
-    assert b"the listing of '/t' holds more than 64 MiB of names" in result.stderr, result
+    listing_under_a_memory_limit("endless-digests", command, tmp_path)
