@@ -242,7 +242,12 @@ def test_sigterm_and_sighup_to_tunnel_run_the_remote_trap(name):
     from harness import processes_with, wait_until
     import signal
     marker = f"{300 + os.getpid() % 100}.{len(name)}7"
-    script = f"trap 'echo trapped {name}; exit 7' {name}; echo ready; sleep {marker} & wait"
+    # `ready` comes from the background child once it is a fresh sh (exec'd, so the trap's
+    # handler is gone): a signal that reached it still inside the forked copy of the shell
+    # would be taken by that handler, and the sleep would live on, holding the output open
+    # (as over ssh).
+    script = (f"trap 'echo trapped {name}; exit 7' {name}; "
+              f"sh -c 'echo ready; exec sleep {marker}' & wait")
     process = subprocess.Popen([str(TUNNEL), "run", "--", "sh", "-c", script], stdout=subprocess.PIPE,
                                env=dict(os.environ, TUNNEL_VIA=str(AGENT)))
     assert process.stdout.readline() == b"ready\n"
