@@ -149,6 +149,17 @@ def test_upload_r_into_a_root_through_a_symlink(tmp_path):
 
 
 @needs_client
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to user 65534 needs root")
+def test_upload_with_a_numeric_owner_into_a_folder_through_a_symlink(tmp_path):
+    """A numeric owner goes by UploadBeneath (its folder as the root): pinned too."""
+    real, link = linked_tree(tmp_path)
+    local = local_source(tmp_path, {"f": "numeric"}) / "f"
+    result = tunnel("upload", "--owner", "65534", str(local), link + "/sub/f")
+    assert result.returncode == 0, result.stderr
+    assert (real / "sub" / "f").read_text() == "numeric" and os.stat(real / "sub" / "f").st_uid == 65534
+
+
+@needs_client
 def test_download_r_of_a_root_through_a_symlink(tmp_path):
     """Through a folder that is a symlink (`x/link/sub`) or with a trailing "/" (`x/link/`):
     the tree behind it; `x/link` itself is still copied as the symlink it is."""
