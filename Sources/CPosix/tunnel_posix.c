@@ -520,6 +520,54 @@ int tp_openat_in_root(int dirfd, const char *path, int flags, unsigned int mode)
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
+#define TP_RESOLVE_NO_SYMLINKS 0x04
+
+int tp_open_without_symlinks(int jail, const char *path, int flags) {
+    struct tp_open_how how = {
+        .flags = (uint64_t)(unsigned int)(flags | O_CLOEXEC),
+        .resolve = TP_RESOLVE_NO_SYMLINKS | (jail >= 0 ? TP_RESOLVE_IN_ROOT : 0),
+    };
+    int fd = (int)syscall(SYS_openat2, jail >= 0 ? jail : AT_FDCWD, path, &how, sizeof how);
+    // --root needs openat2 to start, so only the host's paths fall back to the walk.
+    if (fd < 0 && errno == ENOSYS && jail < 0) return tp_open_walking_without_symlinks(path, flags);
+    return fd;
+}
+
+int tp_open_walking_without_symlinks(const char *path, int flags) {
+    const int folder = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int fd = open(*path == '/' ? "/" : ".", folder);
+    if (fd < 0) return -1;
+    const char *cursor = path;
+    for (;;) {
+        while (*cursor == '/') cursor++;
+        size_t length = strcspn(cursor, "/");
+        const char *after = cursor + length;
+        while (*after == '/') after++;
+        if (length == 0) {
+            // "/" or "." (or "" as the kernel's ENOENT): the starting folder, opened as asked.
+            int final = *path ? openat(fd, ".", flags | O_CLOEXEC) : (errno = ENOENT, -1);
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return final;
+        }
+        char name[NAME_MAX + 1];
+        if (length > NAME_MAX) { close(fd); errno = ENAMETOOLONG; return -1; }
+        memcpy(name, cursor, length);
+        name[length] = 0;
+        // The last name gets the caller's flags, O_DIRECTORY too after a trailing "/".
+        int last = *after == 0;
+        int trailing = last && cursor[length] == '/';
+        int next = openat(fd, name, last ? (flags | O_NOFOLLOW | O_CLOEXEC | (trailing ? O_DIRECTORY : 0)) : folder);
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        if (next < 0 || last) return next;
+        fd = next;
+        cursor = after;
+    }
+}
+
 // syslog(3) would link strftime and the time zone code (7 KB) for a timestamp the syslog
 // daemon adds anyway: the agent sends `<PRI>tunnel-dispatcher[PID]: MESSAGE` itself, as RFC 3164 allows.
 static int syslog_fd = -1;

@@ -21,7 +21,8 @@ extension TunnelConnection {
     public func walk(_ path: [UInt8], withStatus: Bool = false,
                      _ visit: ([UInt8], DirEntry) throws(TunnelError) -> Void) throws(TunnelError) {
         if serves(.readBeneath) {
-            return try walk(beneath: path, [], withStatus: withStatus, depth: 0) { (child, entry) throws(TunnelError) in
+            let root = try resolvingSymlinks(path) // pinned: see RemoteRealPath.swift
+            return try walk(beneath: root, [], withStatus: withStatus, depth: 0) { (child, entry) throws(TunnelError) in
                 try visit(joined(path, child), entry)
             }
         }
@@ -30,7 +31,8 @@ extension TunnelConnection {
 
     /// As `walk`, with ReadBeneath only, and `visit` gets each entry's path relative to
     /// `root`: what `setMetadata(beneath:_:…)` takes, to change a listed tree without
-    /// following a symlink swapped in for one of its folders.
+    /// following a symlink swapped in for one of its folders. Give both the same `root`,
+    /// pinned first with `resolvingSymlinks`: the agent refuses a root through a symlink.
     public func walk(beneath root: [UInt8], withStatus: Bool = false,
                      _ visit: (_ relative: [UInt8], DirEntry) throws(TunnelError) -> Void) throws(TunnelError) {
         try require(.readBeneath)

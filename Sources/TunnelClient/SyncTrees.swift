@@ -66,6 +66,7 @@ extension TunnelConnection {
     }
 
     private func push(_ local: LocalPath, to root: [UInt8], options: SyncOptions, report: TreeReport) throws -> Int {
+        let root = try resolvingSymlinks(root) // pinned: see RemoteRealPath.swift
         guard let top = local.status() else { throw TreeError.local(local.text) }
         let contentOnly = local.bytes.last == UInt8(ascii: "/") || !isSingleName(lastComponent(local.bytes))
         let sync = try TreeSync(root: root, agent: self, options: options, report: report)

@@ -66,6 +66,7 @@ public struct DownloadOptions {
 extension TunnelConnection {
     public func downloadTree(_ source: [UInt8], to destination: LocalPath, options: DownloadOptions = DownloadOptions(),
                              report: TreeReport = TreeReport()) throws -> Int {
+        let source = try resolvingSymlinksAbove(source) // pinned: see RemoteRealPath.swift
         guard let status = try status(source) else {
             throw TunnelError.remoteOSError(TunnelWire.OSError(errno: Int64(ENOENT), strerror: "No such file or directory",
                                                                msg: "[Errno 2] No such file or directory: '\(String(decoding: source, as: UTF8.self))'"))

@@ -35,6 +35,7 @@ extension TunnelConnection {
         // -p's mtimes are set relative to `root` (SetMetadataBeneath), never by a joined
         // path: refused before anything is copied when the agent cannot.
         if modes.preserve { try require(.setMetadataBeneath) }
+        let root = try resolvingSymlinks(root) // pinned: see RemoteRealPath.swift
         let copy = TreeUpload(root: root, modes: modes, agent: self, report: report)
         try copy.upload(source, relative: name, into: RemoteFolder(parent: nil), depth: 0)
         try copy.pipeline.finish()

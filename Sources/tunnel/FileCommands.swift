@@ -249,11 +249,12 @@ struct ChangeModeCommand: ParsableCommand {
             if recursive { try requireChangesBeneath(agent) }
             try apply(change, to: top, status: nil, on: agent)
             guard recursive, try agent.status(top, followLinks: true)?.type == "dir" else { return }
-            try agent.walk(beneath: top, withStatus: change.octal == nil) { (child, entry) throws(TunnelError) in
+            let root = try agent.resolvingSymlinks(top) // pinned: see RemoteRealPath.swift
+            try agent.walk(beneath: root, withStatus: change.octal == nil) { (child, entry) throws(TunnelError) in
                 guard entry.type != "link" else { return }
                 let mode = change.octal ?? entry.status.map { String(change.applied(to: $0), radix: 8) }
                 guard let mode else { throw .invalidAnswer(field: "status", reason: "missing from a listing with status") }
-                try agent.setMetadata(beneath: top, child, mode: mode)
+                try agent.setMetadata(beneath: root, child, mode: mode)
             }
         }
         agent.close()
@@ -296,8 +297,9 @@ struct ChangeOwnerCommand: ParsableCommand {
             if recursive { try requireChangesBeneath(agent) }
             try agent.setMetadata(top, followLinks: !noDereference, owner: user, group: group)
             guard recursive, try agent.status(top, followLinks: !noDereference)?.type == "dir" else { return }
-            try agent.walk(beneath: top) { (child, _) throws(TunnelError) in
-                try agent.setMetadata(beneath: top, child, owner: user, group: group)
+            let root = try agent.resolvingSymlinks(top) // pinned: see RemoteRealPath.swift
+            try agent.walk(beneath: root) { (child, _) throws(TunnelError) in
+                try agent.setMetadata(beneath: root, child, owner: user, group: group)
             }
         }
         agent.close()

@@ -89,7 +89,8 @@ struct UploadCommand: ParsableCommand {
         try report { () throws(TunnelError) in
             do throws(TunnelError) {
                 if let (folder, name) = beneathForBareIDs(path, on: agent) {
-                    try agent.upload(beneath: folder, name, streaming: file, mode: mode, newFileMode: localMode(),
+                    // The folder pinned (RemoteRealPath.swift): the agent takes no symlink in it.
+                    try agent.upload(beneath: try agent.resolvingSymlinks(folder), name, streaming: file, mode: mode, newFileMode: localMode(),
                                      owner: owner, group: group)
                 } else {
                     try agent.upload(path, streaming: file, mode: mode, owner: owner, group: group)

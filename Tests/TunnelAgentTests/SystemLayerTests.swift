@@ -1,4 +1,5 @@
 @testable import TunnelAgent
+import CPosix
 import XCTest
 
 /// The system layer on its own, against a scratch directory: paths as bytes, descriptors,
@@ -148,5 +149,35 @@ enum FileManagerFree {
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted()
+    }
+}
+
+/// The fallback of `tp_open_without_symlinks` for kernels without openat2 (before 5.6),
+/// which the machines that run the tests never take: the walk on its own.
+final class RootWalkTests: XCTestCase {
+    func testTheWalkRefusesASymlinkAnywhereAndOpensRealPaths() throws {
+        var template = Array("/tmp/tunnel-walk-XXXXXX".utf8CString)
+        let scratch = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        defer { _ = system("rm -rf '\(scratch)'") }
+        XCTAssertEqual(mkdir(scratch + "/real", 0o755), 0)
+        XCTAssertEqual(mkdir(scratch + "/real/sub", 0o755), 0)
+        XCTAssertEqual(symlink(scratch + "/real", scratch + "/link"), 0)
+        XCTAssertEqual(symlink("sub", scratch + "/real/sublink"), 0)
+        func walk(_ path: String, _ flags: Int32 = TP_O_PATH | TP_O_DIRECTORY) -> Int32 {
+            let fd = tp_open_walking_without_symlinks(path, flags)
+            if fd >= 0 { close(fd); return 0 }
+            return errno
+        }
+        for path in ["/", ".", scratch + "/real", scratch + "/real/sub/", scratch + "//real/./sub/../sub"] {
+            XCTAssertEqual(walk(path), 0, path)
+        }
+        XCTAssertEqual(walk(scratch + "/real/sub", O_RDONLY | TP_O_DIRECTORY), 0)
+        // A symlink as a folder on the way, or as the last name: never followed.
+        XCTAssertEqual(walk(scratch + "/link/sub"), ENOTDIR)
+        XCTAssertEqual(walk(scratch + "/link"), ENOTDIR)
+        XCTAssertEqual(walk(scratch + "/real/sublink", O_RDONLY), ELOOP)
+        XCTAssertEqual(walk(scratch + "/missing/sub"), ENOENT)
+        XCTAssertEqual(walk(""), ENOENT)
+        XCTAssertEqual(walk(scratch + "/" + String(repeating: "n", count: 256)), ENAMETOOLONG)
     }
 }

@@ -111,12 +111,14 @@ def test_sync_push_refuses_an_agent_without_remove_beneath(tmp_path):
 
 
 def test_set_metadata_beneath_of_an_empty_path_changes_the_root_itself(raw_agent, tmp_path):
-    """What sync gives DEST itself (SRC's mode and mtime) at the end; the root is reached as
-    named, through a symlink too, as ReadBeneath's."""
+    """What sync gives DEST itself (SRC's mode and mtime) at the end; the root is reached
+    without a symlink, as every root (ELOOP through one: test_root_pin.py)."""
     root = tmp_path / "root"
     root.mkdir(mode=0o755)
     (tmp_path / "root-link").symlink_to(root)
-    answer = raw_agent.ask(x.set_metadata_beneath(str(tmp_path / "root-link").encode(), b"", mode="750", mtime=OLD))
+    name, fields = raw_agent.ask(x.set_metadata_beneath(str(tmp_path / "root-link").encode(), b"", mode="750"))
+    assert name == "OSError" and fields["errno"] == 40 and os.stat(root).st_mode & 0o7777 == 0o755
+    answer = raw_agent.ask(x.set_metadata_beneath(str(root).encode(), b"", mode="750", mtime=OLD))
     assert answer == ("Ok", {})
     status = os.stat(root)
     assert status.st_mode & 0o7777 == 0o750 and status.st_mtime_ns == OLD

@@ -197,6 +197,15 @@ long tp_send_nonblocking(int fd, const void *bytes, size_t count);
 /// `dirfd` were `/` (`..` and absolute symlinks stay beneath it). -1 with errno (ENOSYS on
 /// kernels before 5.6).
 int tp_openat_in_root(int dirfd, const char *path, int flags, unsigned int mode);
+/// Opens `path` with `flags` (never O_CREAT) following no symlink anywhere in it, not even the
+/// last name: ELOOP, or ENOTDIR from the walk, when one is there. Beneath `jail` as
+/// `tp_openat_in_root` when it is not -1, else from `/` or the working directory; by
+/// openat2(RESOLVE_NO_SYMLINKS), or where the kernel lacks it (before 5.6) by the walk below.
+int tp_open_without_symlinks(int jail, const char *path, int flags);
+/// The fallback: one name at a time from `/` (or "."), each folder O_PATH|O_DIRECTORY|O_NOFOLLOW
+/// (a symlink there is ENOTDIR) and the last name `flags | O_NOFOLLOW` (ELOOP; with O_PATH,
+/// give O_DIRECTORY too). ".." is the kernel's own (it is no symlink).
+int tp_open_walking_without_symlinks(const char *path, int flags);
 /// Connects to /dev/log for `tp_syslog_info` (0, else -1 with errno: an audit log that goes
 /// nowhere must not start).
 int tp_syslog_open(int facility);

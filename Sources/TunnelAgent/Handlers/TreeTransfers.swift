@@ -73,10 +73,8 @@ enum ReadBeneathHandler: RequestHandler {
         let path = try beneathPath(root: request.root, path: request.path, allowingEmpty: true)
         do throws(Errno) {
             guard let name = path.components.last else {
-                // The root itself, reached as the user named it.
-                // Through PathJail: beneath --root when there is one.
-                return try answer(reading: try FileDescriptor.openForReading(path.root, followingLinks: true),
-                                  request, context)
+                // The root itself (a file or a folder), never through a symlink.
+                return try answer(reading: try path.openRoot(O_RDONLY | O_NOCTTY | O_NONBLOCK), request, context)
             }
             let parent = try path.openParent()
             switch try parent.status(of: name, followingLinks: false).kind {

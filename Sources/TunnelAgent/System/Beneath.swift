@@ -1,10 +1,12 @@
 import CPosix
 import TunnelWire
 
-/// A path of the `*Beneath` requests (UploadBeneath, ReadBeneath, CreateBeneath): a root,
-/// resolved as any path is, and single names below it, each resolved relative to the
-/// descriptor of the one before and never through a symlink. Someone who swaps a folder of
-/// the tree for a symlink meanwhile makes the request fail (ENOTDIR), not reach elsewhere.
+/// A path of the `*Beneath` requests (42-46): a root, opened without following a symlink
+/// anywhere in its path, and single names below it, each resolved relative to the
+/// descriptor of the one before and never through a symlink either. Someone who swaps the
+/// root, a folder above it or a folder of the tree for a symlink between two requests of
+/// one operation makes the request fail (ELOOP or ENOTDIR), not reach elsewhere. The
+/// client resolves the root's symlinks once, at the start of each operation.
 struct BeneathPath {
     let root: SystemPath
     /// Each a single name: not empty, not "." or "..", no "/" or NUL.
@@ -20,12 +22,18 @@ struct BeneathPath {
     /// The folder that holds the last component, reached without following any symlink
     /// below the root. Needs at least one component.
     func openParent() throws(Errno) -> FileDescriptor {
-        var directory = try FileDescriptor.openDirectory(root)
+        var directory = try openRoot(TP_O_PATH | TP_O_DIRECTORY)
         for name in components.dropLast() {
             let next = try directory.open(name, TP_O_PATH | TP_O_DIRECTORY | TP_O_NOFOLLOW)
             directory = next
         }
         return directory
+    }
+
+    /// The root itself, opened with `flags` and without following any symlink in its path
+    /// (PathJail: beneath --root when there is one).
+    func openRoot(_ flags: Int32) throws(Errno) -> FileDescriptor {
+        try PathJail.openWithoutSymlinks(root, flags)
     }
 
     /// Root and components joined with "/": for messages only, never to be opened.

@@ -43,6 +43,23 @@ enum PathJail {
         }
     }
 
+    /// `open(path, flags)` for the root of a `*Beneath` request: like `open`, but a symlink
+    /// anywhere in `path`, the last name included, is refused (ELOOP, or ENOTDIR where the
+    /// kernel lacks openat2) rather than followed. `flags` with O_PATH needs O_DIRECTORY.
+    static func openWithoutSymlinks(_ path: SystemPath, _ flags: Int32) throws(Errno) -> FileDescriptor {
+        var attempts = 0
+        while true {
+            do throws(Errno) {
+                let fd = try path.withCString { (name) throws(Errno) in
+                    try retryingInterrupts { tp_open_without_symlinks(root, name, flags) }
+                }
+                return FileDescriptor(taking: fd)
+            } catch where error == Errno(EAGAIN) && attempts < 16 {
+                attempts += 1 // as `open`: a rename raced a `..` beneath the jail.
+            }
+        }
+    }
+
     /// `stat` (or `lstat`) of a request's path.
     static func status(of path: SystemPath, followingLinks: Bool) throws(Errno) -> FileStatus {
         guard root >= 0 else { return try path.hostStatus(followingLinks: followingLinks) }
