@@ -6,18 +6,7 @@ import XCTest
 /// TunnelConnection.sync as a library user calls it (issue 22): a push and a pull against a
 /// real agent, what the progress callback hears, the itemized changes, a second sync that
 /// changes nothing, and a failed entry that is reported and counted while the rest is done.
-final class SyncTests: XCTestCase {
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tunnel-sync-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
+final class SyncTests: TemporaryDirectoryTestCase {
     private func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     /// A source tree: two files (3 and 5000 bytes), a subfolder with one more, a symlink.

@@ -5,18 +5,7 @@ import XCTest
 
 /// TreePipeline against a real agent: requests written ahead of their answers, each answer
 /// handed to its own request's handler, refusals included, and the stream still in step.
-final class TreePipelineTests: XCTestCase {
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tunnel-pipeline-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
+final class TreePipelineTests: TemporaryDirectoryTestCase {
     /// 300 files through a window of 16: more than the window, so answers are read while
     /// requests are still being written; then read back the same way, with one refusal
     /// (a missing file) in the middle that must be that request's answer and no other's.

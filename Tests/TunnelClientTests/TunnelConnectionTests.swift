@@ -5,7 +5,7 @@ import XCTest
 
 /// The client library against a real agent: the static one from `make` when it exists
 /// (dist/tunnel-dispatcher), else the one SwiftPM built next to these tests.
-final class TunnelConnectionTests: XCTestCase {
+final class TunnelConnectionTests: TemporaryDirectoryTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
     static let agent: String = {
@@ -14,17 +14,6 @@ final class TunnelConnectionTests: XCTestCase {
         if FileManager.default.isExecutableFile(atPath: built) { return built }
         return root.appendingPathComponent(".build/debug/tunnel-dispatcher").path
     }()
-
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tunnel-client-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
 
     func connect() throws -> TunnelConnection { try TunnelConnection(command: [Self.agent]) }
 
