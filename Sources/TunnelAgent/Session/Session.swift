@@ -129,10 +129,13 @@ public final class Session {
 
     /// Sends the answer to request `id`, then drops the owner-name cache when the request
     /// may have changed the accounts (an upload or a rename of /etc/passwd, a command).
+    /// Which requests may is `RequestPolicy.changesHost`'s exhaustive list, the one that
+    /// --read-only refuses: a request that only reads (Stat, ListDir, ReadBeneath, Hello)
+    /// keeps the names, so a tree's listings read /etc/passwd once, not once per folder.
     private func conclude(_ id: PacketID, _ answer: Answer) throws(WireError) {
         // --log: a run is logged by `supervise` once its ending is known.
         if !answer.isRun { Restrictions.active?.answered(id, with: answer, input: input) }
-        defer { if id.mayChangeTheHost { context.accountNames.forget() } }
+        defer { if RequestPolicy.changesHost(id) { context.accountNames.forget() } }
         try send(answer, to: id)
         if let failure = output.failure { throw failure }
     }
@@ -294,20 +297,6 @@ public final class Session {
     func log(_ message: @autoclosure () -> String) {
         guard debug else { return }
         writeToStderr("  \u{1b}[1;33mREMOTE\u{1b}[m: " + message() + "\n")
-    }
-}
-
-/// Requests that only read: after any other, the owner-name cache is dropped (a new
-/// request kind is assumed to change the host until it is listed here).
-extension PacketID {
-    fileprivate var mayChangeTheHost: Bool {
-        switch self {
-        case .checkAlive, .stat, .download, .resolveUser, .resolveGroup, .queryUser, .queryGroup, .getenv,
-             .hello, .listDir, .readLink, .statPath, .statNumbers, .input, .closeInput, .signal, .windowSize:
-            return false
-        default:
-            return true
-        }
     }
 }
 
