@@ -99,6 +99,32 @@ final class SystemLayerTests: XCTestCase {
         XCTAssertEqual(total, 1_500_000)
     }
 
+    /// appendContent reads straight into memory up to memoryLimit, then through the file;
+    /// a size hint that is wrong either way changes nothing but the memory's first size.
+    func testSpoolReadsAFileToItsEndWhateverItsSizeSaid() throws {
+        let spool = Spool()
+        for (size, hint) in [(0, 0), (5000, 0), (5000, 4096), (1_500_000, 1_500_000), (70, 9_999_999)] {
+            let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ size) }
+            try bytes.withUnsafeBytes { try FileDescriptor.open(path("content"), O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600).writeAll($0) }
+            spool.empty()
+            try spool.appendContent(of: try FileDescriptor.open(path("content"), O_RDONLY), expectedSize: UInt64(hint))
+            XCTAssertNil(spool.failure)
+            XCTAssertEqual(spool.contents(limit: .max), bytes, "\(size) bytes, \(hint) expected")
+        }
+    }
+
+    func testSpoolReadingAFileStopsAtItsLimit() throws {
+        let spool = Spool(limit: 10)
+        try [UInt8](repeating: 1, count: 11).withUnsafeBytes {
+            try FileDescriptor.open(path("eleven"), O_WRONLY | O_CREAT, mode: 0o600).writeAll($0)
+        }
+        try spool.appendContent(of: try FileDescriptor.open(path("eleven"), O_RDONLY), expectedSize: 11)
+        XCTAssertEqual(spool.failure, .fileTooLarge)
+        spool.empty()
+        XCTAssertNil(spool.failure)
+        XCTAssertEqual(spool.byteCount, 0)
+    }
+
     func testReplacementKeepsTheOldFileUntilCommitted() throws {
         let target = scratch + "/target"
         // An old content of its own (an empty file would also pass if it were truncated).

@@ -16,19 +16,20 @@ enum DownloadHandler: RequestHandler {
         do throws(Errno) { status = try file.status() } catch { throw .osError(error, path: request.file) }
         // Python's open() of a directory succeeds and its read fails: EISDIR.
         guard status.kind != .directory else { throw .osError(.isDirectory, path: request.file) }
-        return try content(of: file, status: status)
+        return try content(of: file, status: status, in: context)
     }
 
     /// The DownloadResult for an open file (ReadBeneath shares it).
-    static func content(of file: consuming FileDescriptor, status: FileStatus) throws(Refusal) -> Answer {
+    static func content(of file: consuming FileDescriptor, status: FileStatus,
+                        in context: SessionContext) throws(Refusal) -> Answer {
         if status.kind == .regular && status.size > UInt64(Spool.memoryLimit) {
             return .downloadedFile(VerifiedFileContent(file: file, size: status.size))
         }
-        // st_size says nothing for fifos, devices and /proc files, and too much for sysfs
-        // files (4096 for a few bytes).
-        let spool = Spool(limit: readToEndLimit)
+        // Read to the end: st_size says nothing for fifos, devices and /proc files, and too
+        // much for sysfs files (4096 for a few bytes), so it only sizes the spool's memory.
+        let spool = context.contentSpool()
         do throws(Errno) {
-            try file.forEachChunk { spool.append($0) }
+            try spool.appendContent(of: file, expectedSize: status.size)
         } catch {
             throw .osError(error, path: nil)
         }

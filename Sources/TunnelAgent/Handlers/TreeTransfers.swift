@@ -103,7 +103,7 @@ enum ReadBeneathHandler: RequestHandler {
             return .directoryListing(DirectoryListing(file, withStatus: request.withStatus, names: context.accountNames))
         case .regular:
             do throws(Refusal) {
-                return try DownloadHandler.content(of: file, status: status)
+                return try DownloadHandler.content(of: file, status: status, in: context)
             } catch {
                 if case .osError(let errno, _) = error { throw errno }
                 throw Errno(EIO)

@@ -65,9 +65,20 @@ final class SessionContext {
     var durability: Durability
     /// Durable mode's group of uploads not yet synced and answered.
     let pendingUploads = PendingUploads()
+    /// What file contents are read into (Download, ReadBeneath): one spool for the session,
+    /// whose memory stays mapped from one file to the next (at most Spool.memoryLimit).
+    private var sharedContentSpool = Spool(limit: DownloadHandler.readToEndLimit)
 
     init(durability: Durability) {
         self.durability = durability
+    }
+
+    /// The session's content spool, emptied; a new one while an answer still holds it (the
+    /// session sends each answer before it reads the next request, so that is a safeguard).
+    func contentSpool() -> Spool {
+        guard isKnownUniquelyReferenced(&sharedContentSpool) else { return Spool(limit: DownloadHandler.readToEndLimit) }
+        sharedContentSpool.empty()
+        return sharedContentSpool
     }
 }
 

@@ -46,14 +46,7 @@ final class Spool: WirePayload {
             return false
         }
         if file == nil && memoryUsed + bytes.count <= Spool.memoryLimit {
-            if memoryUsed + bytes.count > memory.count {
-                let capacity = min(Spool.memoryLimit, max(memoryUsed + bytes.count, 2 * memory.count, 4096))
-                guard let grown = realloc(memory.baseAddress, capacity) else {
-                    fail(Errno(ENOMEM))
-                    return false
-                }
-                memory = UnsafeMutableRawBufferPointer(start: grown, count: capacity)
-            }
+            guard reserveMemory(bytes.count) else { return false }
             (memory.baseAddress! + memoryUsed).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
             memoryUsed += bytes.count
             byteCount += UInt64(bytes.count)
@@ -68,6 +61,51 @@ final class Spool: WirePayload {
             fail(error)
             return false
         }
+    }
+
+    /// Stores what `source` reads from its position to its end. While it fits in memory it
+    /// is read straight into the memory part, not through a bounce buffer; beyond, in chunks
+    /// into the file. `expectedSize` (st_size, which may be wrong) sizes the memory at once.
+    /// An error reading `source` is thrown; one storing is `failure`.
+    func appendContent(of source: borrowing FileDescriptor, expectedSize: UInt64) throws(Errno) {
+        // Room for the expected bytes and the read that sees their end; for more, the
+        // memory doubles.
+        let expectedEnd = Int(min(expectedSize, UInt64(Spool.memoryLimit))) + 1
+        while failure == nil && file == nil && memoryUsed < Spool.memoryLimit {
+            let wanted = min(Spool.memoryLimit, max(memoryUsed + 1, expectedEnd))
+            guard reserveMemory(wanted - memoryUsed) else { return }
+            let room = Int(min(UInt64(memory.count - memoryUsed), limit - byteCount))
+            // At the limit: the chunks below read one more byte, which is EFBIG.
+            if room == 0 { break }
+            let got = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: memory[memoryUsed..<memoryUsed + room]))
+            if got == 0 { return }
+            memoryUsed += got
+            byteCount += UInt64(got)
+        }
+        try source.forEachChunk { append($0) }
+    }
+
+    /// Makes room for `count` more bytes in memory (at most `memoryLimit` in all), growing
+    /// it by doubling; false, with ENOMEM as the failure, when that fails.
+    private func reserveMemory(_ count: Int) -> Bool {
+        guard memoryUsed + count > memory.count else { return true }
+        let capacity = min(Spool.memoryLimit, max(memoryUsed + count, 2 * memory.count, 4096))
+        guard let grown = realloc(memory.baseAddress, capacity) else {
+            fail(Errno(ENOMEM))
+            return false
+        }
+        memory = UnsafeMutableRawBufferPointer(start: grown, count: capacity)
+        return true
+    }
+
+    /// Empties the spool to be filled again, keeping its memory: the session reads every
+    /// file's content into one spool (SessionContext.contentSpool), so that a tree of small
+    /// files costs no allocation, mapping and zeroing of fresh pages per file.
+    func empty() {
+        file = nil
+        failure = nil
+        memoryUsed = 0
+        byteCount = 0
     }
 
     /// Records the failure and gives back what was stored: after it, nothing is read back.
