@@ -2,7 +2,6 @@
 // setresuid, initgroups.
 #define _GNU_SOURCE
 #include "tunnel_posix.h"
-#include <dirent.h>
 #include <grp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -91,33 +90,33 @@ const int TP_AT_SYMLINK_NOFOLLOW = AT_SYMLINK_NOFOLLOW;
 
 int tp_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
-void *tp_dir_open(int fd) {
-    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (copy < 0) return NULL;
-    DIR *dir = fdopendir(copy);
-    if (dir == NULL) {
-        close(copy);
-        return NULL;
-    }
-    // The copy shares the reading position of `fd`, which an earlier listing may have moved.
-    rewinddir(dir);
-    return dir;
+long tp_dir_read(int fd, void *buffer, unsigned long size) {
+    return syscall(SYS_getdents64, fd, buffer, size);
 }
 
-int tp_dir_next(void *dir, const char **name, unsigned char *type) {
-    while (1) {
-        errno = 0;
-        struct dirent *entry = readdir((DIR *)dir);
-        if (entry == NULL) return errno == 0 ? 0 : -1;
+// The kernel's linux_dirent64 (linux/dirent.h, which the sysroots lack); records are
+// 8-aligned in a buffer that is.
+struct tp_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+int tp_dir_next(const void *buffer, unsigned long *position, unsigned long end, const char **name,
+                unsigned char *type) {
+    while (*position < end) {
+        const struct tp_dirent64 *entry = (const struct tp_dirent64 *)((const char *)buffer + *position);
+        *position += entry->d_reclen;
         const char *n = entry->d_name;
         if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'))) continue;
         *name = n;
         *type = entry->d_type;
         return 1;
     }
+    return 0;
 }
-
-void tp_dir_close(void *dir) { closedir((DIR *)dir); }
 
 int tp_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
 

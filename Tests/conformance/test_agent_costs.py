@@ -110,3 +110,30 @@ def test_reading_files_maps_no_memory_per_file(traced, tmp_path):
     # whatever the number of files (51 here).
     assert counted["mmap"] + counted["mremap"] <= 12, (counted["mmap"], counted["mremap"])
     assert counted["munmap"] <= 8, counted["munmap"]
+
+
+def test_a_listing_reads_its_folder_without_a_directory_stream(traced, tmp_path):
+    """Each listing reads its folder with getdents64 from the descriptor it opened, into the
+    session's one buffer: no dup, fcntl, fstat or allocation of a DIR per folder (before,
+    opendir cost ~8 system calls per folder), and a folder of 300 entries takes one read plus
+    the one that sees its end."""
+    folders = 40
+    for folder in range(folders):
+        (tmp_path / "src" / f"d{folder}").mkdir(parents=True)
+        for index in range(300 if folder == 0 else 3):
+            (tmp_path / "src" / f"d{folder}" / f"f{index:03}").write_bytes(b"")
+    root = str(tmp_path / "src").encode()
+    for folder in range(folders):
+        names = []
+        while True:
+            name, fields = traced.ask(x.read_beneath(root, f"d{folder}".encode()))
+            assert name == "DirEntries", (name, fields)
+            names += [entry[0] for entry in fields["entries"]]
+            if fields["last"]:
+                break
+        assert sorted(names) == sorted(path.name.encode() for path in (tmp_path / "src" / f"d{folder}").iterdir())
+    counted = syscall_counts(traced.calls())
+    # The agent's start's, and the growth of the big folder's answer: not per folder.
+    assert counted["fcntl"] <= 8, counted["fcntl"]
+    assert counted["mmap"] < folders // 2, counted["mmap"]
+    assert counted["getdents64"] == 2 * folders, counted["getdents64"]

@@ -8,7 +8,7 @@ enum ListDirHandler: RequestHandler {
         do throws(Errno) {
             // As `ls` does: a symlink to a directory lists the directory.
             let directory = try FileDescriptor.openDirectoryForListing(path)
-            return .directoryListing(DirectoryListing(directory, withStatus: request.withStatus, names: context.accountNames))
+            return .directoryListing(DirectoryListing(directory, withStatus: request.withStatus, in: context))
         } catch {
             throw .osError(error, path: path.text)
         }
@@ -21,12 +21,14 @@ final class DirectoryListing {
     private let directory: FileDescriptor
     private let withStatus: Bool
     private let names: AccountNames
+    private let buffer: DirectoryBuffer
     private static let chunkSize = 512
 
-    init(_ directory: consuming FileDescriptor, withStatus: Bool, names: AccountNames) {
+    init(_ directory: consuming FileDescriptor, withStatus: Bool, in context: SessionContext) {
         self.directory = directory
         self.withStatus = withStatus
-        self.names = names
+        names = context.accountNames
+        buffer = context.directoryBuffer()
     }
 
     private var stream: DirectoryStream?
@@ -40,7 +42,7 @@ final class DirectoryListing {
         guard !ended else { return nil }
         if !opened {
             opened = true
-            stream = try? DirectoryStream(directory)
+            stream = try? DirectoryStream(directory, buffer: buffer)
         }
         guard let stream else {
             ended = true

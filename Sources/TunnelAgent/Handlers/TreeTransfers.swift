@@ -100,7 +100,7 @@ enum ReadBeneathHandler: RequestHandler {
         let status = try file.status()
         switch status.kind {
         case .directory:
-            return .directoryListing(DirectoryListing(file, withStatus: request.withStatus, names: context.accountNames))
+            return .directoryListing(DirectoryListing(file, withStatus: request.withStatus, in: context))
         case .regular:
             do throws(Refusal) {
                 return try DownloadHandler.content(of: file, status: status, in: context)

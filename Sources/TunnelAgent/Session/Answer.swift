@@ -68,6 +68,8 @@ final class SessionContext {
     /// What file contents are read into (Download, ReadBeneath): one spool for the session,
     /// whose memory stays mapped from one file to the next (at most Spool.memoryLimit).
     private var sharedContentSpool = Spool(limit: DownloadHandler.readToEndLimit)
+    /// What listings (ListDir, ReadBeneath) read their folder's entries into.
+    private var sharedDirectoryBuffer = DirectoryBuffer()
 
     init(durability: Durability) {
         self.durability = durability
@@ -79,6 +81,12 @@ final class SessionContext {
         guard isKnownUniquelyReferenced(&sharedContentSpool) else { return Spool(limit: DownloadHandler.readToEndLimit) }
         sharedContentSpool.empty()
         return sharedContentSpool
+    }
+
+    /// The session's directory buffer; a new one while a listing still holds it (one is
+    /// answered whole before the next request is read, so that is a safeguard too).
+    func directoryBuffer() -> DirectoryBuffer {
+        isKnownUniquelyReferenced(&sharedDirectoryBuffer) ? sharedDirectoryBuffer : DirectoryBuffer()
     }
 }
 
