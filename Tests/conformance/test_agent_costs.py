@@ -137,3 +137,21 @@ def test_a_listing_reads_its_folder_without_a_directory_stream(traced, tmp_path)
     assert counted["fcntl"] <= 8, counted["fcntl"]
     assert counted["mmap"] < folders // 2, counted["mmap"]
     assert counted["getdents64"] == 2 * folders, counted["getdents64"]
+
+
+def test_listing_big_folders_again_does_not_grow_a_new_page(traced, tmp_path):
+    """The page of entries being answered keeps its capacity from one listing to the next:
+    listing a folder of 300 entries ten times grows it once (before, each listing grew a
+    new array by doubling, and musl mapped 8, 16, 32 and 60 KiB for it each time). The
+    entries' names still come and go in pages of 4 KiB; those are not counted."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for index in range(300):
+        (folder / f"entry-{index:03}").write_bytes(b"")
+    for _ in range(10):
+        name, fields = traced.ask(x.list_dir(str(folder).encode(), with_status=True))
+        assert name == "DirEntries" and fields["last"] and len(fields["entries"]) == 300, (name, len(fields["entries"]))
+    maps = [int(match.group(1)) for line in traced.calls() if (match := re.search(r" mmap\(NULL, (\d+),", line))]
+    larger = [size for size in maps if size > 4096]
+    # The session's three buffers, the group file's reading, the page's growth (4): once each.
+    assert len(larger) <= 12, larger

@@ -15,20 +15,28 @@ enum ListDirHandler: RequestHandler {
     }
 }
 
+/// What the session lends to its listing (one at a time, SessionContext.listingStorage):
+/// the buffer its folder is read into, and the page of entries being answered, which keeps
+/// its capacity from one page and one folder to the next (no allocation as it grows).
+final class ListingStorage {
+    let directory = DirectoryBuffer()
+    var page: [DirEntry] = []
+}
+
 /// A directory being answered: its entries are read as the chunks are written, so a huge
 /// folder never sits in memory whole.
 final class DirectoryListing {
     private let directory: FileDescriptor
     private let withStatus: Bool
     private let names: AccountNames
-    private let buffer: DirectoryBuffer
+    private let storage: ListingStorage
     private static let chunkSize = 512
 
     init(_ directory: consuming FileDescriptor, withStatus: Bool, in context: SessionContext) {
         self.directory = directory
         self.withStatus = withStatus
         names = context.accountNames
-        buffer = context.directoryBuffer()
+        storage = context.listingStorage()
     }
 
     private var stream: DirectoryStream?
@@ -42,22 +50,23 @@ final class DirectoryListing {
         guard !ended else { return nil }
         if !opened {
             opened = true
-            stream = try? DirectoryStream(directory, buffer: buffer)
+            stream = try? DirectoryStream(directory, buffer: storage.directory)
         }
         guard let stream else {
             ended = true
             return DirEntries(entries: [], last: true)
         }
-        var chunk: [DirEntry] = []
-        while chunk.count < Self.chunkSize {
+        // The previous page was sent and let go of: its array is reused in place.
+        storage.page.removeAll(keepingCapacity: true)
+        while storage.page.count < Self.chunkSize {
             // try? flattens: nil at the end, and on a read error.
             guard let next = try? stream.next() else {
                 ended = true
-                return DirEntries(entries: chunk, last: true)
+                return DirEntries(entries: storage.page, last: true)
             }
-            chunk.append(entry(next.name, kind: next.kind))
+            storage.page.append(entry(next.name, kind: next.kind))
         }
-        return DirEntries(entries: chunk, last: false)
+        return DirEntries(entries: storage.page, last: false)
     }
 
     private func entry(_ name: SystemPath, kind: FileKind?) -> DirEntry {

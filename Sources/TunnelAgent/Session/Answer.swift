@@ -69,7 +69,7 @@ final class SessionContext {
     /// whose memory stays mapped from one file to the next (at most Spool.memoryLimit).
     private var sharedContentSpool = Spool(limit: DownloadHandler.readToEndLimit)
     /// What listings (ListDir, ReadBeneath) read their folder's entries into.
-    private var sharedDirectoryBuffer = DirectoryBuffer()
+    private var sharedListingStorage = ListingStorage()
 
     init(durability: Durability) {
         self.durability = durability
@@ -83,10 +83,10 @@ final class SessionContext {
         return sharedContentSpool
     }
 
-    /// The session's directory buffer; a new one while a listing still holds it (one is
+    /// The session's listing storage; a new one while a listing still holds it (one is
     /// answered whole before the next request is read, so that is a safeguard too).
-    func directoryBuffer() -> DirectoryBuffer {
-        isKnownUniquelyReferenced(&sharedDirectoryBuffer) ? sharedDirectoryBuffer : DirectoryBuffer()
+    func listingStorage() -> ListingStorage {
+        isKnownUniquelyReferenced(&sharedListingStorage) ? sharedListingStorage : ListingStorage()
     }
 }
 

@@ -1,7 +1,7 @@
 import CPosix
 
 /// Where a directory's entries are read into: one per session for listings
-/// (SessionContext.directoryBuffer), lent to one stream at a time. 32 KiB take a folder of
+/// (ListingStorage), lent to one stream at a time. 32 KiB take a folder of
 /// ~800 entries in one getdents64 (a DIR's 2 KiB took ~50).
 final class DirectoryBuffer {
     let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 << 10, alignment: 8)
