@@ -1,6 +1,7 @@
-"""What the agent's tree requests cost per entry (issue 22, docs/performance.md "The agent's
-CPU"), counted in the agent's own system calls under strace: ReadBeneath listings read
-/etc/passwd and /etc/group once per session, not once per folder. Counts, not times: they
+"""What the agent's tree requests cost per entry (issue 22, docs/performance.md "What was
+fixed: the agent's CPU"), counted in the agent's own system calls under strace: listings
+read /etc/passwd and /etc/group once per session, not once per folder; reading a file maps
+no memory of its own; a listing opens no DIR and grows no new page. Counts, not times: they
 hold on a loaded machine too."""
 import re
 import shutil
