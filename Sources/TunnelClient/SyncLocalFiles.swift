@@ -43,7 +43,7 @@ public struct LocalPath {
             }
             if name != [46] && name != [46, 46] { names.append(name) }
         }
-        return names.sorted { $0.lexicographicallyPrecedes($1) }
+        return names.sorted(by: bytesPrecede)
     }
 }
 

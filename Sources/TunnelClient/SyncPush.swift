@@ -47,26 +47,28 @@ final class TreeSync {
     /// change sends none).
     private(set) var entriesChanged = 0
 
-    /// Listings asked for ahead of their use, by path below DEST: the answer (or refusal),
-    /// once in. At most `listingsAhead` subfolders per folder on the way are asked ahead, so
-    /// what waits here stays bounded.
-    private var listings: [[UInt8]: Result<[DirEntry], TunnelError>] = [:]
-    private var listingsAsked = Set<[UInt8]>()
+    /// Listings asked for ahead of their use, by path below DEST: each answer (or refusal)
+    /// lands in its own slot, so that waiting for one looks nothing up per answer read. At
+    /// most `listingsAhead` subfolders per folder on the way are asked ahead, so what waits
+    /// here stays bounded.
+    private var listings: [[UInt8]: AnswerSlot<[DirEntry]>] = [:]
     private let listingsAhead = 16
 
     /// Asks for the remote folder `relative`'s listing (with each entry's status), once.
     func askListing(_ relative: [UInt8]) throws {
-        guard listingsAsked.insert(relative).inserted else { return }
+        guard listings[relative] == nil else { return }
+        let slot = AnswerSlot<[DirEntry]>()
+        listings[relative] = slot
         let connection = pipeline.connection
-        try pipeline.read(beneath: root, relative, withStatus: true) { [self] answer in
+        try pipeline.read(beneath: root, relative, withStatus: true) { [root] answer in
             do throws(TunnelError) {
                 guard case .directory(let entries) = try answer.content() else {
                     throw .invalidAnswer(field: "type", reason: "\(show(root, relative)) is not a folder")
                 }
-                listings[relative] = .success(entries)
+                slot.result = .success(entries)
             } catch {
                 if !connection.isUsable { throw error }
-                listings[relative] = .failure(error)
+                slot.result = .failure(error)
             }
         }
     }
@@ -75,31 +77,31 @@ final class TreeSync {
     /// were asked ahead, and waited for (the answers before them are handled first).
     func listing(_ relative: [UInt8], _ body: ([DirEntry]) throws -> Void) throws {
         try askListing(relative)
-        while listings[relative] == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
-        listingsAsked.remove(relative)
-        guard let result = listings.removeValue(forKey: relative) else { return }
+        guard let slot = listings.removeValue(forKey: relative) else { return }
+        while slot.result == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
+        guard let result = slot.result else { return }
         try body(try result.get())
     }
 
     /// Existing remote symlinks' targets asked for ahead of their use, by path below DEST, as
     /// listings are: an entry whose remote link has to be read does not wait a round trip
     /// for it (a tree of unchanged links cost one wait per link).
-    private var linkTargets: [[UInt8]: Result<[UInt8]?, TunnelError>] = [:]
-    private var linkTargetsAsked = Set<[UInt8]>()
+    private var linkTargets: [[UInt8]: AnswerSlot<[UInt8]?>] = [:]
 
     /// Asks for the remote symlink `relative`'s target, once.
     func askLinkTarget(_ relative: [UInt8]) throws {
-        guard linkTargetsAsked.insert(relative).inserted else { return }
+        guard linkTargets[relative] == nil else { return }
+        let slot = AnswerSlot<[UInt8]?>()
+        linkTargets[relative] = slot
         let connection = pipeline.connection
-        try pipeline.read(beneath: root, relative) { [self] answer in
-            // Forgotten meanwhile (its entry failed before it looked): nothing to keep.
-            guard linkTargetsAsked.contains(relative) else { return }
+        // Forgotten meanwhile (its entry failed before it looked): the slot is nobody's.
+        try pipeline.read(beneath: root, relative) { answer in
             do throws(TunnelError) {
-                guard case .symlink(let link) = try answer.content() else { return linkTargets[relative] = .success(nil) }
-                linkTargets[relative] = .success(link)
+                guard case .symlink(let link) = try answer.content() else { return slot.result = .success(nil) }
+                slot.result = .success(link)
             } catch {
                 if !connection.isUsable { throw error }
-                linkTargets[relative] = .failure(error)
+                slot.result = .failure(error)
             }
         }
     }
@@ -108,13 +110,9 @@ final class TreeSync {
     /// unless it was asked ahead, and waited for.
     func linkTarget(_ relative: [UInt8]) throws -> [UInt8]? {
         try askLinkTarget(relative)
-        while linkTargets[relative] == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
-        forgetLinkTarget(relative)
-        return try linkTargets.removeValue(forKey: relative)?.get() ?? nil
-    }
-
-    private func forgetLinkTarget(_ relative: [UInt8]) {
-        linkTargetsAsked.remove(relative)
+        guard let slot = linkTargets.removeValue(forKey: relative) else { return nil }
+        while slot.result == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
+        return try slot.result?.get() ?? nil
     }
 
     func excluded(_ name: [UInt8], _ relative: [UInt8], isFolder: Bool) -> Bool {
@@ -125,52 +123,51 @@ final class TreeSync {
     /// -n, would have been made: then it is empty).
     func folder(_ local: LocalPath, relative: [UInt8], remoteExists: Bool, depth: Int) throws {
         guard depth < deepestTree else { throw TreeError.local(local.text, ELOOP) }
-        var remote: [[UInt8]: DirEntry] = [:]
-        if remoteExists {
-            try listing(relative) { entries in
-                for entry in entries { remote[entry.name] = entry }
-            }
-        }
+        var listed: [DirEntry] = []
+        if remoteExists { try listing(relative) { listed = $0 } }
         let names = try local.entries()
+        // Both sides by name, merged in byte order: no hashing of names per entry (that was
+        // most of a push's CPU with nothing to change: docs/performance.md).
+        let (remote, remoteOnly) = pairedByName(names, listed)
+        let children = names.map { relative.isEmpty ? $0 : relative + [UInt8(ascii: "/")] + $0 }
         // Each entry is stat'ed once, here: the kind decides what is asked ahead and
         // excluded, the rest is what `entry` compares and sends.
         let statuses = names.map { LocalStatus(local.appending($0)) }
         // The subfolders both sides have: their listings are asked for ahead, a few at a
         // time, so that a tree with nothing to change costs about one round trip, not one
-        // per folder.
-        let shared = zip(names, statuses).compactMap { name, status -> [UInt8]? in
-            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-            guard remote[name]?.fileType == .directory, !excluded(name, child, isFolder: true), status.isFolder else { return nil }
-            return child
-        }
-        // The links both sides have: their targets too, so that comparing them waits for
-        // no answer.
-        let links = zip(names, statuses).compactMap { name, status -> [UInt8]? in
-            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-            guard let theirs = remote[name], theirs.fileType == .symlink, theirs.status != nil,
-                  status.info.map({ $0.st_mode & S_IFMT == S_IFLNK }) == true, !excluded(name, child, isFolder: false) else { return nil }
-            return child
+        // per folder. The links both sides have: their targets too, so that comparing them
+        // waits for no answer.
+        var shared: [[UInt8]] = []
+        var links: [[UInt8]] = []
+        for index in names.indices {
+            guard let theirs = remote[index], let info = statuses[index].info else { continue }
+            let kind = info.st_mode & S_IFMT
+            if kind == S_IFDIR && theirs.fileType == .directory {
+                if !excluded(names[index], children[index], isFolder: true) { shared.append(children[index]) }
+            } else if kind == S_IFLNK && theirs.fileType == .symlink && theirs.status != nil {
+                if !excluded(names[index], children[index], isFolder: false) { links.append(children[index]) }
+            }
         }
         var listingsWindow = AskingAhead(shared, limit: listingsAhead, ask: askListing)
         var linksWindow = AskingAhead(links, limit: listingsAhead, ask: askLinkTarget)
         try listingsWindow.start()
         try linksWindow.start()
-        defer { for child in links { forgetLinkTarget(child); linkTargets.removeValue(forKey: child) } }
-        var present = Set<[UInt8]>()
-        for (name, status) in zip(names, statuses) {
-            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-            let path = local.appending(name)
-            let isFolder = status.isFolder
+        defer { for child in links { linkTargets.removeValue(forKey: child) } }
+        for index in names.indices {
+            let child = children[index]
+            let status = statuses[index]
             try listingsWindow.reach(child)
             try linksWindow.reach(child)
-            if excluded(name, child, isFolder: isFolder) { continue }
-            present.insert(name)
-            try outcome.entry { try entry(path, status, name: name, relative: child, remote: remote[name], depth: depth + 1) }
+            if excluded(names[index], child, isFolder: status.isFolder) { continue }
+            try outcome.entry {
+                try entry(local.appending(names[index]), status, name: names[index], relative: child, remote: remote[index],
+                          depth: depth + 1)
+            }
         }
         guard options.delete else { return }
-        for (name, entry) in remote.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where !present.contains(name) {
-            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-            if excluded(name, child, isFolder: entry.fileType == .directory) { continue }
+        for entry in remoteOnly {
+            let child = relative.isEmpty ? entry.name : relative + [UInt8(ascii: "/")] + entry.name
+            if excluded(entry.name, child, isFolder: entry.fileType == .directory) { continue }
             itemize("*deleting  ", child, folder: entry.fileType == .directory)
             if !options.dryRun {
                 try pipeline.remove(beneath: root, child, recursive: entry.fileType == .directory, then: answered)
@@ -186,12 +183,12 @@ final class TreeSync {
     /// Whether the remote file at `path` (listed as `status`) holds what the local one does:
     /// rsync's quick check (size and mtime), or with --checksum the same size and SHA-512
     /// (the agent's Stat computes it; asked only when the sizes match, as rsync does).
-    func sameContent(_ local: LocalPath, _ info: Glibc.stat, _ path: [UInt8], _ status: StatResult) throws -> Bool {
+    func sameContent(_ local: LocalPath, _ info: Glibc.stat, _ relative: [UInt8], _ status: StatResult) throws -> Bool {
         guard status.size == UInt64(info.st_size) else { return false }
         guard options.checksum else { return status.mtime == modificationTime(info) }
         var remote: [UInt8]?
         var answered = false
-        try pipeline.status(path, sha512: true) { result in
+        try pipeline.status(joined(root, relative), sha512: true) { result in
             answered = true
             remote = try result.get()?.sha512sum
         }
@@ -215,7 +212,8 @@ final class TreeSync {
         guard let info = status.info else { throw TreeError.local(local.text, status.error) }
         let kind = info.st_mode & S_IFMT
         let mode = UInt64(info.st_mode & 0o7777)
-        let modeText = String(mode, radix: 8)
+        // Made only for a request that sends it (an unchanged entry sends none).
+        var modeText: String { String(mode, radix: 8) }
         let mtime = modificationTime(info)
         let wanted: FileType = kind == S_IFDIR ? .directory : kind == S_IFREG ? .regular : kind == S_IFLNK ? .symlink : .other
         guard wanted != .other else { return outcome.report.skipped(local.text) }
@@ -227,7 +225,6 @@ final class TreeSync {
             if !options.dryRun { try pipeline.remove(beneath: root, relative, recursive: isFolder, then: answered) }
             existing = nil
         }
-        let path = joined(root, relative)
         // Owner and group, by name as rsync maps them, only when the receiver is root.
         let owner = receiverIsRoot ? accountNames.owner(info.st_uid) : nil
         let group = receiverIsRoot ? accountNames.group(info.st_gid) : nil
@@ -240,12 +237,15 @@ final class TreeSync {
             if let status = existing {
                 let changedBefore = entriesChanged
                 try folder(local, relative: relative, remoteExists: true, depth: depth)
-                let item = code(".", "d", time: status.mtime != mtime, perms: status.mode != mode, owner: ownerDiffers,
-                                group: groupDiffers)
-                if item != code(".", "d") { itemize(item, relative, folder: true) }
+                let time = status.mtime != mtime, perms = status.mode != mode
+                // The itemize code is made only for a change (an unchanged entry is most).
+                let differs = time || perms || ownerDiffers || groupDiffers
+                if differs {
+                    itemize(code(".", "d", time: time, perms: perms, owner: ownerDiffers, group: groupDiffers), relative, folder: true)
+                }
                 // Also when only its entries changed (any below it: counting only its own
                 // would need a counter per level): that changed the folder's mtime just now.
-                if !options.dryRun && (item != code(".", "d") || entriesChanged != changedBefore) {
+                if !options.dryRun && (differs || entriesChanged != changedBefore) {
                     try pipeline.setMetadata(beneath: root, relative, mode: status.mode != mode ? modeText : nil, owner: newOwner,
                                              group: newGroup, mtime: Int64(mtime), then: answered)
                 }
@@ -260,11 +260,10 @@ final class TreeSync {
                 }
             }
         case .regular:
-            if let status = existing, try sameContent(local, info, path, status) {
+            if let status = existing, try sameContent(local, info, relative, status) {
                 let time = status.mtime != mtime   // only with --checksum
-                let item = code(".", "f", time: time, perms: status.mode != mode, owner: ownerDiffers, group: groupDiffers)
-                if item != code(".", "f") {
-                    itemize(item, relative)
+                if time || status.mode != mode || ownerDiffers || groupDiffers {
+                    itemize(code(".", "f", time: time, perms: status.mode != mode, owner: ownerDiffers, group: groupDiffers), relative)
                     if !options.dryRun {
                         try pipeline.setMetadata(beneath: root, relative, mode: status.mode != mode ? modeText : nil, owner: newOwner,
                                                  group: newGroup, mtime: time ? Int64(mtime) : nil, then: answered)
@@ -293,9 +292,9 @@ final class TreeSync {
             let target = try local.linkTarget()
             if let status = existing {
                 if try linkTarget(relative) == target {
-                    let item = code(".", "L", time: status.mtime != mtime, owner: ownerDiffers, group: groupDiffers)
-                    if item != code(".", "L") {
-                        itemize(item, relative, linkTarget: target)
+                    if status.mtime != mtime || ownerDiffers || groupDiffers {
+                        itemize(code(".", "L", time: status.mtime != mtime, owner: ownerDiffers, group: groupDiffers), relative,
+                                linkTarget: target)
                         if !options.dryRun {
                             try pipeline.setMetadata(beneath: root, relative, owner: newOwner, group: newGroup, mtime: Int64(mtime),
                                                      then: answered)
@@ -397,4 +396,10 @@ struct AccountNames {
         groups[gid] = name
         return name
     }
+}
+
+/// Where an answer asked ahead lands: filled by the answer's handler, read by whoever waits
+/// for it, with no lookup by path per answer read.
+final class AnswerSlot<Value> {
+    var result: Result<Value, TunnelError>?
 }

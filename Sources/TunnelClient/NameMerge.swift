@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import TunnelWire
+
+// Matching a local folder's names with the remote listing of the same folder, as a merge of
+// two lists in byte order rather than with a dictionary: Swift hashes a [UInt8] key byte by
+// byte, and a push with nothing to change spent most of its CPU hashing names (each looked
+// up several times per entry: docs/performance.md, "tunnel sync's CPU").
+
+/// Whether `a` sorts before `b` as bytes (unsigned, a prefix first): the order of
+/// `LocalPath.entries()`, with memcmp doing the work.
+func bytesPrecede(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    let common = min(a.count, b.count)
+    guard common > 0 else { return a.count < b.count }
+    let order = a.withUnsafeBytes { left in b.withUnsafeBytes { right in memcmp(left.baseAddress!, right.baseAddress!, common) } }
+    return order != 0 ? order < 0 : a.count < b.count
+}
+
+/// For each of `names` (sorted as bytes, each once, as `LocalPath.entries()` gives them),
+/// its entry in `listed` (nil: none); and the entries of `listed` that no name has, in byte
+/// order. `listed` comes in the agent's order with each name once (`checkedEntries`).
+func pairedByName(_ names: [[UInt8]], _ listed: [DirEntry]) -> (matches: [DirEntry?], unmatched: [DirEntry]) {
+    var matches = [DirEntry?](repeating: nil, count: names.count)
+    guard !listed.isEmpty else { return (matches, []) }
+    let sorted = listed.sorted { bytesPrecede($0.name, $1.name) }
+    var unmatched: [DirEntry] = []
+    var next = 0
+    for entry in sorted {
+        while next < names.count && bytesPrecede(names[next], entry.name) { next += 1 }
+        if next < names.count && names[next] == entry.name {
+            matches[next] = entry
+            next += 1
+        } else {
+            unmatched.append(entry)
+        }
+    }
+    return (matches, unmatched)
+}
