@@ -51,14 +51,14 @@ final class TreeSync {
     /// lands in its own slot, so that waiting for one looks nothing up per answer read. At
     /// most `listingsAhead` subfolders per folder on the way are asked ahead, so what waits
     /// here stays bounded.
-    private var listings: [[UInt8]: AnswerSlot<[DirEntry]>] = [:]
+    private var listings: [ByteKey: AnswerSlot<[DirEntry]>] = [:]
     private let listingsAhead = 16
 
     /// Asks for the remote folder `relative`'s listing (with each entry's status), once.
     func askListing(_ relative: [UInt8]) throws {
-        guard listings[relative] == nil else { return }
+        guard listings[ByteKey(relative)] == nil else { return }
         let slot = AnswerSlot<[DirEntry]>()
-        listings[relative] = slot
+        listings[ByteKey(relative)] = slot
         let connection = pipeline.connection
         try pipeline.read(beneath: root, relative, withStatus: true) { [root] answer in
             do throws(TunnelError) {
@@ -77,7 +77,7 @@ final class TreeSync {
     /// were asked ahead, and waited for (the answers before them are handled first).
     func listing(_ relative: [UInt8], _ body: ([DirEntry]) throws -> Void) throws {
         try askListing(relative)
-        guard let slot = listings.removeValue(forKey: relative) else { return }
+        guard let slot = listings.removeValue(forKey: ByteKey(relative)) else { return }
         while slot.result == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
         guard let result = slot.result else { return }
         try body(try result.get())
@@ -86,13 +86,13 @@ final class TreeSync {
     /// Existing remote symlinks' targets asked for ahead of their use, by path below DEST, as
     /// listings are: an entry whose remote link has to be read does not wait a round trip
     /// for it (a tree of unchanged links cost one wait per link).
-    private var linkTargets: [[UInt8]: AnswerSlot<[UInt8]?>] = [:]
+    private var linkTargets: [ByteKey: AnswerSlot<[UInt8]?>] = [:]
 
     /// Asks for the remote symlink `relative`'s target, once.
     func askLinkTarget(_ relative: [UInt8]) throws {
-        guard linkTargets[relative] == nil else { return }
+        guard linkTargets[ByteKey(relative)] == nil else { return }
         let slot = AnswerSlot<[UInt8]?>()
-        linkTargets[relative] = slot
+        linkTargets[ByteKey(relative)] = slot
         let connection = pipeline.connection
         // Forgotten meanwhile (its entry failed before it looked): the slot is nobody's.
         try pipeline.read(beneath: root, relative) { answer in
@@ -110,7 +110,7 @@ final class TreeSync {
     /// unless it was asked ahead, and waited for.
     func linkTarget(_ relative: [UInt8]) throws -> [UInt8]? {
         try askLinkTarget(relative)
-        guard let slot = linkTargets.removeValue(forKey: relative) else { return nil }
+        guard let slot = linkTargets.removeValue(forKey: ByteKey(relative)) else { return nil }
         while slot.result == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
         return try slot.result?.get() ?? nil
     }
@@ -129,7 +129,7 @@ final class TreeSync {
         // Both sides by name, merged in byte order: no hashing of names per entry (that was
         // most of a push's CPU with nothing to change: docs/performance.md).
         let (remote, remoteOnly) = pairedByName(names, listed)
-        let children = names.map { relative.isEmpty ? $0 : relative + [UInt8(ascii: "/")] + $0 }
+        let children = names.map { relative.isEmpty ? $0 : slashJoined(relative, $0) }
         // Each entry is stat'ed once, here: the kind decides what is asked ahead and
         // excluded, the rest is what `entry` compares and sends.
         let statuses = names.map { LocalStatus(local.appending($0)) }
@@ -152,7 +152,7 @@ final class TreeSync {
         var linksWindow = AskingAhead(links, limit: listingsAhead, ask: askLinkTarget)
         try listingsWindow.start()
         try linksWindow.start()
-        defer { for child in links { linkTargets.removeValue(forKey: child) } }
+        defer { for child in links { linkTargets.removeValue(forKey: ByteKey(child)) } }
         for index in names.indices {
             let child = children[index]
             let status = statuses[index]
@@ -166,7 +166,7 @@ final class TreeSync {
         }
         guard options.delete else { return }
         for entry in remoteOnly {
-            let child = relative.isEmpty ? entry.name : relative + [UInt8(ascii: "/")] + entry.name
+            let child = relative.isEmpty ? entry.name : slashJoined(relative, entry.name)
             if excluded(entry.name, child, isFolder: entry.fileType == .directory) { continue }
             itemize("*deleting  ", child, folder: entry.fileType == .directory)
             if !options.dryRun {

@@ -217,9 +217,9 @@ private final class TreeDownload {
                 let filling = FillingFolder(try make(), mode: mode, mtime: mtime, owner: owner, parent: parent)
                 filling.waitingFor += 1   // until its entries are pending
                 if options.deleteExtraneous { try deleteExtraneous(in: filling.folder, keeping: entries, relative) }
-                for entry in entries.sorted(by: { $0.name.lexicographicallyPrecedes($1.name) }).reversed() {
+                for entry in entries.sorted(by: { bytesPrecede($0.name, $1.name) }).reversed() {
                     guard let status = entry.status else { continue }   // vanished meanwhile
-                    let child = relative.isEmpty ? entry.name : relative + [UInt8(ascii: "/")] + entry.name
+                    let child = relative.isEmpty ? entry.name : slashJoined(relative, entry.name)
                     if options.excluded?(entry.name, child, entry.fileType == .directory) == true { continue }
                     pending.append(Item(relative: child, kind: entry.fileType, status: status, name: entry.name,
                                         into: filling, depth: depth + 1))
@@ -309,8 +309,8 @@ private final class TreeDownload {
     /// Removes what `folder` has and the remote listing does not (nor --exclude names).
     private func deleteExtraneous(in folder: LocalFolder, keeping entries: [DirEntry], _ relative: [UInt8]) throws {
         let listed = Set(entries.map(\.name))
-        for name in try folder.names().sorted(by: { $0.lexicographicallyPrecedes($1) }) where !listed.contains(name) {
-            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+        for name in try folder.names().sorted(by: bytesPrecede) where !listed.contains(name) {
+            let child = relative.isEmpty ? name : slashJoined(relative, name)
             let isFolder = folder.status(of: name).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
             if options.excluded?(name, child, isFolder) == true { continue }
             itemize("*deleting  ", child, isFolder, nil)
@@ -388,17 +388,20 @@ private final class TreeDownload {
     }
 
     /// The local ids for a remote entry's owner and group names, when owners are kept
-    /// (`uid_t.max`, "unchanged" to fchown, for a name unknown here); cached per name.
+    /// (`uid_t.max`, "unchanged" to fchown, for a name unknown here); cached per name, and
+    /// the last pair remembered: it is asked several times per entry, and nearly every
+    /// entry of a tree has the same owner as the one before.
     private func localOwner(of status: StatResult) -> (uid: uid_t, gid: gid_t)? {
         guard options.owners else { return nil }
-        if userIDs[status.owner] == nil {
-            userIDs[status.owner] = getpwnam(status.owner)?.pointee.pw_uid ?? uid_t(status.owner) ?? uid_t.max
-        }
-        if groupIDs[status.group] == nil {
-            groupIDs[status.group] = getgrnam(status.group)?.pointee.gr_gid ?? gid_t(status.group) ?? gid_t.max
-        }
-        return (userIDs[status.owner]!, groupIDs[status.group]!)
+        if let last = lastOwner, last.owner == status.owner && last.group == status.group { return last.ids }
+        let uid = userIDs[status.owner] ?? getpwnam(status.owner)?.pointee.pw_uid ?? uid_t(status.owner) ?? uid_t.max
+        let gid = groupIDs[status.group] ?? getgrnam(status.group)?.pointee.gr_gid ?? gid_t(status.group) ?? gid_t.max
+        userIDs[status.owner] = uid
+        groupIDs[status.group] = gid
+        lastOwner = (status.owner, status.group, (uid, gid))
+        return (uid, gid)
     }
+    private var lastOwner: (owner: String, group: String, ids: (uid: uid_t, gid: gid_t))?
 
     /// Whether a local entry's owner and group differ from `owner` (nil: not kept).
     private func differences(_ owner: (uid: uid_t, gid: gid_t)?, _ local: Glibc.stat) -> (owner: Bool, group: Bool) {
