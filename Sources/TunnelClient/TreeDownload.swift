@@ -126,9 +126,13 @@ private final class FillingFolder {
         waitingFor -= 1
         guard waitingFor == 0 else { return }
         try outcome.entry {
-            if let owner { try folder.setOwner(owner) }   // first: chown clears set-id bits
-            if let mode { try folder.setMode(withoutSetID(mode)) }
-            if let mtime { try folder.setModificationTime(mtime) }
+            // Only what differs, as rsync: a pull with nothing changed set all three on every
+            // folder, three calls that changed nothing where one fstat tells (docs/performance.md).
+            var current = Glibc.stat()
+            let known = fstat(folder.fd, &current) == 0
+            if let owner, !known || !isOwned(current, by: owner) { try folder.setOwner(owner) }   // first: chown clears set-id bits
+            if let mode, !known || current.st_mode & 0o7777 != withoutSetID(mode) { try folder.setMode(withoutSetID(mode)) }
+            if let mtime, !known || modificationTime(current) != mtime { try folder.setModificationTime(mtime) }
         }
         try parent?.entryDone(outcome)
     }
@@ -437,3 +441,8 @@ private func changedKind(_ root: [UInt8], _ relative: [UInt8], listedAs kind: Fi
 }
 
 private func withoutSetID(_ mode: UInt64) -> mode_t { mode_t(mode & 0o1777) }
+
+/// Whether `info` has `owner`'s uid and gid already (`uid_t.max`, `gid_t.max`: left as they are).
+private func isOwned(_ info: Glibc.stat, by owner: (uid: uid_t, gid: gid_t)) -> Bool {
+    (owner.uid == uid_t.max || info.st_uid == owner.uid) && (owner.gid == gid_t.max || info.st_gid == owner.gid)
+}

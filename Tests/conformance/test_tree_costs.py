@@ -88,3 +88,24 @@ def test_an_initial_pull_keeps_few_folder_listings_in_flight(tmp_path):
     assert result.returncode == 0, result.stderr
     assert 2 <= int(record.read_text()) <= 8, "listings in flight before the first answer"
     assert subprocess.run(["diff", "-r", str(source), str(tmp_path / "back")]).returncode == 0
+
+
+def test_a_pull_with_nothing_changed_leaves_folders_alone(tmp_path):
+    """Each local folder is checked with one fstat; its owner, mode and mtime are set only
+    when they differ (they used to be set on every folder, three calls that changed nothing:
+    docs/performance.md, "tunnel sync's CPU")."""
+    make_tree(tmp_path / "src")
+    (tmp_path / "src" / "d2").chmod(0o750)
+    first = subprocess.run([str(TUNNEL), "--via", str(AGENT), "sync", f":{tmp_path}/src/", f"{tmp_path}/dest"],
+                           capture_output=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    counts = calls(traced_sync(tmp_path, f":{tmp_path}/src/", f"{tmp_path}/dest"))
+    assert counts["fchown"] + counts["fchmod"] + counts["utimensat"] == 0, counts
+    # A folder whose mode or mtime did change gets it back, and only that one.
+    (tmp_path / "dest" / "d2").chmod(0o700)
+    os.utime(tmp_path / "dest" / "d1", (0, 0))
+    counts = calls(traced_sync(tmp_path, f":{tmp_path}/src/", f"{tmp_path}/dest"))
+    assert counts["fchmod"] == 1 and counts["utimensat"] == 1, counts
+    for name in ("d1", "d2"):
+        ours, theirs = (tmp_path / "dest" / name).stat(), (tmp_path / "src" / name).stat()
+        assert (ours.st_mode, ours.st_mtime_ns) == (theirs.st_mode, theirs.st_mtime_ns)
