@@ -17,17 +17,22 @@ func bytesPrecede(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     return order != 0 ? order < 0 : a.count < b.count
 }
 
+/// The positions of `entries` in the byte order of their names. The agent lists in
+/// readdir's order: positions are sorted, not copies of the entries (each copy retains
+/// and releases its name and its status's strings).
+func byteOrder(_ entries: [DirEntry]) -> [Int] {
+    entries.withUnsafeBufferPointer { entries in entries.indices.sorted { bytesPrecede(entries[$0].name, entries[$1].name) } }
+}
+
 /// For each of `names` (sorted as bytes, each once, as `LocalPath.entries()` gives them),
 /// its entry in `listed` (nil: none); and the entries of `listed` that no name has, in byte
 /// order. `listed` comes in the agent's order with each name once (`checkedEntries`).
 func pairedByName(_ names: [[UInt8]], _ listed: [DirEntry]) -> (matches: [DirEntry?], unmatched: [DirEntry]) {
     var matches = [DirEntry?](repeating: nil, count: names.count)
     guard !listed.isEmpty else { return (matches, []) }
-    // The agent lists in readdir's order: its entries' positions are sorted, not copies of them.
-    let order = listed.withUnsafeBufferPointer { entries in entries.indices.sorted { bytesPrecede(entries[$0].name, entries[$1].name) } }
     var unmatched: [DirEntry] = []
     var next = 0
-    for position in order {
+    for position in byteOrder(listed) {
         let entry = listed[position]
         while next < names.count && bytesPrecede(names[next], entry.name) { next += 1 }
         if next < names.count && names[next] == entry.name {

@@ -191,8 +191,9 @@ private final class TreeDownload {
     /// Asks for what is pending, as far ahead as the window allows, and handles the answers.
     func run() throws {
         while true {
-            if let item = pending.last, item.kind != .directory || mayAskListing || pipeline.unanswered == 0 {
-                pending.removeLast()
+            // The last item's kind, not a copy of the item (its names and strings retained).
+            if let last = pending.indices.last, pending[last].kind != .directory || mayAskListing || pipeline.unanswered == 0 {
+                let item = pending.removeLast()
                 try outcome.entry { try ask(item) }
             } else if pipeline.unanswered > 0 {
                 try pipeline.receiveNext()
@@ -221,7 +222,8 @@ private final class TreeDownload {
                 let filling = FillingFolder(try make(), mode: mode, mtime: mtime, owner: owner, parent: parent)
                 filling.waitingFor += 1   // until its entries are pending
                 if options.deleteExtraneous { try deleteExtraneous(in: filling.folder, keeping: entries, relative) }
-                for entry in entries.sorted(by: { bytesPrecede($0.name, $1.name) }).reversed() {
+                for position in byteOrder(entries).reversed() {
+                    let entry = entries[position]
                     guard let status = entry.status else { continue }   // vanished meanwhile
                     let child = relative.isEmpty ? entry.name : slashJoined(relative, entry.name)
                     if options.excluded?(entry.name, child, entry.fileType == .directory) == true { continue }
