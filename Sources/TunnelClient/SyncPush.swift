@@ -20,10 +20,10 @@ final class TreeSync {
     let receiverIsRoot: Bool
     private var accountNames = AccountNames()
 
-    init(root: [UInt8], agent: TunnelConnection, options: SyncOptions, report: TreeReport) throws(TunnelError) {
+    init(root: [UInt8], agent: TunnelConnection, receiverIsRoot: Bool, options: SyncOptions, report: TreeReport) throws(TunnelError) {
         self.root = root
         self.options = options
-        receiverIsRoot = try agent.resolveUser(nil) == "root"
+        self.receiverIsRoot = receiverIsRoot
         // Every change and removal is relative to DEST, never by a joined path that a folder
         // swapped for a symlink could lead elsewhere: an agent without them is refused
         // before anything changes (docs/security.md, "tunnel sync").

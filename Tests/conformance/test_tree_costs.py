@@ -109,3 +109,20 @@ def test_a_pull_with_nothing_changed_leaves_folders_alone(tmp_path):
     for name in ("d1", "d2"):
         ours, theirs = (tmp_path / "dest" / name).stat(), (tmp_path / "src" / name).stat()
         assert (ours.st_mode, ours.st_mtime_ns) == (theirs.st_mode, theirs.st_mtime_ns)
+
+
+def test_a_push_starts_with_few_round_trips(tmp_path):
+    """The client writes only when it is about to wait for an answer, so its writes count its
+    round trips. Pinning the root lstats each of its names: those StatPaths, and the
+    ResolveUser that decides whether owners are sent, go out together, and the root's own
+    status is the last of them, not asked again. A push of an empty folder onto an existing
+    empty one, four names deep: Hello, that batch, the root's listing, then Exit (it was 10
+    writes: a StatPath per name, ResolveUser and the root's StatPath each waited alone)."""
+    (tmp_path / "src").mkdir()
+    dest = tmp_path / "a" / "b" / "c" / "dest"
+    dest.mkdir(parents=True)
+    os.chmod(dest, (tmp_path / "src").stat().st_mode & 0o7777)
+    os.utime(dest, ns=((tmp_path / "src").stat().st_atime_ns, (tmp_path / "src").stat().st_mtime_ns))   # nothing to change
+    lines = traced_sync(tmp_path, f"{tmp_path}/src/", f":{dest}")
+    writes = [line for line in lines if line.startswith("write(")]
+    assert len(writes) <= 4, "\n".join(writes)
