@@ -60,3 +60,9 @@ struct ByteKey: Hashable {
 
     static func == (left: ByteKey, right: ByteKey) -> Bool { left.bytes == right.bytes }
 }
+
+extension DirEntry {
+    /// Whether it is listed as a folder: `fileType == .directory`, without matching its type
+    /// against every word FileType knows, for each entry of each listing.
+    var isFolder: Bool { type == FileType.directory.rawValue }
+}

@@ -4,7 +4,7 @@ import Glibc
 import TunnelWire
 
 // sync's push (SRC local, DEST `:PATH` on the target). Each remote folder is listed with
-// its entries' status (one ReadBeneath, up to 16 subfolders' asked ahead); an entry whose
+// its entries' status (one ReadBeneath, asked ahead across levels within a bound); an entry whose
 // size and mtime match is left alone (rsync's quick check), everything else is sent with
 // the same pipelined, no-follow requests as upload -r (UploadBeneath, CreateBeneath), and
 // changed (SetMetadataBeneath) or removed (RemoveBeneath) relative to DEST, never by a
@@ -48,17 +48,27 @@ final class TreeSync {
     private(set) var entriesChanged = 0
 
     /// Listings asked for ahead of their use, by path below DEST: each answer (or refusal)
-    /// lands in its own slot, so that waiting for one looks nothing up per answer read. At
-    /// most `listingsAhead` subfolders per folder on the way are asked ahead, so what waits
-    /// here stays bounded.
+    /// lands in its own slot, so that waiting for one looks nothing up per answer read. A
+    /// folder asks up to `listingsAhead` of its subfolders ahead of the one in hand, and
+    /// `askDeeper` the subfolders of listings already in, both only while fewer than
+    /// `listingsHeld` are asked and unused: what waits here stays bounded (that, plus the
+    /// one listing each folder on the way may ask as it starts), however wide or deep the
+    /// tree. The pipeline's window (64 requests) bounds what is in flight.
     private var listings: [ByteKey: AnswerSlot<[DirEntry]>] = [:]
-    private let listingsAhead = 16
+    private let listingsAhead = 64
+
+    /// Listings asked whose subfolders' listings are not asked yet: once one is in, they are
+    /// (`askDeeper`), before the walk gets there, so that going one level deeper does not
+    /// wait for a listing each time (it did: one round trip per folder holding folders).
+    private var unexpanded: [(relative: [UInt8], slot: AnswerSlot<[DirEntry]>)] = []
+    private let listingsHeld = 128
 
     /// Asks for the remote folder `relative`'s listing (with each entry's status), once.
     func askListing(_ relative: [UInt8]) throws {
         guard listings[ByteKey(relative)] == nil else { return }
         let slot = AnswerSlot<[DirEntry]>()
         listings[ByteKey(relative)] = slot
+        unexpanded.append((relative, slot))
         let connection = pipeline.connection
         try pipeline.read(beneath: root, relative, withStatus: true) { [root] answer in
             do throws(TunnelError) {
@@ -78,9 +88,49 @@ final class TreeSync {
     func listing(_ relative: [UInt8], _ body: ([DirEntry]) throws -> Void) throws {
         try askListing(relative)
         guard let slot = listings.removeValue(forKey: ByteKey(relative)) else { return }
-        while slot.result == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
+        while slot.result == nil && pipeline.unanswered > 0 {
+            try pipeline.receiveNext()
+            try askDeeper()
+        }
         guard let result = slot.result else { return }
         try body(try result.get())
+    }
+
+    /// For each listing in, in the order they were asked (while `listingsHeld` allows): the
+    /// listings of its subfolders, in the order the walk will reach them. A folder the local
+    /// side has otherwise is asked for all the same (the listing tells no local kinds): its
+    /// folder drops it (`forgetListings`). Never from an answer's handler: no request is
+    /// written while an answer is being read.
+    func askDeeper() throws {
+        while let next = unexpanded.first, let result = next.slot.result {
+            // Already used (its folder asks its own subfolders) or dropped, or refused.
+            guard listings[ByteKey(next.relative)] === next.slot, case .success(let entries) = result else {
+                unexpanded.removeFirst()
+                continue
+            }
+            guard listings.count < listingsHeld else { return }
+            unexpanded.removeFirst()
+            // Only the subfolders are sorted (most entries are files).
+            let folders = entries.indices.filter { entries[$0].isFolder }
+            for position in folders.sorted(by: { bytesPrecede(entries[$0].name, entries[$1].name) }) {
+                guard listings.count < listingsHeld else { break }   // the rest: its folder asks them
+                let name = entries[position].name
+                let child = next.relative.isEmpty ? name : slashJoined(next.relative, name)
+                if !excluded(name, child, isFolder: true) { try askListing(child) }
+            }
+        }
+    }
+
+    /// Drops the listings asked below `relative`, which its walk will not use (a subfolder
+    /// that is a file here, or a walk cut short by a failure): what is held stays bounded
+    /// by what the walk will still use.
+    private func forgetListings(below relative: [UInt8]) {
+        guard !listings.isEmpty else { return }
+        let unused = listings.keys.filter { key in
+            relative.isEmpty || (key.bytes.count > relative.count && key.bytes[relative.count] == UInt8(ascii: "/")
+                                 && key.bytes.starts(with: relative))
+        }
+        for key in unused { listings.removeValue(forKey: key) }
     }
 
     /// Existing remote symlinks' targets asked for ahead of their use, by path below DEST, as
@@ -123,6 +173,9 @@ final class TreeSync {
     /// -n, would have been made: then it is empty).
     func folder(_ local: LocalPath, relative: [UInt8], remoteExists: Bool, depth: Int) throws {
         guard depth < deepestTree else { throw TreeError.local(local.text, ELOOP) }
+        // A walk cut short leaves the listings asked below it unused.
+        var walked = false
+        defer { if !walked { forgetListings(below: relative) } }
         var listed: [DirEntry] = []
         if remoteExists { try listing(relative) { listed = $0 } }
         let names = try local.entries()
@@ -142,13 +195,14 @@ final class TreeSync {
         for index in names.indices {
             guard let theirs = remote[index], let info = statuses[index].info else { continue }
             let kind = info.st_mode & S_IFMT
-            if kind == S_IFDIR && theirs.fileType == .directory {
+            if kind == S_IFDIR && theirs.isFolder {
                 if !excluded(names[index], children[index], isFolder: true) { shared.append(children[index]) }
             } else if kind == S_IFLNK && theirs.fileType == .symlink && theirs.status != nil {
                 if !excluded(names[index], children[index], isFolder: false) { links.append(children[index]) }
             }
         }
         var listingsWindow = AskingAhead(shared, limit: listingsAhead, ask: askListing)
+        listingsWindow.mayAsk = { [unowned self] in listings.count < listingsHeld }
         var linksWindow = AskingAhead(links, limit: listingsAhead, ask: askLinkTarget)
         try listingsWindow.start()
         try linksWindow.start()
@@ -158,12 +212,20 @@ final class TreeSync {
             let status = statuses[index]
             try listingsWindow.reach(child)
             try linksWindow.reach(child)
+            try askDeeper()
             if excluded(names[index], child, isFolder: status.isFolder) { continue }
             try outcome.entry {
                 try entry(local.appending(names[index]), status, name: names[index], relative: child, remote: remote[index],
                           depth: depth + 1)
             }
         }
+        // A remote subfolder not walked into (a file here, excluded, or its entry failed):
+        // its listing, and what was asked below it, are dropped.
+        for index in names.indices where remote[index]?.isFolder == true && listings[ByteKey(children[index])] != nil {
+            listings.removeValue(forKey: ByteKey(children[index]))
+            forgetListings(below: children[index])
+        }
+        walked = true
         guard options.delete else { return }
         for entry in remoteOnly {
             let child = relative.isEmpty ? entry.name : slashJoined(relative, entry.name)
@@ -328,6 +390,9 @@ struct AskingAhead {
     let list: [[UInt8]]
     let limit: Int
     let ask: ([UInt8]) throws -> Void
+    /// Whether more may be asked now (a budget shared with other windows); when not, the
+    /// rest is asked as entries are reached, or by the entry itself.
+    var mayAsk: () -> Bool = { true }
     private var asked = 0
     private var reached = 0
 
@@ -347,7 +412,7 @@ struct AskingAhead {
     }
 
     private mutating func askThrough(_ count: Int) throws {
-        while asked < min(count, list.count) {
+        while asked < min(count, list.count) && mayAsk() {
             try ask(list[asked])
             asked += 1
         }
