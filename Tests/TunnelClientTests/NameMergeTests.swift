@@ -48,6 +48,14 @@ final class NameMergeTests: XCTestCase {
         XCTAssertFalse(keys.contains(ByteKey([1])))
     }
 
+    func testWireTypesGiveTheSameKindsAsTheirRawValues() {
+        for kind in FileType.allCases { XCTAssertEqual(FileType(wire: kind.rawValue), kind) }
+        XCTAssertEqual(FileType(wire: "door"), .other)
+        XCTAssertEqual(FileType(wire: "FILE"), .other)
+        XCTAssertTrue(DirEntry(name: [0x61], type: "dir").isFolder)
+        XCTAssertFalse(DirEntry(name: [0x61], type: "link").isFolder)
+    }
+
     func testLocalPathsCStringEndsAtItsBytes() {
         XCTAssertEqual(LocalPath([UInt8]()).withCString { strlen($0) }, 0)
         XCTAssertEqual(LocalPath("/tmp").withCString { String(cString: $0) }, "/tmp")
