@@ -70,7 +70,8 @@ extension TunnelConnection {
                 _ = transport.finish(flushing: false)
                 throw failure
             }
-            entries += page.entries
+            // Most listings are one page: that page's array is the listing, not a copy of it.
+            if entries.isEmpty { entries = page.entries } else { entries += page.entries }
             if page.last { break }
             page = try underListingLimits { () throws(TunnelError) in try answer(expecting: DirEntries.self) }
         }

@@ -18,43 +18,92 @@ extension TunnelConnection {
     /// refuses a symlink that appears there later). Unchanged for an agent without StatPath
     /// and ReadLink, which serves no `*Beneath` request either.
     public func resolvingSymlinks(_ path: [UInt8]) throws(TunnelError) -> [UInt8] {
-        guard !path.isEmpty, serves(.statPath), serves(.readLink) else { return path }
+        try resolvingSymlinks(path, on: TreePipeline(self)).path
+    }
+
+    /// `resolvingSymlinks`, with its StatPaths sent through `pipeline` (whatever was asked
+    /// there before is answered first: a tree operation asks its ResolveUser with them), and
+    /// the resolved path's own status when its lstat was the last request made (nil status:
+    /// it does not exist). The lstats of the names still to resolve are asked together, as
+    /// if none were a symlink: the answers are the ones asking one by one would get, and those
+    /// past the first symlink are read and dropped. Each name costs no round trip of its own;
+    /// a symlink costs one (its ReadLink), as before. Every answer is read on return.
+    func resolvingSymlinks(_ path: [UInt8], on pipeline: TreePipeline) throws(TunnelError) -> ResolvedPath {
+        guard !path.isEmpty, serves(.statPath), serves(.readLink) else {
+            try finishing(pipeline) { () throws(TunnelError) in }
+            return ResolvedPath(path: path, status: nil, statusKnown: false)
+        }
         var absolute = path.first == slash
         var resolved: [[UInt8]] = []
         // Names still to resolve, the next one last.
         var pending = Array(names(of: path).reversed())
         var links = 0
         var missing = false
-        while let name = pending.popLast() {
-            if name == [UInt8(ascii: ".")] { continue }
-            if name == dotDot {
-                // The folder above one without symlinks: exactly what the kernel's ".." reaches.
-                if let last = resolved.last, last != dotDot { resolved.removeLast() } else if !absolute { resolved.append(dotDot) }
-                continue
+        // The lstats asked ahead, in the order the names will need them.
+        var ahead: [(candidate: [UInt8], answer: AnswerSlot<StatResult?>)] = []
+        var used = 0
+        // The last lstat used, while the resolved path is still the path it was asked for.
+        var last: (candidate: [UInt8], status: StatResult?)?
+        try finishing(pipeline) { () throws(TunnelError) in
+            while let name = pending.popLast() {
+                if name == [UInt8(ascii: ".")] { continue }
+                if name == dotDot {
+                    // The folder above one without symlinks: exactly what the kernel's ".." reaches.
+                    if let last = resolved.last, last != dotDot { resolved.removeLast() } else if !absolute { resolved.append(dotDot) }
+                    last = nil
+                    continue
+                }
+                let candidate = render(resolved + [name], absolute: absolute)
+                if missing {
+                    resolved.append(name)
+                    last = nil
+                    continue
+                }
+                if used < ahead.count && ahead[used].candidate != candidate {
+                    // Not the name asked for next (never expected): ask afresh.
+                    while pipeline.unanswered > 0 { try receiving(pipeline) }
+                    ahead = []
+                    used = 0
+                }
+                if used == ahead.count {
+                    ahead = try askAhead(resolved, name, pending, absolute: absolute, on: pipeline)
+                    used = 0
+                }
+                let asked = ahead[used]
+                used += 1
+                while asked.answer.result == nil && pipeline.unanswered > 0 { try receiving(pipeline) }
+                guard let status = try (asked.answer.result ?? .success(nil)).get() else {
+                    missing = true
+                    resolved.append(name)
+                    last = (candidate, nil)
+                    continue
+                }
+                guard status.type == "link" else {
+                    resolved.append(name)
+                    last = (candidate, status)
+                    continue
+                }
+                links += 1
+                guard links <= 40 else {
+                    throw .remoteOSError(OSError(errno: 40, strerror: systemErrorText(40),
+                                                 msg: "[Errno 40] \(systemErrorText(40)): \(quoted(path))"))
+                }
+                // The lstats asked past the link were of names it replaces: read, dropped.
+                while pipeline.unanswered > 0 { try receiving(pipeline) }
+                ahead = []
+                used = 0
+                let target = try readLink(candidate)
+                if target.first == slash {
+                    absolute = true
+                    resolved = []
+                }
+                pending += names(of: target).reversed()
+                last = nil
             }
-            let candidate = render(resolved + [name], absolute: absolute)
-            guard !missing, let status = try status(candidate, followLinks: false) else {
-                missing = true
-                resolved.append(name)
-                continue
-            }
-            guard status.type == "link" else {
-                resolved.append(name)
-                continue
-            }
-            links += 1
-            guard links <= 40 else {
-                throw .remoteOSError(OSError(errno: 40, strerror: systemErrorText(40),
-                                             msg: "[Errno 40] \(systemErrorText(40)): \(quoted(path))"))
-            }
-            let target = try readLink(candidate)
-            if target.first == slash {
-                absolute = true
-                resolved = []
-            }
-            pending += names(of: target).reversed()
         }
-        return render(resolved, absolute: absolute)
+        let final = render(resolved, absolute: absolute)
+        guard let last, last.candidate == final else { return ResolvedPath(path: final, status: nil, statusKnown: false) }
+        return ResolvedPath(path: final, status: last.status, statusKnown: true)
     }
 
     /// As `resolvingSymlinks`, but a last name that is a symlink is kept as a symlink (its
@@ -66,6 +115,60 @@ extension TunnelConnection {
         guard name != [UInt8(ascii: ".")], name != dotDot else { return try resolvingSymlinks(path) }
         let folder = try resolvingSymlinks(cut == 0 ? [slash] : Array(path[..<cut]))
         return folder + (folder.last == slash ? [] : [slash]) + name
+    }
+}
+
+/// A tree's root as `resolvingSymlinks(_:on:)` pinned it, and what it knows of it.
+struct ResolvedPath {
+    let path: [UInt8]
+    /// The path's own status (nil: it does not exist), when `statusKnown`: the lstat of a
+    /// path with no symlink in it, which is its stat too.
+    let status: StatResult?
+    let statusKnown: Bool
+}
+
+extension TunnelConnection {
+    /// Sends the lstats that resolving `name` and then `pending` (the next one last) will
+    /// need if none of them is a symlink, in that order: what `resolvingSymlinks` would ask
+    /// one by one. Stops at a ".." that would climb above what is resolved (rare; asked then).
+    fileprivate func askAhead(_ resolved: [[UInt8]], _ name: [UInt8], _ pending: [[UInt8]], absolute: Bool,
+                              on pipeline: TreePipeline) throws(TunnelError) -> [(candidate: [UInt8], answer: AnswerSlot<StatResult?>)] {
+        var walked = resolved
+        var asked: [(candidate: [UInt8], answer: AnswerSlot<StatResult?>)] = []
+        for next in [name] + pending.reversed() {
+            if next == [UInt8(ascii: ".")] { continue }
+            if next == dotDot {
+                guard let last = walked.last, last != dotDot else { break }
+                walked.removeLast()
+                continue
+            }
+            walked.append(next)
+            let candidate = render(walked, absolute: absolute)
+            let answer = AnswerSlot<StatResult?>()
+            do {
+                try pipeline.status(candidate) { answer.result = $0 }
+            } catch {
+                throw error as? TunnelError ?? .transport("\(error)")
+            }
+            asked.append((candidate, answer))
+        }
+        return asked
+    }
+
+    /// The next answer of `pipeline`, its failure as a TunnelError.
+    fileprivate func receiving(_ pipeline: TreePipeline) throws(TunnelError) {
+        do { try pipeline.receiveNext() } catch { throw error as? TunnelError ?? .transport("\(error)") }
+    }
+
+    /// `body`, then every answer still due on `pipeline`, read also when `body` failed (the
+    /// stream stays in step for the next request); `body`'s failure first.
+    fileprivate func finishing(_ pipeline: TreePipeline, _ body: () throws(TunnelError) -> Void) throws(TunnelError) {
+        var failure: TunnelError?
+        do { try body() } catch { failure = error }
+        while pipeline.unanswered > 0 {
+            do { try receiving(pipeline) } catch { if failure == nil { failure = error }; if !isUsable { break } }
+        }
+        if let failure { throw failure }
     }
 }
 

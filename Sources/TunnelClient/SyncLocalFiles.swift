@@ -15,14 +15,19 @@ public struct LocalPath {
     public init(_ text: String) { bytes = Array(text.utf8) }
 
     public func appending(_ name: [UInt8]) -> LocalPath {
-        LocalPath(bytes + (bytes.last == UInt8(ascii: "/") ? [] : [UInt8(ascii: "/")]) + name)
+        LocalPath(slashJoined(bytes, name))
     }
 
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
     public func withCString<T>(_ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
-        try (bytes + [0]).withUnsafeBufferPointer { buffer in
-            try buffer.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
+        // On the stack, not a new array per call: a tree's walk names every entry this way.
+        try withUnsafeTemporaryAllocation(of: CChar.self, capacity: bytes.count + 1) { text in
+            bytes.withUnsafeBytes { raw in
+                if let source = raw.baseAddress { UnsafeMutableRawPointer(text.baseAddress!).copyMemory(from: source, byteCount: raw.count) }
+            }
+            text[bytes.count] = 0
+            return try body(text.baseAddress!)
         }
     }
 
@@ -43,7 +48,7 @@ public struct LocalPath {
             }
             if name != [46] && name != [46, 46] { names.append(name) }
         }
-        return names.sorted { $0.lexicographicallyPrecedes($1) }
+        return names.sorted(by: bytesPrecede)
     }
 }
 

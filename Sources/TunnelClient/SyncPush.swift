@@ -4,7 +4,7 @@ import Glibc
 import TunnelWire
 
 // sync's push (SRC local, DEST `:PATH` on the target). Each remote folder is listed with
-// its entries' status (one ReadBeneath, up to 16 subfolders' asked ahead); an entry whose
+// its entries' status (one ReadBeneath, asked ahead across levels within a bound); an entry whose
 // size and mtime match is left alone (rsync's quick check), everything else is sent with
 // the same pipelined, no-follow requests as upload -r (UploadBeneath, CreateBeneath), and
 // changed (SetMetadataBeneath) or removed (RemoveBeneath) relative to DEST, never by a
@@ -20,10 +20,10 @@ final class TreeSync {
     let receiverIsRoot: Bool
     private var accountNames = AccountNames()
 
-    init(root: [UInt8], agent: TunnelConnection, options: SyncOptions, report: TreeReport) throws(TunnelError) {
+    init(root: [UInt8], agent: TunnelConnection, receiverIsRoot: Bool, options: SyncOptions, report: TreeReport) throws(TunnelError) {
         self.root = root
         self.options = options
-        receiverIsRoot = try agent.resolveUser(nil) == "root"
+        self.receiverIsRoot = receiverIsRoot
         // Every change and removal is relative to DEST, never by a joined path that a folder
         // swapped for a symlink could lead elsewhere: an agent without them is refused
         // before anything changes (docs/security.md, "tunnel sync").
@@ -47,26 +47,38 @@ final class TreeSync {
     /// change sends none).
     private(set) var entriesChanged = 0
 
-    /// Listings asked for ahead of their use, by path below DEST: the answer (or refusal),
-    /// once in. At most `listingsAhead` subfolders per folder on the way are asked ahead, so
-    /// what waits here stays bounded.
-    private var listings: [[UInt8]: Result<[DirEntry], TunnelError>] = [:]
-    private var listingsAsked = Set<[UInt8]>()
-    private let listingsAhead = 16
+    /// Listings asked for ahead of their use, by path below DEST: each answer (or refusal)
+    /// lands in its own slot, so that waiting for one looks nothing up per answer read. A
+    /// folder asks up to `listingsAhead` of its subfolders ahead of the one in hand, and
+    /// `askDeeper` the subfolders of listings already in, both only while fewer than
+    /// `listingsHeld` are asked and unused: what waits here stays bounded (that, plus the
+    /// one listing each folder on the way may ask as it starts), however wide or deep the
+    /// tree. The pipeline's window (64 requests) bounds what is in flight.
+    private var listings: [ByteKey: AnswerSlot<[DirEntry]>] = [:]
+    private let listingsAhead = 64
+
+    /// Listings asked whose subfolders' listings are not asked yet: once one is in, they are
+    /// (`askDeeper`), before the walk gets there, so that going one level deeper does not
+    /// wait for a listing each time (it did: one round trip per folder holding folders).
+    private var unexpanded: [(relative: [UInt8], slot: AnswerSlot<[DirEntry]>)] = []
+    private let listingsHeld = 128
 
     /// Asks for the remote folder `relative`'s listing (with each entry's status), once.
     func askListing(_ relative: [UInt8]) throws {
-        guard listingsAsked.insert(relative).inserted else { return }
+        guard listings[ByteKey(relative)] == nil else { return }
+        let slot = AnswerSlot<[DirEntry]>()
+        listings[ByteKey(relative)] = slot
+        unexpanded.append((relative, slot))
         let connection = pipeline.connection
-        try pipeline.read(beneath: root, relative, withStatus: true) { [self] answer in
+        try pipeline.read(beneath: root, relative, withStatus: true) { [root] answer in
             do throws(TunnelError) {
                 guard case .directory(let entries) = try answer.content() else {
                     throw .invalidAnswer(field: "type", reason: "\(show(root, relative)) is not a folder")
                 }
-                listings[relative] = .success(entries)
+                slot.result = .success(entries)
             } catch {
                 if !connection.isUsable { throw error }
-                listings[relative] = .failure(error)
+                slot.result = .failure(error)
             }
         }
     }
@@ -75,31 +87,71 @@ final class TreeSync {
     /// were asked ahead, and waited for (the answers before them are handled first).
     func listing(_ relative: [UInt8], _ body: ([DirEntry]) throws -> Void) throws {
         try askListing(relative)
-        while listings[relative] == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
-        listingsAsked.remove(relative)
-        guard let result = listings.removeValue(forKey: relative) else { return }
+        guard let slot = listings.removeValue(forKey: ByteKey(relative)) else { return }
+        while slot.result == nil && pipeline.unanswered > 0 {
+            try pipeline.receiveNext()
+            try askDeeper()
+        }
+        guard let result = slot.result else { return }
         try body(try result.get())
+    }
+
+    /// For each listing in, in the order they were asked (while `listingsHeld` allows): the
+    /// listings of its subfolders, in the order the walk will reach them. A folder the local
+    /// side has otherwise is asked for all the same (the listing tells no local kinds): its
+    /// folder drops it (`forgetListings`). Never from an answer's handler: no request is
+    /// written while an answer is being read.
+    func askDeeper() throws {
+        while let next = unexpanded.first, let result = next.slot.result {
+            // Already used (its folder asks its own subfolders) or dropped, or refused.
+            guard listings[ByteKey(next.relative)] === next.slot, case .success(let entries) = result else {
+                unexpanded.removeFirst()
+                continue
+            }
+            guard listings.count < listingsHeld else { return }
+            unexpanded.removeFirst()
+            // Only the subfolders are sorted (most entries are files).
+            let folders = entries.indices.filter { entries[$0].isFolder }
+            for position in folders.sorted(by: { bytesPrecede(entries[$0].name, entries[$1].name) }) {
+                guard listings.count < listingsHeld else { break }   // the rest: its folder asks them
+                let name = entries[position].name
+                let child = next.relative.isEmpty ? name : slashJoined(next.relative, name)
+                if !excluded(name, child, isFolder: true) { try askListing(child) }
+            }
+        }
+    }
+
+    /// Drops the listings asked below `relative`, which its walk will not use (a subfolder
+    /// that is a file here, or a walk cut short by a failure): what is held stays bounded
+    /// by what the walk will still use.
+    private func forgetListings(below relative: [UInt8]) {
+        guard !listings.isEmpty else { return }
+        let unused = listings.keys.filter { key in
+            relative.isEmpty || (key.bytes.count > relative.count && key.bytes[relative.count] == UInt8(ascii: "/")
+                                 && key.bytes.starts(with: relative))
+        }
+        for key in unused { listings.removeValue(forKey: key) }
     }
 
     /// Existing remote symlinks' targets asked for ahead of their use, by path below DEST, as
     /// listings are: an entry whose remote link has to be read does not wait a round trip
     /// for it (a tree of unchanged links cost one wait per link).
-    private var linkTargets: [[UInt8]: Result<[UInt8]?, TunnelError>] = [:]
-    private var linkTargetsAsked = Set<[UInt8]>()
+    private var linkTargets: [ByteKey: AnswerSlot<[UInt8]?>] = [:]
 
     /// Asks for the remote symlink `relative`'s target, once.
     func askLinkTarget(_ relative: [UInt8]) throws {
-        guard linkTargetsAsked.insert(relative).inserted else { return }
+        guard linkTargets[ByteKey(relative)] == nil else { return }
+        let slot = AnswerSlot<[UInt8]?>()
+        linkTargets[ByteKey(relative)] = slot
         let connection = pipeline.connection
-        try pipeline.read(beneath: root, relative) { [self] answer in
-            // Forgotten meanwhile (its entry failed before it looked): nothing to keep.
-            guard linkTargetsAsked.contains(relative) else { return }
+        // Forgotten meanwhile (its entry failed before it looked): the slot is nobody's.
+        try pipeline.read(beneath: root, relative) { answer in
             do throws(TunnelError) {
-                guard case .symlink(let link) = try answer.content() else { return linkTargets[relative] = .success(nil) }
-                linkTargets[relative] = .success(link)
+                guard case .symlink(let link) = try answer.content() else { return slot.result = .success(nil) }
+                slot.result = .success(link)
             } catch {
                 if !connection.isUsable { throw error }
-                linkTargets[relative] = .failure(error)
+                slot.result = .failure(error)
             }
         }
     }
@@ -108,13 +160,9 @@ final class TreeSync {
     /// unless it was asked ahead, and waited for.
     func linkTarget(_ relative: [UInt8]) throws -> [UInt8]? {
         try askLinkTarget(relative)
-        while linkTargets[relative] == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
-        forgetLinkTarget(relative)
-        return try linkTargets.removeValue(forKey: relative)?.get() ?? nil
-    }
-
-    private func forgetLinkTarget(_ relative: [UInt8]) {
-        linkTargetsAsked.remove(relative)
+        guard let slot = linkTargets.removeValue(forKey: ByteKey(relative)) else { return nil }
+        while slot.result == nil && pipeline.unanswered > 0 { try pipeline.receiveNext() }
+        return try slot.result?.get() ?? nil
     }
 
     func excluded(_ name: [UInt8], _ relative: [UInt8], isFolder: Bool) -> Bool {
@@ -125,52 +173,63 @@ final class TreeSync {
     /// -n, would have been made: then it is empty).
     func folder(_ local: LocalPath, relative: [UInt8], remoteExists: Bool, depth: Int) throws {
         guard depth < deepestTree else { throw TreeError.local(local.text, ELOOP) }
-        var remote: [[UInt8]: DirEntry] = [:]
-        if remoteExists {
-            try listing(relative) { entries in
-                for entry in entries { remote[entry.name] = entry }
-            }
-        }
+        // A walk cut short leaves the listings asked below it unused.
+        var walked = false
+        defer { if !walked { forgetListings(below: relative) } }
+        var listed: [DirEntry] = []
+        if remoteExists { try listing(relative) { listed = $0 } }
         let names = try local.entries()
+        // Both sides by name, merged in byte order: no hashing of names per entry (that was
+        // most of a push's CPU with nothing to change: docs/performance.md).
+        let (remote, remoteOnly) = pairedByName(names, listed)
+        let children = names.map { relative.isEmpty ? $0 : slashJoined(relative, $0) }
         // Each entry is stat'ed once, here: the kind decides what is asked ahead and
         // excluded, the rest is what `entry` compares and sends.
         let statuses = names.map { LocalStatus(local.appending($0)) }
         // The subfolders both sides have: their listings are asked for ahead, a few at a
         // time, so that a tree with nothing to change costs about one round trip, not one
-        // per folder.
-        let shared = zip(names, statuses).compactMap { name, status -> [UInt8]? in
-            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-            guard remote[name]?.fileType == .directory, !excluded(name, child, isFolder: true), status.isFolder else { return nil }
-            return child
-        }
-        // The links both sides have: their targets too, so that comparing them waits for
-        // no answer.
-        let links = zip(names, statuses).compactMap { name, status -> [UInt8]? in
-            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-            guard let theirs = remote[name], theirs.fileType == .symlink, theirs.status != nil,
-                  status.info.map({ $0.st_mode & S_IFMT == S_IFLNK }) == true, !excluded(name, child, isFolder: false) else { return nil }
-            return child
+        // per folder. The links both sides have: their targets too, so that comparing them
+        // waits for no answer.
+        var shared: [[UInt8]] = []
+        var links: [[UInt8]] = []
+        for index in names.indices {
+            guard let theirs = remote[index], let info = statuses[index].info else { continue }
+            let kind = info.st_mode & S_IFMT
+            if kind == S_IFDIR && theirs.isFolder {
+                if !excluded(names[index], children[index], isFolder: true) { shared.append(children[index]) }
+            } else if kind == S_IFLNK && theirs.fileType == .symlink && theirs.status != nil {
+                if !excluded(names[index], children[index], isFolder: false) { links.append(children[index]) }
+            }
         }
         var listingsWindow = AskingAhead(shared, limit: listingsAhead, ask: askListing)
+        listingsWindow.mayAsk = { [unowned self] in listings.count < listingsHeld }
         var linksWindow = AskingAhead(links, limit: listingsAhead, ask: askLinkTarget)
         try listingsWindow.start()
         try linksWindow.start()
-        defer { for child in links { forgetLinkTarget(child); linkTargets.removeValue(forKey: child) } }
-        var present = Set<[UInt8]>()
-        for (name, status) in zip(names, statuses) {
-            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-            let path = local.appending(name)
-            let isFolder = status.isFolder
+        defer { for child in links { linkTargets.removeValue(forKey: ByteKey(child)) } }
+        for index in names.indices {
+            let child = children[index]
+            let status = statuses[index]
             try listingsWindow.reach(child)
             try linksWindow.reach(child)
-            if excluded(name, child, isFolder: isFolder) { continue }
-            present.insert(name)
-            try outcome.entry { try entry(path, status, name: name, relative: child, remote: remote[name], depth: depth + 1) }
+            try askDeeper()
+            if excluded(names[index], child, isFolder: status.isFolder) { continue }
+            try outcome.entry {
+                try entry(local.appending(names[index]), status, name: names[index], relative: child, remote: remote[index],
+                          depth: depth + 1)
+            }
         }
+        // A remote subfolder not walked into (a file here, excluded, or its entry failed):
+        // its listing, and what was asked below it, are dropped.
+        for index in names.indices where remote[index]?.isFolder == true && listings[ByteKey(children[index])] != nil {
+            listings.removeValue(forKey: ByteKey(children[index]))
+            forgetListings(below: children[index])
+        }
+        walked = true
         guard options.delete else { return }
-        for (name, entry) in remote.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where !present.contains(name) {
-            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-            if excluded(name, child, isFolder: entry.fileType == .directory) { continue }
+        for entry in remoteOnly {
+            let child = relative.isEmpty ? entry.name : slashJoined(relative, entry.name)
+            if excluded(entry.name, child, isFolder: entry.fileType == .directory) { continue }
             itemize("*deleting  ", child, folder: entry.fileType == .directory)
             if !options.dryRun {
                 try pipeline.remove(beneath: root, child, recursive: entry.fileType == .directory, then: answered)
@@ -186,12 +245,12 @@ final class TreeSync {
     /// Whether the remote file at `path` (listed as `status`) holds what the local one does:
     /// rsync's quick check (size and mtime), or with --checksum the same size and SHA-512
     /// (the agent's Stat computes it; asked only when the sizes match, as rsync does).
-    func sameContent(_ local: LocalPath, _ info: Glibc.stat, _ path: [UInt8], _ status: StatResult) throws -> Bool {
+    func sameContent(_ local: LocalPath, _ info: Glibc.stat, _ relative: [UInt8], _ status: StatResult) throws -> Bool {
         guard status.size == UInt64(info.st_size) else { return false }
         guard options.checksum else { return status.mtime == modificationTime(info) }
         var remote: [UInt8]?
         var answered = false
-        try pipeline.status(path, sha512: true) { result in
+        try pipeline.status(joined(root, relative), sha512: true) { result in
             answered = true
             remote = try result.get()?.sha512sum
         }
@@ -215,7 +274,8 @@ final class TreeSync {
         guard let info = status.info else { throw TreeError.local(local.text, status.error) }
         let kind = info.st_mode & S_IFMT
         let mode = UInt64(info.st_mode & 0o7777)
-        let modeText = String(mode, radix: 8)
+        // Made only for a request that sends it (an unchanged entry sends none).
+        var modeText: String { String(mode, radix: 8) }
         let mtime = modificationTime(info)
         let wanted: FileType = kind == S_IFDIR ? .directory : kind == S_IFREG ? .regular : kind == S_IFLNK ? .symlink : .other
         guard wanted != .other else { return outcome.report.skipped(local.text) }
@@ -227,7 +287,6 @@ final class TreeSync {
             if !options.dryRun { try pipeline.remove(beneath: root, relative, recursive: isFolder, then: answered) }
             existing = nil
         }
-        let path = joined(root, relative)
         // Owner and group, by name as rsync maps them, only when the receiver is root.
         let owner = receiverIsRoot ? accountNames.owner(info.st_uid) : nil
         let group = receiverIsRoot ? accountNames.group(info.st_gid) : nil
@@ -240,12 +299,15 @@ final class TreeSync {
             if let status = existing {
                 let changedBefore = entriesChanged
                 try folder(local, relative: relative, remoteExists: true, depth: depth)
-                let item = code(".", "d", time: status.mtime != mtime, perms: status.mode != mode, owner: ownerDiffers,
-                                group: groupDiffers)
-                if item != code(".", "d") { itemize(item, relative, folder: true) }
+                let time = status.mtime != mtime, perms = status.mode != mode
+                // The itemize code is made only for a change (an unchanged entry is most).
+                let differs = time || perms || ownerDiffers || groupDiffers
+                if differs {
+                    itemize(code(".", "d", time: time, perms: perms, owner: ownerDiffers, group: groupDiffers), relative, folder: true)
+                }
                 // Also when only its entries changed (any below it: counting only its own
                 // would need a counter per level): that changed the folder's mtime just now.
-                if !options.dryRun && (item != code(".", "d") || entriesChanged != changedBefore) {
+                if !options.dryRun && (differs || entriesChanged != changedBefore) {
                     try pipeline.setMetadata(beneath: root, relative, mode: status.mode != mode ? modeText : nil, owner: newOwner,
                                              group: newGroup, mtime: Int64(mtime), then: answered)
                 }
@@ -260,11 +322,10 @@ final class TreeSync {
                 }
             }
         case .regular:
-            if let status = existing, try sameContent(local, info, path, status) {
+            if let status = existing, try sameContent(local, info, relative, status) {
                 let time = status.mtime != mtime   // only with --checksum
-                let item = code(".", "f", time: time, perms: status.mode != mode, owner: ownerDiffers, group: groupDiffers)
-                if item != code(".", "f") {
-                    itemize(item, relative)
+                if time || status.mode != mode || ownerDiffers || groupDiffers {
+                    itemize(code(".", "f", time: time, perms: status.mode != mode, owner: ownerDiffers, group: groupDiffers), relative)
                     if !options.dryRun {
                         try pipeline.setMetadata(beneath: root, relative, mode: status.mode != mode ? modeText : nil, owner: newOwner,
                                                  group: newGroup, mtime: time ? Int64(mtime) : nil, then: answered)
@@ -293,9 +354,9 @@ final class TreeSync {
             let target = try local.linkTarget()
             if let status = existing {
                 if try linkTarget(relative) == target {
-                    let item = code(".", "L", time: status.mtime != mtime, owner: ownerDiffers, group: groupDiffers)
-                    if item != code(".", "L") {
-                        itemize(item, relative, linkTarget: target)
+                    if status.mtime != mtime || ownerDiffers || groupDiffers {
+                        itemize(code(".", "L", time: status.mtime != mtime, owner: ownerDiffers, group: groupDiffers), relative,
+                                linkTarget: target)
                         if !options.dryRun {
                             try pipeline.setMetadata(beneath: root, relative, owner: newOwner, group: newGroup, mtime: Int64(mtime),
                                                      then: answered)
@@ -329,6 +390,9 @@ struct AskingAhead {
     let list: [[UInt8]]
     let limit: Int
     let ask: ([UInt8]) throws -> Void
+    /// Whether more may be asked now (a budget shared with other windows); when not, the
+    /// rest is asked as entries are reached, or by the entry itself.
+    var mayAsk: () -> Bool = { true }
     private var asked = 0
     private var reached = 0
 
@@ -348,7 +412,7 @@ struct AskingAhead {
     }
 
     private mutating func askThrough(_ count: Int) throws {
-        while asked < min(count, list.count) {
+        while asked < min(count, list.count) && mayAsk() {
             try ask(list[asked])
             asked += 1
         }
@@ -397,4 +461,10 @@ struct AccountNames {
         groups[gid] = name
         return name
     }
+}
+
+/// Where an answer asked ahead lands: filled by the answer's handler, read by whoever waits
+/// for it, with no lookup by path per answer read.
+final class AnswerSlot<Value> {
+    var result: Result<Value, TunnelError>?
 }

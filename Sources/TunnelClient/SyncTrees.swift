@@ -66,11 +66,18 @@ extension TunnelConnection {
     }
 
     private func push(_ local: LocalPath, to root: [UInt8], options: SyncOptions, report: TreeReport) throws -> Int {
-        let root = try resolvingSymlinks(root) // pinned: see RemoteRealPath.swift
         guard let top = local.status() else { throw TreeError.local(local.text) }
+        // The agent's user (owners are sent only to root) is asked with the root's lstats,
+        // and the root's status is the last of them: one round trip for the three.
+        let start = TreePipeline(self)
+        var user: Result<String, TunnelError>?
+        try start.resolveOwnUser { user = $0 }
+        let pinned = try resolvingSymlinks(root, on: start) // pinned: see RemoteRealPath.swift
+        let root = pinned.path
+        guard let user else { throw TunnelError.transport("the agent's user was not answered") }
         let contentOnly = local.bytes.last == UInt8(ascii: "/") || !isSingleName(lastComponent(local.bytes))
-        let sync = try TreeSync(root: root, agent: self, options: options, report: report)
-        let rootStatus = try status(root, followLinks: true)
+        let sync = try TreeSync(root: root, agent: self, receiverIsRoot: try user.get() == "root", options: options, report: report)
+        let rootStatus = pinned.statusKnown ? pinned.status : try status(root, followLinks: true)
         if rootStatus == nil {
             sync.itemize("cd+++++++++", [], folder: true)
             // SRC/ gives DEST its own mode (set again at the end); SRC makes DEST a plain folder.

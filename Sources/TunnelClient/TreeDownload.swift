@@ -126,9 +126,13 @@ private final class FillingFolder {
         waitingFor -= 1
         guard waitingFor == 0 else { return }
         try outcome.entry {
-            if let owner { try folder.setOwner(owner) }   // first: chown clears set-id bits
-            if let mode { try folder.setMode(withoutSetID(mode)) }
-            if let mtime { try folder.setModificationTime(mtime) }
+            // Only what differs, as rsync: a pull with nothing changed set all three on every
+            // folder, three calls that changed nothing where one fstat tells (docs/performance.md).
+            var current = Glibc.stat()
+            let known = fstat(folder.fd, &current) == 0
+            if let owner, !known || !isOwned(current, by: owner) { try folder.setOwner(owner) }   // first: chown clears set-id bits
+            if let mode, !known || current.st_mode & 0o7777 != withoutSetID(mode) { try folder.setMode(withoutSetID(mode)) }
+            if let mtime, !known || modificationTime(current) != mtime { try folder.setModificationTime(mtime) }
         }
         try parent?.entryDone(outcome)
     }
@@ -187,8 +191,9 @@ private final class TreeDownload {
     /// Asks for what is pending, as far ahead as the window allows, and handles the answers.
     func run() throws {
         while true {
-            if let item = pending.last, item.kind != .directory || mayAskListing || pipeline.unanswered == 0 {
-                pending.removeLast()
+            // The last item's kind, not a copy of the item (its names and strings retained).
+            if let last = pending.indices.last, pending[last].kind != .directory || mayAskListing || pipeline.unanswered == 0 {
+                let item = pending.removeLast()
                 try outcome.entry { try ask(item) }
             } else if pipeline.unanswered > 0 {
                 try pipeline.receiveNext()
@@ -217,9 +222,10 @@ private final class TreeDownload {
                 let filling = FillingFolder(try make(), mode: mode, mtime: mtime, owner: owner, parent: parent)
                 filling.waitingFor += 1   // until its entries are pending
                 if options.deleteExtraneous { try deleteExtraneous(in: filling.folder, keeping: entries, relative) }
-                for entry in entries.sorted(by: { $0.name.lexicographicallyPrecedes($1.name) }).reversed() {
+                for position in byteOrder(entries).reversed() {
+                    let entry = entries[position]
                     guard let status = entry.status else { continue }   // vanished meanwhile
-                    let child = relative.isEmpty ? entry.name : relative + [UInt8(ascii: "/")] + entry.name
+                    let child = relative.isEmpty ? entry.name : slashJoined(relative, entry.name)
                     if options.excluded?(entry.name, child, entry.fileType == .directory) == true { continue }
                     pending.append(Item(relative: child, kind: entry.fileType, status: status, name: entry.name,
                                         into: filling, depth: depth + 1))
@@ -309,8 +315,8 @@ private final class TreeDownload {
     /// Removes what `folder` has and the remote listing does not (nor --exclude names).
     private func deleteExtraneous(in folder: LocalFolder, keeping entries: [DirEntry], _ relative: [UInt8]) throws {
         let listed = Set(entries.map(\.name))
-        for name in try folder.names().sorted(by: { $0.lexicographicallyPrecedes($1) }) where !listed.contains(name) {
-            let child = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+        for name in try folder.names().sorted(by: bytesPrecede) where !listed.contains(name) {
+            let child = relative.isEmpty ? name : slashJoined(relative, name)
             let isFolder = folder.status(of: name).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
             if options.excluded?(name, child, isFolder) == true { continue }
             itemize("*deleting  ", child, isFolder, nil)
@@ -388,17 +394,20 @@ private final class TreeDownload {
     }
 
     /// The local ids for a remote entry's owner and group names, when owners are kept
-    /// (`uid_t.max`, "unchanged" to fchown, for a name unknown here); cached per name.
+    /// (`uid_t.max`, "unchanged" to fchown, for a name unknown here); cached per name, and
+    /// the last pair remembered: it is asked several times per entry, and nearly every
+    /// entry of a tree has the same owner as the one before.
     private func localOwner(of status: StatResult) -> (uid: uid_t, gid: gid_t)? {
         guard options.owners else { return nil }
-        if userIDs[status.owner] == nil {
-            userIDs[status.owner] = getpwnam(status.owner)?.pointee.pw_uid ?? uid_t(status.owner) ?? uid_t.max
-        }
-        if groupIDs[status.group] == nil {
-            groupIDs[status.group] = getgrnam(status.group)?.pointee.gr_gid ?? gid_t(status.group) ?? gid_t.max
-        }
-        return (userIDs[status.owner]!, groupIDs[status.group]!)
+        if let last = lastOwner, last.owner == status.owner && last.group == status.group { return last.ids }
+        let uid = userIDs[status.owner] ?? getpwnam(status.owner)?.pointee.pw_uid ?? uid_t(status.owner) ?? uid_t.max
+        let gid = groupIDs[status.group] ?? getgrnam(status.group)?.pointee.gr_gid ?? gid_t(status.group) ?? gid_t.max
+        userIDs[status.owner] = uid
+        groupIDs[status.group] = gid
+        lastOwner = (status.owner, status.group, (uid, gid))
+        return (uid, gid)
     }
+    private var lastOwner: (owner: String, group: String, ids: (uid: uid_t, gid: gid_t))?
 
     /// Whether a local entry's owner and group differ from `owner` (nil: not kept).
     private func differences(_ owner: (uid: uid_t, gid: gid_t)?, _ local: Glibc.stat) -> (owner: Bool, group: Bool) {
@@ -434,3 +443,8 @@ private func changedKind(_ root: [UInt8], _ relative: [UInt8], listedAs kind: Fi
 }
 
 private func withoutSetID(_ mode: UInt64) -> mode_t { mode_t(mode & 0o1777) }
+
+/// Whether `info` has `owner`'s uid and gid already (`uid_t.max`, `gid_t.max`: left as they are).
+private func isOwned(_ info: Glibc.stat, by owner: (uid: uid_t, gid: gid_t)) -> Bool {
+    (owner.uid == uid_t.max || info.st_uid == owner.uid) && (owner.gid == gid_t.max || info.st_gid == owner.gid)
+}

@@ -135,12 +135,12 @@ extension TunnelConnection {
 /// given twice (a symlink, then a folder of the same name, would have the folder's content
 /// written through the link).
 func checkedEntries(_ entries: [DirEntry]) throws(TunnelError) -> [DirEntry] {
-    var seen = Set<[UInt8]>()
+    var seen = Set<ByteKey>(minimumCapacity: entries.count)
     for entry in entries {
         guard isSingleName(entry.name) else {
             throw .invalidAnswer(field: "name", reason: "\(quoted(entry.name)) is not a single file name")
         }
-        guard seen.insert(entry.name).inserted else {
+        guard seen.insert(ByteKey(entry.name)).inserted else {
             throw .invalidAnswer(field: "name", reason: "\(quoted(entry.name)) is listed twice")
         }
         if let status = entry.status, status.type != entry.type {
@@ -152,8 +152,18 @@ func checkedEntries(_ entries: [DirEntry]) throws(TunnelError) -> [DirEntry] {
 
 /// `root` and `relative` joined with one "/".
 public func joined(_ root: [UInt8], _ relative: [UInt8]) -> [UInt8] {
-    guard !relative.isEmpty else { return root }
-    return root + (root.last == UInt8(ascii: "/") ? [] : [UInt8(ascii: "/")]) + relative
+    relative.isEmpty ? root : slashJoined(root, relative)
+}
+
+/// `head`, a "/" unless `head` ends with one, and `tail`, made in one allocation: `a + [slash]
+/// + b` made two arrays and copied `a` twice, for each entry of a tree (docs/performance.md).
+func slashJoined(_ head: [UInt8], _ tail: [UInt8]) -> [UInt8] {
+    var path: [UInt8] = []
+    path.reserveCapacity(head.count + 1 + tail.count)
+    path.append(contentsOf: head)
+    if head.last != UInt8(ascii: "/") { path.append(UInt8(ascii: "/")) }
+    path.append(contentsOf: tail)
+    return path
 }
 
 /// For messages: the joined path as text (U+FFFD for bytes that are not UTF-8).

@@ -134,6 +134,26 @@ public final class TreePipeline {
         }
     }
 
+    /// `TunnelConnection.resolveUser(nil)`, pipelined: `then` hears the agent's own user's
+    /// name (a tree operation asks it with its root's lstats, not in a round trip of its own).
+    public func resolveOwnUser(then: @escaping (Result<String, TunnelError>) throws -> Void) throws {
+        try makeRoom(cost())
+        try connection.checkUsable()
+        var output = connection.transport.output
+        ResolveUser(user: nil).encode(to: &output)
+        let connection = self.connection
+        enqueue(cost()) {
+            let result: Result<String, TunnelError>
+            do throws(TunnelError) {
+                result = .success(try connection.answer(expecting: ResolveResult.self).value)
+            } catch {
+                if !connection.isUsable { throw error }
+                result = .failure(error)
+            }
+            try then(result)
+        }
+    }
+
     /// `TunnelConnection.read(beneath:)`, pipelined. When its answer arrives, `then` gets a
     /// `BeneathAnswer` and reads it (a file's content to a sink of its choosing); whatever it
     /// leaves unread is read and dropped afterwards.

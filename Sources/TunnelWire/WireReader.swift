@@ -59,7 +59,9 @@ extension WireReader {
         var remaining = length
         while remaining > 0 {
             let grow = Int(min(remaining, UInt64(max(65536, filled))))
-            result.append(contentsOf: repeatElement(0, count: grow))
+            // The first piece makes the array at its size at once: appending to an empty one
+            // went through a regrowth, for every field (docs/performance.md).
+            if filled == 0 { result = [UInt8](repeating: 0, count: grow) } else { result.append(contentsOf: repeatElement(0, count: grow)) }
             // Array's withUnsafeMutableBytes only rethrows untyped errors: carry ours out.
             var failure: WireError?
             result.withUnsafeMutableBytes { raw in
@@ -101,9 +103,22 @@ extension WireReader {
             reportInvalid(field: field, reason: "The value is \(length) bytes long; there is no memory to hold it.")
             return ""
         }
+        // Most strings are a few bytes (a type, an owner's name): read on the stack, with no
+        // array made and dropped for each (a listing's status holds three).
+        if length <= 64 {
+            return try withUnsafeTemporaryAllocation(byteCount: 64, alignment: 1) { (scratch) throws(WireError) -> String in
+                let bytes = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<Int(length)])
+                try read(into: bytes)
+                return checkedString(UnsafeRawBufferPointer(bytes), field: field)
+            }
+        }
         let bytes = try readBytes(length: length)
-        let problem = bytes.withUnsafeBytes { utf8Problem($0) }
-        if let problem {
+        return bytes.withUnsafeBytes { checkedString($0, field: field) }
+    }
+
+    /// `bytes` as a String; invalid UTF-8 is reported as an invalid `field` and read as "".
+    private mutating func checkedString(_ bytes: UnsafeRawBufferPointer, field: String) -> String {
+        if let problem = utf8Problem(bytes) {
             reportInvalid(field: field, reason: "The value is not valid UTF-8: \(problem).")
             return ""
         }

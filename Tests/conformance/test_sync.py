@@ -4,6 +4,7 @@ tunnel sync into two folders gives identical trees (content, modes, mtimes, link
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -450,4 +451,56 @@ def test_a_push_reads_existing_link_targets_ahead(tmp_path):
     dest = tmp_path / "dest"
     assert requests_before_the_first_answer_of_a_second_sync(tmp_path, source, dest) >= 10, \
         "each link's target waited for the one before"
+    assert snapshot(dest) == snapshot(source)
+
+
+ROUNDS_PROXY = '''
+import os, select, subprocess, sys
+# Answers are held until the client has sent nothing for a while (it is waiting for one),
+# then all released at once: each release is one round trip the client waited for.
+agent = subprocess.Popen([{agent!r}], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+held, rounds = b"", 0
+inputs = [0, agent.stdout.fileno()]
+while inputs:
+    ready, _, _ = select.select(inputs, [], [], 0.3)
+    if not ready and held:
+        os.write(1, held); held = b""; rounds += 1
+        continue
+    for fd in ready:
+        chunk = os.read(fd, 65536)
+        if fd == 0:
+            if not chunk:
+                agent.stdin.close(); inputs.remove(0)
+                continue
+            agent.stdin.write(chunk); agent.stdin.flush()
+        else:
+            if not chunk:
+                inputs.remove(fd)
+            held += chunk
+if held:
+    os.write(1, held); rounds += 1
+open({record!r}, "w").write(str(rounds))
+sys.exit(agent.wait())
+'''
+
+
+def test_a_push_asks_listings_ahead_across_levels(tmp_path):
+    """Nothing to change in 6 folders that each hold a folder holding a folder: once a
+    listing is in, its subfolders' listings are asked too, before the walk reaches them, so
+    going one level deeper does not wait for a listing each time. A proxy releases the
+    agent's answers only when the client has gone quiet, and counts the releases: one per
+    level and a few more, not one per folder that holds folders (2 + 6 × 2 = 14 before)."""
+    source = tmp_path / "src"
+    for index in range(6):
+        (source / f"d{index}" / "sub" / "deeper").mkdir(parents=True)
+        (source / f"d{index}" / "sub" / "deeper" / "f").write_text(str(index))
+        (source / f"d{index}" / "g").write_text(str(index))
+    dest = tmp_path / "dest"
+    assert sync(f"{source}/", f":{dest}").returncode == 0
+    record, proxy = tmp_path / "rounds", tmp_path / "proxy.py"
+    proxy.write_text(ROUNDS_PROXY.format(agent=str(AGENT), record=str(record)))
+    result = subprocess.run([str(TUNNEL), "--via", f"{sys.executable} {proxy}", "sync", "-i", f"{source}/", f":{dest}"],
+                            capture_output=True, timeout=120)
+    assert result.returncode == 0 and result.stdout == b"", result
+    assert int(record.read_text()) <= 8, f"{record.read_text()} round trips"
     assert snapshot(dest) == snapshot(source)

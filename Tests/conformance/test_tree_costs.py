@@ -88,3 +88,41 @@ def test_an_initial_pull_keeps_few_folder_listings_in_flight(tmp_path):
     assert result.returncode == 0, result.stderr
     assert 2 <= int(record.read_text()) <= 8, "listings in flight before the first answer"
     assert subprocess.run(["diff", "-r", str(source), str(tmp_path / "back")]).returncode == 0
+
+
+def test_a_pull_with_nothing_changed_leaves_folders_alone(tmp_path):
+    """Each local folder is checked with one fstat; its owner, mode and mtime are set only
+    when they differ (they used to be set on every folder, three calls that changed nothing:
+    docs/performance.md, "tunnel sync's CPU")."""
+    make_tree(tmp_path / "src")
+    (tmp_path / "src" / "d2").chmod(0o750)
+    first = subprocess.run([str(TUNNEL), "--via", str(AGENT), "sync", f":{tmp_path}/src/", f"{tmp_path}/dest"],
+                           capture_output=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    counts = calls(traced_sync(tmp_path, f":{tmp_path}/src/", f"{tmp_path}/dest"))
+    assert counts["fchown"] + counts["fchmod"] + counts["utimensat"] == 0, counts
+    # A folder whose mode or mtime did change gets it back, and only that one.
+    (tmp_path / "dest" / "d2").chmod(0o700)
+    os.utime(tmp_path / "dest" / "d1", (0, 0))
+    counts = calls(traced_sync(tmp_path, f":{tmp_path}/src/", f"{tmp_path}/dest"))
+    assert counts["fchmod"] == 1 and counts["utimensat"] == 1, counts
+    for name in ("d1", "d2"):
+        ours, theirs = (tmp_path / "dest" / name).stat(), (tmp_path / "src" / name).stat()
+        assert (ours.st_mode, ours.st_mtime_ns) == (theirs.st_mode, theirs.st_mtime_ns)
+
+
+def test_a_push_starts_with_few_round_trips(tmp_path):
+    """The client writes only when it is about to wait for an answer, so its writes count its
+    round trips. Pinning the root lstats each of its names: those StatPaths, and the
+    ResolveUser that decides whether owners are sent, go out together, and the root's own
+    status is the last of them, not asked again. A push of an empty folder onto an existing
+    empty one, four names deep: Hello, that batch, the root's listing, then Exit (it was 10
+    writes: a StatPath per name, ResolveUser and the root's StatPath each waited alone)."""
+    (tmp_path / "src").mkdir()
+    dest = tmp_path / "a" / "b" / "c" / "dest"
+    dest.mkdir(parents=True)
+    os.chmod(dest, (tmp_path / "src").stat().st_mode & 0o7777)
+    os.utime(dest, ns=((tmp_path / "src").stat().st_atime_ns, (tmp_path / "src").stat().st_mtime_ns))   # nothing to change
+    lines = traced_sync(tmp_path, f"{tmp_path}/src/", f":{dest}")
+    writes = [line for line in lines if line.startswith("write(")]
+    assert len(writes) <= 4, "\n".join(writes)
