@@ -160,6 +160,7 @@ class Route:
         self.rsh = shlex.join(["ssh", "-q", "-p", str(server.port), *ssh_words])
         self.scp = ["scp", "-q", "-r", "-P", str(server.port), *ssh_words]
         self.tunnel_binary = tunnel
+        self.set_aside = SetAside(work)
 
     def tunnel_via_wrapped_agent(self, peak):
         """`tunnel --via "ssh ... peak-rss OUT AGENT"`: the same client and the same sshd, the
@@ -251,7 +252,7 @@ def initial_copies(route, label, source, count):
     host = route.host
 
     def fresh():
-        shutil.rmtree(destination, ignore_errors=True)
+        route.set_aside(destination)
         os.makedirs(destination)
         return destination
 
@@ -281,7 +282,7 @@ def initial_copies(route, label, source, count):
             seconds = statistics.median(times[name])
             note = "   (follows links: not the same copy)" if name == "scp -r" and has_links else ""
             print(f"  {direction} {name:20} {fmt_time(seconds):>9}   {seconds / baseline:.2f}x rsync -a{note}", flush=True)
-    shutil.rmtree(destination, ignore_errors=True)
+    route.set_aside(destination)
 
 
 # --- sync: initial, nothing changed, 10 files changed ----------------------------------------
@@ -303,13 +304,13 @@ def sync_steps(route, label, source, count):
         for _ in range(count):
             for tool, command in tools.items():
                 destination = os.path.join(route.work, "sync-" + tool.replace(" ", "-"))
-                shutil.rmtree(destination, ignore_errors=True)
+                route.set_aside(destination)
                 for step in STEPS:
                     if step == "10 changed":
                         rewrite(changed)
                     times[(tool, step)].append(timed(lambda: route.run(command(destination))))
                 assert same_tree(source, destination), (tool, direction)
-                shutil.rmtree(destination)
+                route.set_aside(destination)
         print(f"\nsync {direction}, {label} (median of {count}, interleaved)")
         for step in STEPS:
             baseline = statistics.median(times[("rsync -a", step)])
@@ -339,6 +340,30 @@ def big_tree(work, name, files, folders, size):
 def remove_tree(path):
     """rm -rf: shutil.rmtree takes minutes over a million entries on this VM."""
     subprocess.run(["rm", "-rf", "--", path], check=True)
+
+
+class SetAside:
+    """Trees the bench is done with, moved out of the way (a rename) and removed at the end
+    of the run, not between the timed copies. On a file system without a journal (this VM's
+    ext4), the kernel will not reuse an inode freed in the last 1 to 6 minutes
+    (`recently_deleted` in fs/ext4/ialloc.c), and each new inode's search reads past every
+    such one: right after a tree of 5,000 entries is removed, making the next one costs
+    seconds of CPU in `find_inode_bit` (perf: 93% of a `download -r`'s time), in whichever
+    tool happens to run next. Removing them at the end keeps that out of the figures."""
+
+    def __init__(self, work):
+        self.folder = os.path.join(work, "set-aside")
+        self.count = 0
+
+    def __call__(self, path):
+        if os.path.lexists(path):
+            os.makedirs(self.folder, exist_ok=True)
+            self.count += 1
+            os.rename(path, os.path.join(self.folder, str(self.count)))
+
+    def remove_all(self):
+        if os.path.lexists(self.folder):
+            remove_tree(self.folder)
 
 
 def load():
@@ -377,7 +402,7 @@ def big_cases(route):
     push, pull = os.path.join(route.work, "big-push"), os.path.join(route.work, "big-pull")
     print(f"  100,000 files of 1 KiB in 100 folders (load before: {load()})")
     for destination in (push, pull):
-        shutil.rmtree(destination, ignore_errors=True)
+        route.set_aside(destination)
     rows = [
         ("push, initial", ["sync", hundred_k + "/", f":{push}-t"], ["-a", hundred_k + "/", f"{host}:{push}-r/"]),
         ("push, nothing changed", ["sync", hundred_k + "/", f":{push}-t"], ["-a", hundred_k + "/", f"{host}:{push}-r/"]),
@@ -388,7 +413,7 @@ def big_cases(route):
         measured_row(route, peak, name, tunnel_words, rsync_words)
     for copy in (f"{push}-t", f"{push}-r", f"{pull}-t", f"{pull}-r"):
         assert same_tree(hundred_k, copy), copy
-        remove_tree(copy)
+        route.set_aside(copy)
     onto_itself(route, peak, hundred_k, "100k")
     remove_tree(hundred_k)
     start = time.perf_counter()
@@ -419,6 +444,13 @@ def run(which, server, agent, tunnel, work, quick):
     route = Route(server, agent, tunnel, work)
     subprocess.run([*route.tunnel, "ping"], env=route.environment, check=True, capture_output=True)  # agent cached
     count = 3 if quick else 5
+    try:
+        run_cases(which, route, work, count)
+    finally:
+        route.set_aside.remove_all()
+
+
+def run_cases(which, route, work, count):
     if which & {"trees", "sync"}:
         trees = [(f"{SMALL_FILES} files of {SMALL_SIZE // 1024} KiB in {SMALL_FOLDERS} folders", small_tree(work))]
         if os.path.isdir(DOC):
