@@ -108,6 +108,13 @@ int tp_dir_next(const void *buffer, unsigned long *position, unsigned long end, 
                 unsigned char *type) {
     while (*position < end) {
         const struct tp_dirent64 *entry = (const struct tp_dirent64 *)((const char *)buffer + *position);
+        // The kernel's records are whole and never empty; one that is not would loop or
+        // read past `end`: the rest of the buffer is dropped instead.
+        if (end - *position < sizeof(struct tp_dirent64) || entry->d_reclen < sizeof(struct tp_dirent64) ||
+            entry->d_reclen > end - *position) {
+            *position = end;
+            return 0;
+        }
         *position += entry->d_reclen;
         const char *n = entry->d_name;
         if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'))) continue;

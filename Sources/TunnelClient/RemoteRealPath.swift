@@ -135,7 +135,11 @@ extension TunnelConnection {
                               on pipeline: TreePipeline) throws(TunnelError) -> [(candidate: [UInt8], answer: AnswerSlot<StatResult?>)] {
         var walked = resolved
         var asked: [(candidate: [UInt8], answer: AnswerSlot<StatResult?>)] = []
-        for next in [name] + pending.reversed() {
+        // At most `namesAskedAhead` names: a symlink's target adds its names to `pending` and
+        // everything is asked again after it, so asking all of them let a target's chain of
+        // links with long targets cost the client (links × names)² bytes and the agent as many
+        // lstats (40 links of 2,000 names: gigabytes); one by one asked one per target.
+        for next in [name] + pending.suffix(namesAskedAhead - 1).reversed() {
             if next == [UInt8(ascii: ".")] { continue }
             if next == dotDot {
                 guard let last = walked.last, last != dotDot else { break }
@@ -171,6 +175,9 @@ extension TunnelConnection {
         if let failure { throw failure }
     }
 }
+
+/// How many of the names still to resolve `askAhead` sends at once (a pipeline's window).
+private let namesAskedAhead = 64
 
 private let slash = UInt8(ascii: "/")
 private let dotDot: [UInt8] = [UInt8(ascii: "."), UInt8(ascii: ".")]

@@ -68,7 +68,10 @@ final class TreeSync {
         guard listings[ByteKey(relative)] == nil else { return }
         let slot = AnswerSlot<[DirEntry]>()
         listings[ByteKey(relative)] = slot
-        unexpanded.append((relative, slot))
+        // Only while under the bound: `askDeeper` stops at a listing it may not expand yet,
+        // and each entry behind it would keep its listing in memory until then (a walk asks
+        // its own folder's listing even over the bound, so the queue grew with the tree).
+        if listings.count <= listingsHeld { unexpanded.append((relative, slot)) }
         let connection = pipeline.connection
         try pipeline.read(beneath: root, relative, withStatus: true) { [root] answer in
             do throws(TunnelError) {
@@ -224,6 +227,13 @@ final class TreeSync {
         for index in names.indices where remote[index]?.isFolder == true && listings[ByteKey(children[index])] != nil {
             listings.removeValue(forKey: ByteKey(children[index]))
             forgetListings(below: children[index])
+        }
+        // The same for the folders only DEST has (`askDeeper` asks their listings too): held
+        // until the end of the run, they used up the bound and stopped all asking ahead.
+        for entry in remoteOnly where entry.isFolder {
+            let child = relative.isEmpty ? entry.name : slashJoined(relative, entry.name)
+            listings.removeValue(forKey: ByteKey(child))
+            forgetListings(below: child)
         }
         walked = true
         guard options.delete else { return }

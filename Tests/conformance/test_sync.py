@@ -504,3 +504,31 @@ def test_a_push_asks_listings_ahead_across_levels(tmp_path):
     assert result.returncode == 0 and result.stdout == b"", result
     assert int(record.read_text()) <= 8, f"{record.read_text()} round trips"
     assert snapshot(dest) == snapshot(source)
+
+
+def test_folders_only_dest_has_do_not_stop_the_push_asking_ahead(tmp_path):
+    """Listings asked ahead include folders only DEST has (a listing tells no local kinds).
+    They were never dropped: a tree of them below one folder (50 folders of 5 of 3) filled
+    the bound on listings held (128), and from then on no listing was asked ahead (each
+    folder waited for its own: 239 round trips here) while the queue of listings to expand
+    grew with the tree. Counted as in the test above."""
+    source = tmp_path / "src"
+    for index in range(200):
+        (source / f"e{index:04}" / "s").mkdir(parents=True)
+        (source / f"e{index:04}" / "f").write_text(str(index))
+    dest = tmp_path / "dest"
+    assert sync(f"{source}/", f":{dest}").returncode == 0
+    for index in range(50):   # only DEST has them; no --delete
+        for middle in range(5):
+            for low in range(3):
+                (dest / "e0001" / f"x{index:03}" / f"y{middle}" / f"z{low}").mkdir(parents=True)
+    when = (source / "e0001").stat()
+    os.utime(dest / "e0001", ns=(when.st_atime_ns, when.st_mtime_ns))   # nothing else to change
+    record, proxy = tmp_path / "rounds", tmp_path / "proxy.py"
+    proxy.write_text(ROUNDS_PROXY.format(agent=str(AGENT), record=str(record)))
+    result = subprocess.run([str(TUNNEL), "--via", f"{sys.executable} {proxy}", "sync", "-i", f"{source}/", f":{dest}"],
+                            capture_output=True, timeout=120)
+    assert result.returncode == 0 and result.stdout == b"", result
+    # 239 before; a few more than a clean DEST's after, while the listings asked below
+    # e0001 are held until its walk ends and drops them.
+    assert int(record.read_text()) <= 40, f"{record.read_text()} round trips"

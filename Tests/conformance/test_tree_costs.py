@@ -126,3 +126,24 @@ def test_a_push_starts_with_few_round_trips(tmp_path):
     lines = traced_sync(tmp_path, f"{tmp_path}/src/", f":{dest}")
     writes = [line for line in lines if line.startswith("write(")]
     assert len(writes) <= 4, "\n".join(writes)
+
+
+def test_pinning_a_root_through_long_link_targets_asks_a_bounded_number_of_lstats(tmp_path):
+    """The lstats that pin a tree's root are asked ahead, but at most a window's worth: a
+    symlink's target puts its names in line and all of them were asked again after each
+    link, so a target's chain of 6 links to 300 names each cost 6,309 lstats (and the client
+    memory growing as (links × names)²: gigabytes at 40 links of 2,000 names); one by one
+    it would be one per name reached. Counted in the agent's system calls."""
+    chain = tmp_path / "chain"
+    chain.mkdir()
+    for index in range(1, 7):
+        following = f"l{index + 1}" if index < 6 else "missing"
+        (chain / f"l{index}").symlink_to(following + "/y" * 300)
+    trace = tmp_path / "agent-trace"
+    result = subprocess.run([str(TUNNEL), "--via", f"strace -f -qq -o {trace} {AGENT}", "download", "-r",
+                             f"{chain}/l1/z", str(tmp_path / "out")],
+                            capture_output=True, timeout=120)
+    assert result.returncode == 1 and b"No such file or directory" in result.stderr, result
+    lstats = [line for line in trace.read_text(errors="replace").splitlines()
+              if re.search(r"\b(lstat|newfstatat|statx)\(", line) and str(chain) in line]
+    assert len(lstats) < 1000, f"{len(lstats)} lstats below {chain}"
