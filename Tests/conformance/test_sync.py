@@ -484,6 +484,17 @@ sys.exit(agent.wait())
 '''
 
 
+def round_trips_of_a_quiet_push(tmp_path, source, dest):
+    """`sync -i SRC/ :DEST` through ROUNDS_PROXY, which must itemize nothing: how many
+    times the client waited for an answer."""
+    record, proxy = tmp_path / "rounds", tmp_path / "proxy.py"
+    proxy.write_text(ROUNDS_PROXY.format(agent=str(AGENT), record=str(record)))
+    result = subprocess.run([str(TUNNEL), "--via", f"{sys.executable} {proxy}", "sync", "-i", f"{source}/", f":{dest}"],
+                            capture_output=True, timeout=120)
+    assert result.returncode == 0 and result.stdout == b"", result
+    return int(record.read_text())
+
+
 def test_a_push_asks_listings_ahead_across_levels(tmp_path):
     """Nothing to change in 6 folders that each hold a folder holding a folder: once a
     listing is in, its subfolders' listings are asked too, before the walk reaches them, so
@@ -497,12 +508,8 @@ def test_a_push_asks_listings_ahead_across_levels(tmp_path):
         (source / f"d{index}" / "g").write_text(str(index))
     dest = tmp_path / "dest"
     assert sync(f"{source}/", f":{dest}").returncode == 0
-    record, proxy = tmp_path / "rounds", tmp_path / "proxy.py"
-    proxy.write_text(ROUNDS_PROXY.format(agent=str(AGENT), record=str(record)))
-    result = subprocess.run([str(TUNNEL), "--via", f"{sys.executable} {proxy}", "sync", "-i", f"{source}/", f":{dest}"],
-                            capture_output=True, timeout=120)
-    assert result.returncode == 0 and result.stdout == b"", result
-    assert int(record.read_text()) <= 8, f"{record.read_text()} round trips"
+    rounds = round_trips_of_a_quiet_push(tmp_path, source, dest)
+    assert rounds <= 8, f"{rounds} round trips"
     assert snapshot(dest) == snapshot(source)
 
 
@@ -524,11 +531,7 @@ def test_folders_only_dest_has_do_not_stop_the_push_asking_ahead(tmp_path):
                 (dest / "e0001" / f"x{index:03}" / f"y{middle}" / f"z{low}").mkdir(parents=True)
     when = (source / "e0001").stat()
     os.utime(dest / "e0001", ns=(when.st_atime_ns, when.st_mtime_ns))   # nothing else to change
-    record, proxy = tmp_path / "rounds", tmp_path / "proxy.py"
-    proxy.write_text(ROUNDS_PROXY.format(agent=str(AGENT), record=str(record)))
-    result = subprocess.run([str(TUNNEL), "--via", f"{sys.executable} {proxy}", "sync", "-i", f"{source}/", f":{dest}"],
-                            capture_output=True, timeout=120)
-    assert result.returncode == 0 and result.stdout == b"", result
+    rounds = round_trips_of_a_quiet_push(tmp_path, source, dest)
     # 239 before; a few more than a clean DEST's after, while the listings asked below
     # e0001 are held until its walk ends and drops them.
-    assert int(record.read_text()) <= 40, f"{record.read_text()} round trips"
+    assert rounds <= 40, f"{rounds} round trips"
