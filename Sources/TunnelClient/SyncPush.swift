@@ -124,9 +124,8 @@ final class TreeSync {
         }
     }
 
-    /// Drops the listings asked below `relative`, which its walk will not use (a subfolder
-    /// that is a file here, or a walk cut short by a failure): what is held stays bounded
-    /// by what the walk will still use.
+    /// Drops the listings asked below `relative`, once its walk is over: what is held stays
+    /// bounded by what the walk will still use.
     private func forgetListings(below relative: [UInt8]) {
         guard !listings.isEmpty else { return }
         let unused = listings.keys.filter { key in
@@ -176,9 +175,11 @@ final class TreeSync {
     /// -n, would have been made: then it is empty).
     func folder(_ local: LocalPath, relative: [UInt8], remoteExists: Bool, depth: Int) throws {
         guard depth < deepestTree else { throw TreeError.local(local.text, ELOOP) }
-        // A walk cut short leaves the listings asked below it unused.
-        var walked = false
-        defer { if !walked { forgetListings(below: relative) } }
+        // Once this folder is walked (or its walk is cut short), nothing asked below it is
+        // used any more: the listings of subfolders that are files here, excluded or failed,
+        // of folders only DEST has (`askDeeper` asks those too), and all below them. Held
+        // to the end of the run, they used up the bound and stopped all asking ahead.
+        defer { forgetListings(below: relative) }
         var listed: [DirEntry] = []
         if remoteExists { try listing(relative) { listed = $0 } }
         let names = try local.entries()
@@ -222,20 +223,6 @@ final class TreeSync {
                           depth: depth + 1)
             }
         }
-        // A remote subfolder not walked into (a file here, excluded, or its entry failed):
-        // its listing, and what was asked below it, are dropped.
-        for index in names.indices where remote[index]?.isFolder == true && listings[ByteKey(children[index])] != nil {
-            listings.removeValue(forKey: ByteKey(children[index]))
-            forgetListings(below: children[index])
-        }
-        // The same for the folders only DEST has (`askDeeper` asks their listings too): held
-        // until the end of the run, they used up the bound and stopped all asking ahead.
-        for entry in remoteOnly where entry.isFolder {
-            let child = relative.isEmpty ? entry.name : slashJoined(relative, entry.name)
-            listings.removeValue(forKey: ByteKey(child))
-            forgetListings(below: child)
-        }
-        walked = true
         guard options.delete else { return }
         for entry in remoteOnly {
             let child = relative.isEmpty ? entry.name : slashJoined(relative, entry.name)
